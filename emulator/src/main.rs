@@ -1,0 +1,3 @@
+//! The `meshes-emulator` binary.
+
+fn main() {}

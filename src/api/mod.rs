@@ -1,0 +1,1 @@
+//! The Meshes management API client. Knows nothing of Kubernetes.

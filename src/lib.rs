@@ -1,0 +1,12 @@
+//! meshes-operator: reconciles `MeshesWorkspace`, `MeshesConnection` and `MeshesRule`
+//! resources against the Meshes management API.
+//!
+//! The crate is split so that each layer knows only what it must:
+//! - [`api`]: the Meshes HTTP client (JWTs, budgets, typed calls, errors). Knows nothing of
+//!   Kubernetes.
+//! - [`resources`]: the custom resource types and their schema. Knows nothing of HTTP.
+//! - [`controllers`]: glue between the two.
+
+pub mod api;
+pub mod controllers;
+pub mod resources;

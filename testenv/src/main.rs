@@ -1,0 +1,3 @@
+//! `meshes-testenv`: start the control plane in the foreground for humans.
+
+fn main() {}

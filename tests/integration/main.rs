@@ -1,0 +1,2 @@
+//! The single integration test binary: every test that needs the real control plane or the
+//! emulator over HTTP lives here, sharing one control plane per process.
