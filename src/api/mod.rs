@@ -1,1 +1,37 @@
 //! The Meshes management API client. Knows nothing of Kubernetes.
+//!
+//! - [`Credentials`]: a machine key and its org; the secret never prints.
+//! - [`MeshesClient`]: the HTTP implementation of [`MeshesApi`], built from a
+//!   [`ClientConfig`]; cheap to clone, one per process. Every call takes a budget permit for
+//!   its access key (token bucket + concurrency cap, paused after a 429), then mints a fresh
+//!   30 s JWT, sends, and classifies the outcome into an [`ApiError`]. Only GETs are retried.
+//! - [`MeshesApi`]: the trait the controllers depend on (mock it in tests).
+//! - [`types`]: the wire types.
+//!
+//! Egress: proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` by default
+//! ([`ProxyConfig`]); an extra PEM CA bundle can be trusted in addition to the platform
+//! roots; `http://` is accepted only for loopback hosts.
+
+mod budget;
+mod calls;
+mod client;
+mod config;
+mod credentials;
+mod error;
+pub mod jwt;
+pub mod types;
+
+pub use budget::{BudgetPermit, BudgetRegistry};
+pub use calls::{DEFAULT_MAX_LIST_PAGES, MeshesApi, routes, walk_pages};
+pub use client::{IDEMPOTENCY_KEY_HEADER, MeshesClient};
+pub use config::{
+    BudgetConfig, ClientConfig, ConfigError, DEFAULT_BASE_URL, ProxyConfig, RetryConfig,
+    parse_base_url,
+};
+pub use credentials::{Credentials, CredentialsError, SecretKey};
+pub use error::{ApiError, Endpoint, FieldError, Method, TransientCause};
+pub use types::{
+    Connection, CreateConnection, CreateRule, CreateWorkspace, DeletedConnection, DeletedRule,
+    Integration, IntegrationType, Page, PublishableKey, Rule, RuleFilter, UpdateConnection,
+    UpdateWorkspace, Workspace, WorkspaceDetail,
+};

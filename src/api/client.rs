@@ -1,0 +1,419 @@
+//! The transport: one call = budget permit → fresh JWT → send → classify, with retries for
+//! idempotent reads only. Also builds the `reqwest::Client` (timeouts, proxy, extra CA,
+//! User-Agent, no redirects).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use tracing::{Instrument, field};
+use url::Url;
+
+use super::budget::BudgetRegistry;
+use super::config::{ClientConfig, ConfigError, ProxyConfig, is_loopback, parse_base_url};
+use super::credentials::Credentials;
+use super::error::{
+    ApiError, Endpoint, Method, TransientCause, classify_status, excerpt, parse_retry_after,
+};
+use super::jwt;
+
+/// Header carrying the caller's create identity (harmless where Meshes ignores it).
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+
+/// The Meshes management API client. Cheap to clone; clones share the HTTP connection pool
+/// and the per-access-key budgets. Credentials are passed per call, so one client serves
+/// every tenant.
+#[derive(Clone, Debug)]
+pub struct MeshesClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    config: ClientConfig,
+    budgets: BudgetRegistry,
+}
+
+/// One request to make, before authentication.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    pub endpoint: Endpoint,
+    /// Path segments after `/api/v1`; IDs are percent-encoded as single segments.
+    pub segments: Vec<&'a str>,
+    pub query: Vec<(&'static str, String)>,
+    /// Serialized JSON body.
+    pub body: Option<Vec<u8>>,
+    pub idempotency_key: Option<String>,
+    /// The response may carry connection settings: keep it out of error text.
+    pub redact_body: bool,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(method: Method, route: &'static str, segments: Vec<&'a str>) -> Self {
+        Self {
+            endpoint: Endpoint { method, route },
+            segments,
+            query: Vec::new(),
+            body: None,
+            idempotency_key: None,
+            redact_body: false,
+        }
+    }
+}
+
+impl MeshesClient {
+    /// Builds a client. Fails on a base URL that breaks the transport policy, an unreadable
+    /// CA bundle, a bad proxy URL or out-of-range settings.
+    ///
+    /// Proxies: with [`ProxyConfig::FromEnvironment`] (the default) `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` are read once, here. A loopback base URL
+    /// (a local emulator) never goes through a proxy.
+    pub fn new(config: ClientConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let base = parse_base_url(&config.base_url)?;
+        let mut builder = reqwest::Client::builder()
+            .user_agent(config.user_agent())
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            // The API never redirects; following one could leave the policed host.
+            .redirect(reqwest::redirect::Policy::none());
+        builder = match (&config.proxy, is_loopback(&base)) {
+            (_, true) | (ProxyConfig::Disabled, _) => builder.no_proxy(),
+            // reqwest's default: environment proxies (made explicit by this arm).
+            (ProxyConfig::FromEnvironment, false) => builder,
+            (ProxyConfig::Explicit(proxy), false) => {
+                // Not echoing the proxy URL or reqwest's error: it may embed a password.
+                let proxy = reqwest::Proxy::all(proxy.as_str()).map_err(|_| {
+                    ConfigError::HttpClient("the proxy URL is not valid".to_owned())
+                })?;
+                builder.proxy(proxy)
+            }
+        };
+        if let Some(path) = &config.extra_ca_bundle {
+            let ca_err = |reason: String| ConfigError::CaBundle {
+                path: path.display().to_string(),
+                reason,
+            };
+            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| ca_err(format!("not a PEM certificate bundle: {e}")))?;
+            if certs.is_empty() {
+                return Err(ca_err("no certificates found".to_owned()));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ConfigError::HttpClient(error_chain(&e)))?;
+        let budgets = BudgetRegistry::new(config.budget.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                config,
+                budgets,
+            }),
+        })
+    }
+
+    /// The normalized base URL (without `/api/v1`).
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    fn url(&self, call: &Call<'_>) -> Result<Url, ApiError> {
+        let mut url = self.inner.base.clone();
+        {
+            let mut segs = url.path_segments_mut().map_err(|()| ApiError::Local {
+                endpoint: call.endpoint,
+                message: "the base URL cannot carry a path".to_owned(),
+            })?;
+            segs.pop_if_empty()
+                .extend(["api", "v1"])
+                .extend(&call.segments);
+        }
+        if !call.query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(call.query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        Ok(url)
+    }
+
+    /// Runs a call and decodes a 2xx body into `T`.
+    pub(crate) async fn execute<T: DeserializeOwned>(
+        &self,
+        creds: &Credentials,
+        call: Call<'_>,
+    ) -> Result<T, ApiError> {
+        let endpoint = call.endpoint;
+        let span = tracing::info_span!(
+            "meshes_api",
+            method = endpoint.method.as_str(),
+            route = endpoint.route,
+            access_key = creds.access_key(),
+            status = field::Empty,
+            attempts = field::Empty,
+        );
+        async {
+            let url = self.url(&call)?;
+            let retry = &self.inner.config.retry;
+            let mut attempt: u32 = 0;
+            loop {
+                attempt += 1;
+                tracing::Span::current().record("attempts", attempt);
+                let result = self.attempt::<T>(creds, &call, &url).await;
+                match result {
+                    Err(ApiError::Transient { cause, .. })
+                        if endpoint.method == Method::Get && attempt < retry.max_attempts =>
+                    {
+                        let delay = backoff(attempt, retry.initial_backoff, retry.max_backoff);
+                        tracing::info!(%cause, attempt, delay_ms = delay.as_millis() as u64, "retrying idempotent read");
+                        tokio::time::sleep(delay).await;
+                    }
+                    Err(err) => {
+                        tracing::debug!(error = %err, "Meshes API call failed");
+                        return Err(err);
+                    }
+                    Ok(v) => return Ok(v),
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        creds: &Credentials,
+        call: &Call<'_>,
+        url: &Url,
+    ) -> Result<T, ApiError> {
+        let endpoint = call.endpoint;
+        let local = |message: String| ApiError::Local { endpoint, message };
+        let permit = self.inner.budgets.acquire(creds.access_key()).await;
+        // Minted only now, with the permit in hand, so queueing never ages the token.
+        let token = jwt::mint(creds, jwt::now_unix()).map_err(|e| local(e.to_string()))?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| local("the JWT is not a valid header value".to_owned()))?;
+        auth.set_sensitive(true);
+
+        let method = match endpoint.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut request = self
+            .inner
+            .http
+            .request(method, url.clone())
+            .header(AUTHORIZATION, auth)
+            .header(ACCEPT, "application/json")
+            .timeout(self.inner.config.request_timeout);
+        if let Some(body) = &call.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if let Some(key) = &call.idempotency_key {
+            let value = HeaderValue::from_str(key)
+                .map_err(|_| local("the idempotency key is not a valid header value".to_owned()))?;
+            request = request.header(IDEMPOTENCY_KEY_HEADER, value);
+        }
+
+        let started = Instant::now();
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(endpoint, &e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(endpoint, &e))?;
+        drop(permit);
+        tracing::Span::current().record("status", status);
+        tracing::debug!(
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Meshes API response"
+        );
+
+        if (200..300).contains(&status) {
+            self.inner.budgets.note_success(creds.access_key());
+            return serde_json::from_slice(&body).map_err(|e| ApiError::Unexpected {
+                endpoint,
+                status: Some(status),
+                message: decode_message(&e, call.redact_body),
+                excerpt: excerpt(&body, call.redact_body),
+            });
+        }
+        let err = classify_status(endpoint, status, &body, retry_after, call.redact_body);
+        if status == 429 {
+            let paused = self.inner.budgets.pause(creds.access_key(), retry_after);
+            tracing::warn!(
+                pause_ms = paused.as_millis() as u64,
+                "Meshes rate limit hit; pausing this access key"
+            );
+        }
+        Err(err)
+    }
+}
+
+/// Describes a JSON decoding failure. Serde's text may quote the offending value, so for
+/// bodies that can hold settings only the position and category are kept.
+fn decode_message(e: &serde_json::Error, redact: bool) -> String {
+    if redact {
+        format!(
+            "response body does not match the contract ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+    } else {
+        format!("response body does not match the contract: {e}")
+    }
+}
+
+fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> ApiError {
+    let cause = if e.is_timeout() {
+        TransientCause::Timeout
+    } else {
+        TransientCause::Network
+    };
+    ApiError::Transient {
+        endpoint,
+        cause,
+        message: error_chain(e),
+    }
+}
+
+/// The error and its sources on one line (reqwest's top-level text hides the root cause).
+/// These texts name URLs and I/O conditions, never request headers.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Full-jitter-in-the-upper-half exponential backoff: `initial·2^(n-1)`, capped, times a
+/// random factor in [0.5, 1] so that many readers do not retry in lockstep.
+fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
+    let exp = attempt.saturating_sub(1).min(20);
+    let base = initial.saturating_mul(1u32 << exp).min(max);
+    base.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let i = Duration::from_millis(100);
+        let m = Duration::from_secs(1);
+        for _ in 0..50 {
+            let b1 = backoff(1, i, m);
+            assert!(b1 >= Duration::from_millis(50) && b1 <= i, "{b1:?}");
+            let b3 = backoff(3, i, m);
+            assert!(b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400));
+            assert!(backoff(30, i, m) <= m);
+        }
+    }
+
+    #[test]
+    fn urls_are_built_under_api_v1_with_encoded_ids() {
+        let client = MeshesClient::new(ClientConfig {
+            base_url: "http://127.0.0.1:9/prefix/api/v1/".into(),
+            ..ClientConfig::default()
+        })
+        .unwrap();
+        let mut call = Call::new(
+            Method::Get,
+            "/api/v1/workspaces/{workspace_id}/rules",
+            vec!["workspaces", "../../x?y", "rules"],
+        );
+        call.query.push(("event", "user.signup".into()));
+        let url = client.url(&call).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/prefix/api/v1/workspaces/..%2F..%2Fx%3Fy/rules?event=user.signup"
+        );
+    }
+
+    #[test]
+    fn bad_config_is_refused_with_a_clear_error() {
+        let err = MeshesClient::new(ClientConfig {
+            base_url: "http://api.meshes.io".into(),
+            ..ClientConfig::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+        let err = MeshesClient::new(ClientConfig {
+            extra_ca_bundle: Some("/nonexistent/ca.pem".into()),
+            ..ClientConfig::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        // Positive control: the default configuration builds.
+        assert!(MeshesClient::new(ClientConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn an_explicit_proxy_error_does_not_echo_its_password() {
+        let err = MeshesClient::new(ClientConfig {
+            proxy: ProxyConfig::Explicit("::not a url hunter2".into()),
+            ..ClientConfig::default()
+        })
+        .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    /// A throwaway self-signed CA (EC P-256), generated for this test only.
+    const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBnDCCAUGgAwIBAgIUBHK4bPsoglDxGT6EWJle3YzRGjIwCgYIKoZIzj0EAwIw\nIjEgMB4GA1UEAwwXbWVzaGVzLW9wZXJhdG9yIHRlc3QgQ0EwIBcNMjYxMTI4MDEw\nNzU1WhgPMjEyNjExMDQwMTA3NTVaMCIxIDAeBgNVBAMMF21lc2hlcy1vcGVyYXRv\nciB0ZXN0IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEBWYZx6WvD1wkBzIx\nNJA+N02Io7v5aIZETtKF+Uj7d+FAaWCqykn//xLgJofY7asvobby616ZWrxkCGw3\nGk3NsKNTMFEwHQYDVR0OBBYEFJihX+kokcWL9n/Mv7esfYsgqoZlMB8GA1UdIwQY\nMBaAFJihX+kokcWL9n/Mv7esfYsgqoZlMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZI\nzj0EAwIDSQAwRgIhAIVwqnbj4mfGO3McZ5IlMv6rp4aXk2zK7PFM7MP85nhCAiEA\n99dhOvL7W+/wgumEUC8oSxv7fTzJyqkDw63VVo0d2jM=\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn an_extra_ca_bundle_is_loaded_and_garbage_is_refused() {
+        let dir = std::env::temp_dir().join(format!("meshes-api-ca-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("ca.pem");
+        std::fs::write(&good, TEST_CA_PEM).unwrap();
+        let bad = dir.join("bad.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let with = |path: &std::path::Path| {
+            MeshesClient::new(ClientConfig {
+                extra_ca_bundle: Some(path.to_path_buf()),
+                ..ClientConfig::default()
+            })
+        };
+        let ok = with(&good);
+        let refused = with(&bad);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        let err = refused.unwrap_err().to_string();
+        assert!(err.contains("bad.pem"), "{err}");
+    }
+}
