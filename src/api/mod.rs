@@ -18,6 +18,7 @@ mod client;
 mod config;
 mod credentials;
 mod error;
+mod golden;
 pub mod jwt;
 pub mod types;
 

@@ -467,7 +467,8 @@ impl RuleFilter {
 /// An entry of the integrations catalog (§5.4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integration {
-    /// Display name.
+    /// Display name (empty when the server omits it).
+    #[serde(default)]
     pub name: String,
     /// Integration type.
     #[serde(rename = "type")]
