@@ -14,16 +14,50 @@ struct Cli {
 enum Command {
     /// Print the version.
     Version,
+    /// Write the generated CRD YAML into `crds/` and `charts/meshes-operator/crds/`, or with
+    /// `--check` fail when those files differ from the Rust types.
+    Crds {
+        /// Only compare the files on disk with the generated ones; exit 1 when they differ.
+        #[arg(long)]
+        check: bool,
+        /// Repository root holding `crds/` and `charts/`.
+        #[arg(long, default_value = ".")]
+        root: std::path::PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Crds { check, root } => crds(check, &root)?,
         Command::Version => {
             #[allow(clippy::print_stdout)]
             {
                 println!("meshes-operator {}", env!("CARGO_PKG_VERSION"));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The `crds` subcommand: generate, or check for drift.
+fn crds(check: bool, root: &std::path::Path) -> anyhow::Result<()> {
+    use meshes_operator::resources::crdgen;
+    if check {
+        let drifted = crdgen::check_all(root)?;
+        if !drifted.is_empty() {
+            for path in &drifted {
+                eprintln!("out of date: {}", path.display());
+            }
+            anyhow::bail!(
+                "{} CRD file(s) differ from src/resources; run `meshes-operator crds`",
+                drifted.len()
+            );
+        }
+        eprintln!("CRD files are up to date");
+    } else {
+        for path in crdgen::write_all(root)? {
+            eprintln!("wrote {}", path.display());
         }
     }
     Ok(())

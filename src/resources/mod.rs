@@ -1,1 +1,35 @@
 //! Custom resource types (`meshes.io/v1alpha1`) and their generated schema. Knows nothing of HTTP.
+//!
+//! - [`workspace`], [`connection`], [`rule`]: the three kinds.
+//! - [`common`]: references, adoption, policies, integration types, `pendingCreate`.
+//! - [`conditions`], [`reasons`]: the status vocabulary of DESIGN §3.
+//! - [`annotations`], [`finalizers`]: metadata keys the operator reads and writes.
+//! - [`crdgen`]: CRD generation (post-processed schema) and the files under `crds/`.
+
+pub mod annotations;
+pub mod common;
+pub mod conditions;
+pub mod connection;
+pub mod crdgen;
+pub mod finalizers;
+pub mod reasons;
+pub mod rule;
+pub mod workspace;
+
+pub use common::{
+    AdoptSpec, DeletionPolicy, IntegrationType, LocalObjectReference, ManagementPolicy,
+    PendingCreate, SecretKeySelector,
+};
+pub use conditions::{Condition, ConditionStatus};
+pub use connection::{
+    MeshesConnection, MeshesConnectionSpec, MeshesConnectionStatus, SecretMetadataEntry,
+};
+pub use rule::{MeshesRule, MeshesRuleSpec, MeshesRuleStatus, RuleMetadata};
+pub use workspace::{MeshesWorkspace, MeshesWorkspaceSpec, MeshesWorkspaceStatus};
+
+/// API group of the three kinds.
+pub const GROUP: &str = "meshes.io";
+/// API version of the three kinds.
+pub const VERSION: &str = "v1alpha1";
+/// Category shared by the three kinds: `kubectl get meshes` lists them all.
+pub const CATEGORY: &str = "meshes";
