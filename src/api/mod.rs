@@ -20,6 +20,8 @@ mod credentials;
 mod error;
 mod golden;
 pub mod jwt;
+mod testserver;
+mod transport_tests;
 pub mod types;
 
 pub use budget::{BudgetPermit, BudgetRegistry};

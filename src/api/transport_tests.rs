@@ -1,0 +1,302 @@
+//! Transport behaviour of [`super::MeshesClient`] against a scripted loopback server: headers
+//! (JWT, User-Agent, Idempotency-Key), retries only for GET, 429 pauses, timeouts and
+//! response classification.
+
+#![cfg(test)]
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use super::jwt::Claims;
+use super::testserver::{Reply, TestServer};
+use super::types::{CreateConnection, CreateWorkspace, IntegrationType};
+use super::{
+    ApiError, BudgetConfig, ClientConfig, Credentials, MeshesApi, MeshesClient, RetryConfig,
+    TransientCause,
+};
+
+const SECRET: &str = "unit-secret-abcdefghijklmnopqrstuvwxyz-0123456789";
+const WS: &str = r#"{"id":"w1","name":"acme","description":null,"created_at":"2026-01-01T00:00:00.000Z","updated_at":"2026-01-01T00:00:00.000Z"}"#;
+
+fn creds(key: &str) -> Credentials {
+    Credentials::new(key, SECRET, "org-1").unwrap()
+}
+
+fn client(server: &TestServer, tweak: impl FnOnce(&mut ClientConfig)) -> MeshesClient {
+    let mut cfg = ClientConfig {
+        base_url: server.base_url.clone(),
+        instance_id: Some("unit".into()),
+        retry: RetryConfig {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+        },
+        ..ClientConfig::default()
+    };
+    tweak(&mut cfg);
+    MeshesClient::new(cfg).unwrap()
+}
+
+fn page(records: &str) -> String {
+    format!(r#"{{"count":1,"limit":50,"next_cursor":null,"records":[{records}]}}"#)
+}
+
+fn claims_of(auth: &str) -> Claims {
+    let token = auth.strip_prefix("Bearer ").unwrap();
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_audience(&["meshes-api"]);
+    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(SECRET.as_bytes()), &v)
+        .unwrap()
+        .claims
+}
+
+#[tokio::test]
+async fn requests_carry_a_valid_jwt_user_agent_and_idempotency_key() {
+    let server = TestServer::start().await;
+    let c = client(&server, |_| {});
+    server.push(Reply::json(201, &format!(r#"{{"workspace":{WS}}}"#)));
+    server.push(Reply::json(201, &format!(r#"{{"workspace":{WS}}}"#)));
+    let body = CreateWorkspace {
+        name: "acme".into(),
+        description: None,
+    };
+    c.create_workspace(&creds("mk_a"), &body, Some("pending-create-42"))
+        .await
+        .unwrap();
+    c.create_workspace(&creds("mk_a"), &body, None)
+        .await
+        .unwrap();
+
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    let first = &seen[0];
+    assert_eq!(first.method, "POST");
+    assert_eq!(first.path, "/api/v1/workspaces");
+    assert_eq!(first.headers["idempotency-key"], "pending-create-42");
+    assert!(uuid::Uuid::parse_str(&seen[1].headers["idempotency-key"]).is_ok());
+    assert_eq!(
+        first.headers["user-agent"],
+        format!(
+            "meshes-operator/{} (instance=unit)",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert_eq!(first.headers["content-type"], "application/json");
+    assert_eq!(first.headers["accept"], "application/json");
+    assert_eq!(first.body, br#"{"name":"acme"}"#);
+    let claims = claims_of(&first.headers["authorization"]);
+    assert_eq!(claims.iss, "urn:meshes:m2m:mk_a");
+    assert_eq!(claims.org, "org-1");
+    assert_eq!(claims.exp - claims.iat, 30);
+    assert!((claims.iat - chrono::Utc::now().timestamp()).abs() <= 5);
+}
+
+#[tokio::test]
+async fn the_token_is_minted_after_the_budget_wait_not_before() {
+    let server = TestServer::start().await;
+    // One request every 2 s, burst 1: the second call queues for about 2 s.
+    let c = client(&server, |cfg| {
+        cfg.budget = BudgetConfig {
+            rate_per_second: 0.5,
+            burst: 1,
+            ..BudgetConfig::default()
+        };
+    });
+    let key = creds("mk_a");
+    let (a, b) = tokio::join!(
+        c.list_workspaces_page(&key, None),
+        c.list_workspaces_page(&key, None)
+    );
+    // Default replies are `{}`, which is not a page: both fail to decode, but were sent.
+    assert!(matches!(a, Err(ApiError::Unexpected { .. })));
+    assert!(matches!(b, Err(ApiError::Unexpected { .. })));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    let iat: Vec<i64> = seen
+        .iter()
+        .map(|s| claims_of(&s.headers["authorization"]).iat)
+        .collect();
+    // Minted before queueing, both tokens would carry the same second.
+    assert!(iat[1] - iat[0] >= 1, "iat {iat:?}");
+}
+
+#[tokio::test]
+async fn a_get_is_retried_on_5xx_and_a_post_is_never_retried() {
+    let server = TestServer::start().await;
+    let c = client(&server, |_| {});
+    server.push(Reply::json(503, r#"{"message":"Service Unavailable"}"#));
+    server.push(Reply::json(502, "<html>bad gateway</html>"));
+    server.push(Reply::json(200, &page(WS)));
+    let page = c.list_workspaces_page(&creds("mk_a"), None).await.unwrap();
+    assert_eq!(page.records.len(), 1);
+    assert_eq!(server.seen().len(), 3);
+
+    server.push(Reply::json(500, r#"{"message":"boom"}"#));
+    let body = CreateWorkspace {
+        name: "acme".into(),
+        description: None,
+    };
+    let err = c
+        .create_workspace(&creds("mk_a"), &body, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(err.status(), Some(500));
+    assert!(err.to_string().contains("boom"));
+    assert_eq!(server.seen().len(), 4, "the POST was sent exactly once");
+
+    // Retries are bounded: four 5xx exhaust a GET.
+    for _ in 0..4 {
+        server.push(Reply::json(500, r#"{"message":"down"}"#));
+    }
+    let err = c.get_workspace(&creds("mk_a"), "w1").await.unwrap_err();
+    assert!(matches!(
+        err,
+        ApiError::Transient {
+            cause: TransientCause::Status(500),
+            ..
+        }
+    ));
+    assert_eq!(server.seen().len(), 8);
+}
+
+#[tokio::test]
+async fn a_429_pauses_the_key_for_retry_after_and_spares_other_keys() {
+    let server = TestServer::start().await;
+    let c = client(&server, |_| {});
+    server.push(Reply {
+        headers: vec![("retry-after".into(), "1".into())],
+        ..Reply::json(429, r#"{"message":"Too Many Requests"}"#)
+    });
+    let before = Instant::now();
+    let err = c
+        .list_workspaces_page(&creds("mk_a"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    assert!(err.is_transient());
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "a 429 is not retried inside the client"
+    );
+
+    server.push(Reply::json(200, &page(WS)));
+    server.push(Reply::json(200, &page(WS)));
+    let t0 = Instant::now();
+    c.list_workspaces_page(&creds("mk_b"), None).await.unwrap();
+    let other_key = t0.elapsed();
+    c.list_workspaces_page(&creds("mk_a"), None).await.unwrap();
+    let same_key = before.elapsed();
+    assert!(other_key < Duration::from_millis(800), "{other_key:?}");
+    assert!(same_key >= Duration::from_secs(1), "{same_key:?}");
+}
+
+#[tokio::test]
+async fn the_request_timeout_yields_a_transient_timeout() {
+    let server = TestServer::start().await;
+    let c = client(&server, |cfg| {
+        cfg.request_timeout = Duration::from_millis(300);
+        cfg.retry.max_attempts = 1;
+    });
+    server.push(Reply {
+        delay: Duration::from_secs(3),
+        ..Reply::json(200, &page(WS))
+    });
+    let started = Instant::now();
+    let err = c
+        .list_workspaces_page(&creds("mk_a"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ApiError::Transient {
+                cause: TransientCause::Timeout,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn undecodable_bodies_are_unexpected_and_connection_bodies_stay_out_of_errors() {
+    let server = TestServer::start().await;
+    let c = client(&server, |_| {});
+    server.push(Reply::json(200, r#"{"id":"w1","surprise":"plain-text"}"#));
+    let err = c.get_workspace(&creds("mk_a"), "w1").await.unwrap_err();
+    match &err {
+        ApiError::Unexpected { excerpt, .. } => assert!(excerpt.contains("surprise")),
+        other => panic!("{other:?}"),
+    }
+    // A connection response that does not decode must not quote its metadata.
+    server.push(Reply::json(
+        200,
+        r#"{"connection":{"id":"c1","metadata":{"api_key":"LEAKED-VALUE"},"workspace":7}}"#,
+    ));
+    let body = CreateConnection {
+        workspace: "w1".into(),
+        kind: IntegrationType::Mailchimp,
+        name: "m".into(),
+        metadata: serde_json::json!({"api_key": "LEAKED-VALUE"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        hidden: None,
+    };
+    let err = c
+        .create_connection(&creds("mk_a"), &body, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Unexpected { .. }), "{err:?}");
+    assert!(
+        !format!("{err} {err:?}").contains("LEAKED-VALUE"),
+        "{err:?}"
+    );
+    // Positive control: the secret did travel in the request body.
+    let seen = server.seen();
+    assert!(String::from_utf8_lossy(&seen[1].body).contains("LEAKED-VALUE"));
+}
+
+#[tokio::test]
+async fn delete_connection_sends_force_delete_only_when_asked() {
+    let server = TestServer::start().await;
+    let c = client(&server, |_| {});
+    server.push(Reply::json(200, r#"{"id":"c1","type":"webhook"}"#));
+    server.push(Reply::json(200, r#"{"id":"c1","type":"brand_new_type"}"#));
+    let a = c
+        .delete_connection(&creds("mk_a"), "c1", false)
+        .await
+        .unwrap();
+    let b = c
+        .delete_connection(&creds("mk_a"), "c1", true)
+        .await
+        .unwrap();
+    assert_eq!(a.kind, IntegrationType::Webhook);
+    assert_eq!(b.kind, IntegrationType::Other("brand_new_type".into()));
+    let seen = server.seen();
+    assert_eq!(seen[0].method, "DELETE");
+    assert_eq!(seen[0].path, "/api/v1/connections/c1");
+    assert_eq!(seen[0].body, b"{}");
+    assert_eq!(seen[1].body, br#"{"force_delete":true}"#);
+}
+
+#[tokio::test]
+async fn list_helpers_follow_cursors_through_the_transport() {
+    let server = TestServer::start().await;
+    let c = client(&server, |_| {});
+    server.push(Reply::json(
+        200,
+        &format!(r#"{{"count":1,"limit":1,"next_cursor":"abc_1","records":[{WS}]}}"#),
+    ));
+    server.push(Reply::json(200, &page(WS)));
+    let all = c.list_workspaces(&creds("mk_a")).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let seen = server.seen();
+    assert_eq!(seen[0].path, "/api/v1/workspaces");
+    assert_eq!(seen[1].path, "/api/v1/workspaces?cursor=abc_1");
+}
