@@ -1,3 +1,91 @@
-//! `meshes-testenv`: start the control plane in the foreground for humans.
+//! `meshes-testenv`: starts the same control plane the tests use, in the foreground, and prints
+//! how to point kubectl at it. Ctrl-C (or SIGTERM) stops it cleanly.
+#![allow(clippy::print_stdout)]
 
-fn main() {}
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use meshes_testenv::{ControlPlane, Options, bins, install_crds};
+
+/// Run a local kube-apiserver + etcd for humans (the demo and manual testing).
+#[derive(Debug, Parser)]
+#[command(name = "meshes-testenv", version)]
+struct Args {
+    /// Apply every CRD found in these YAML files or directories after start.
+    #[arg(long = "crds")]
+    crds: Vec<PathBuf>,
+    /// Fixed apiserver port (default: a free one).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Write `export KUBECONFIG=...` lines to this file as well (for scripts).
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut opts = Options::new()?;
+    opts.apiserver_port = args.port;
+    let mut cp = ControlPlane::start(opts).await?;
+    if !args.crds.is_empty() {
+        install_crd_files(&cp, &args.crds).await?;
+    }
+    let bin = bins::bin_dir();
+    let exports = format!(
+        "export KUBECONFIG={}\nexport PATH={}:$PATH\n",
+        cp.admin_kubeconfig.display(),
+        bin.display()
+    );
+    println!("kube-apiserver {} ready at {}", cp.version, cp.server);
+    println!("audit log: {}", cp.audit_log.display());
+    println!("# paste into another shell:\n{exports}");
+    if let Some(path) = &args.env_file {
+        std::fs::write(path, &exports).with_context(|| format!("writing {}", path.display()))?;
+    }
+    wait_for_stop().await?;
+    println!("stopping control plane");
+    cp.stop();
+    Ok(())
+}
+
+async fn install_crd_files(cp: &ControlPlane, paths: &[PathBuf]) -> anyhow::Result<()> {
+    let mut crds = Vec::new();
+    for path in paths {
+        let files: Vec<PathBuf> = if path.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(path)?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect();
+            v.sort();
+            v
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            let text = std::fs::read_to_string(&file)?;
+            crds.extend(meshes_testenv::crds_from_yaml(&text)?);
+        }
+    }
+    let client = meshes_testenv::kubeconfig::client_for(&cp.admin_kubeconfig).await?;
+    install_crds(&client, &crds).await?;
+    println!("installed {} CRDs", crds.len());
+    Ok(())
+}
+
+async fn wait_for_stop() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}
