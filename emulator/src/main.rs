@@ -1,3 +1,126 @@
-//! The `meshes-emulator` binary.
+//! The `meshes-emulator` binary: flags → [`EmulatorConfig`], start, print the credentials and
+//! a ready-to-apply Kubernetes Secret, serve until Ctrl-C / SIGTERM.
 
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use meshes_emulator::{Credentials, Emulator, EmulatorConfig, FaultSpec, RateLimit, Seed};
+
+/// A local Meshes API for tests and demos.
+#[derive(Debug, Parser)]
+#[command(name = "meshes-emulator", version)]
+struct Args {
+    /// Management API listen address.
+    #[arg(long, env = "MESHES_EMULATOR_LISTEN", default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Event ingestion listen address (events.meshes.io stand-in; served from part 2 on).
+    #[arg(long, env = "MESHES_EMULATOR_EVENTS_LISTEN")]
+    events_listen: Option<SocketAddr>,
+    /// Access key of the start credential (`mk_…`); generated when absent.
+    #[arg(long, env = "MESHES_EMULATOR_ACCESS_KEY", requires_all = ["secret_key", "org_id"])]
+    access_key: Option<String>,
+    /// Secret key of the start credential.
+    #[arg(long, env = "MESHES_EMULATOR_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Organization UUID of the start credential.
+    #[arg(long, env = "MESHES_EMULATOR_ORG_ID")]
+    org_id: Option<String>,
+    /// Seed file (YAML or JSON) with credentials and objects with fixed IDs.
+    #[arg(long, env = "MESHES_EMULATOR_SEED")]
+    seed: Option<PathBuf>,
+    /// Per-access-key rate limit `RATE[/s][,BURST]`, e.g. `10/s,20`.
+    #[arg(long, env = "MESHES_EMULATOR_RATE_LIMIT")]
+    rate_limit: Option<RateLimit>,
+    /// Fault `[METHOD] ROUTE ACTION [TRIGGER]`, repeatable, e.g.
+    /// `--fault "POST /api/v1/workspaces status=503 next=2"`.
+    #[arg(long = "fault")]
+    faults: Vec<FaultSpec>,
+    /// Tolerated JWT clock skew in seconds.
+    #[arg(long, default_value_t = 5)]
+    clock_skew_secs: u64,
+    /// Accept http:// webhook URLs pointing at loopback hosts.
+    #[arg(long)]
+    allow_insecure_loopback_webhooks: bool,
+    /// Namespace of the printed Secret manifest.
+    #[arg(long, default_value = "default")]
+    secret_namespace: String,
+    /// Name of the printed Secret manifest.
+    #[arg(long, default_value = "meshes-credentials")]
+    secret_name: String,
+}
+
+fn secret_manifest(c: &Credentials, name: &str, namespace: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\ntype: Opaque\nstringData:\n  MESHES_ACCESS_KEY: \"{}\"\n  MESHES_SECRET_KEY: \"{}\"\n  MESHES_ORG_ID: \"{}\"\n",
+        c.access_key, c.secret_key, c.org_id
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = EmulatorConfig {
+        listen: args.listen,
+        rate_limit: args.rate_limit,
+        faults: args.faults,
+        clock_skew: Duration::from_secs(args.clock_skew_secs),
+        allow_insecure_loopback_webhooks: args.allow_insecure_loopback_webhooks,
+        ..EmulatorConfig::default()
+    };
+    if let (Some(access_key), Some(secret_key), Some(org_id)) =
+        (args.access_key, args.secret_key, args.org_id)
+    {
+        config.credentials.push(Credentials {
+            access_key,
+            secret_key,
+            org_id,
+        });
+    }
+    if let Some(path) = &args.seed {
+        config.seed = Some(Seed::from_path(path)?);
+    }
+    if args.events_listen.is_some() {
+        tracing::warn!("--events-listen is accepted but event ingestion is not implemented yet");
+    }
+    let emulator = Emulator::start(config).await?;
+    let creds = emulator.credentials();
+    // The credentials are printed on purpose: this is a local test double and its whole point
+    // is to hand them to the operator under test. They go to stdout, logs go to stderr.
+    let out = format!(
+        "Meshes emulator listening on {base}\nAPI base URL: {base}/api/v1\nAdmin: {base}/_emulator/\n\nMESHES_ACCESS_KEY={}\nMESHES_SECRET_KEY={}\nMESHES_ORG_ID={}\n\n# kubectl apply -f - <<'EOF'\n{}# EOF\n",
+        creds.access_key,
+        creds.secret_key,
+        creds.org_id,
+        secret_manifest(&creds, &args.secret_name, &args.secret_namespace),
+        base = emulator.base_url(),
+    );
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+    drop(stdout);
+
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await?;
+    tracing::info!("shutting down");
+    emulator.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! The running server: shared state, the router, the middleware every Meshes API request goes
+//! through (counting, faults, JWT auth, rate limit), and a listener whose connections a
+//! commit-then-drop fault can reset after the handler ran.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::serve::{IncomingStream, Listener};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::auth;
+use crate::counters::{Counters, UNMATCHED_ROUTE};
+use crate::error::ApiError;
+use crate::faults::{FaultAction, Faults};
+use crate::ratelimit::RateLimiter;
+use crate::routes;
+use crate::store::{State as World, Store};
+
+/// State shared by handlers, middleware and the admin handle.
+#[derive(Debug)]
+pub struct Shared {
+    /// The objects.
+    pub store: Store,
+    /// Installed faults.
+    pub faults: Faults,
+    /// Call counters.
+    pub counters: Counters,
+    /// Per-key token buckets.
+    pub limiter: RateLimiter,
+    /// Leeway for JWT time checks.
+    pub clock_skew_secs: i64,
+    /// Accept `http://` webhook URLs on loopback hosts.
+    pub allow_insecure_loopback_webhooks: AtomicBool,
+    /// State right after start (credentials + seed); `reset` restores it.
+    pub initial: Mutex<World>,
+}
+
+/// Handle passed to handlers.
+pub type App = Arc<Shared>;
+
+/// Builds the full router (Meshes API + admin) over `app`.
+pub fn router(app: App) -> Router {
+    let api = routes::api_router()
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api_middleware,
+        ))
+        .fallback(route_not_found);
+    api.merge(routes::admin::router()).with_state(app)
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "Route not found")
+}
+
+/// Counts, injects faults, authenticates and rate-limits every Meshes API request.
+async fn api_middleware(State(app): State<App>, req: Request, next: Next) -> Response {
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    let (user_agent, authorization) = {
+        let header = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (header(header::USER_AGENT), header(header::AUTHORIZATION))
+    };
+    let kid = auth::claimed_kid(authorization.as_deref());
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|c| c.0.clone());
+
+    let response = if route == UNMATCHED_ROUTE {
+        next.run(req).await
+    } else {
+        guarded(&app, &method, &route, authorization, conn, req, next).await
+    };
+    app.counters.record(
+        &method,
+        &route,
+        kid.as_deref(),
+        user_agent.as_deref(),
+        response.status().as_u16(),
+    );
+    response
+}
+
+/// Faults, auth and rate limit around a matched route.
+async fn guarded(
+    app: &App,
+    method: &str,
+    route: &str,
+    authorization: Option<String>,
+    conn: Option<ConnHandle>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let fault = app.faults.pick(method, route);
+    match &fault {
+        Some((id, FaultAction::Status(code))) => {
+            tracing::info!(fault = id.0, %method, %route, code, "injecting status");
+            return ApiError::status(*code).into_response();
+        }
+        Some((id, FaultAction::RateLimited { retry_after_secs })) => {
+            tracing::info!(fault = id.0, %method, %route, "injecting 429");
+            return ApiError::too_many_requests(*retry_after_secs).into_response();
+        }
+        Some((
+            _,
+            FaultAction::Latency {
+                delay,
+                after_commit: false,
+            },
+        )) => tokio::time::sleep(*delay).await,
+        _ => {}
+    }
+    let now = chrono::Utc::now().timestamp();
+    let principal = {
+        let world = app.store.read();
+        auth::authenticate(
+            authorization.as_deref(),
+            &world.keys,
+            now,
+            app.clock_skew_secs,
+        )
+    };
+    let principal = match principal {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(retry_after) = app.limiter.take(&principal.access_key) {
+        return ApiError::too_many_requests(retry_after).into_response();
+    }
+    req.extensions_mut().insert(principal);
+    let mut resp = next.run(req).await;
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        resp = ApiError::method_not_allowed().into_response();
+    }
+    match fault {
+        Some((
+            _,
+            FaultAction::Latency {
+                delay,
+                after_commit: true,
+            },
+        )) => tokio::time::sleep(delay).await,
+        Some((id, FaultAction::CommitThenDrop)) => {
+            tracing::info!(fault = id.0, %method, %route, "dropping connection after commit");
+            if let Some(c) = &conn {
+                c.kill();
+            }
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// Per-connection handle (in `ConnectInfo`) that lets a handler reset its own connection.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    kill: Arc<AtomicBool>,
+    /// Peer address.
+    pub remote: SocketAddr,
+}
+
+impl ConnHandle {
+    /// Makes the next write on the connection fail and the socket close with a reset.
+    pub fn kill(&self) {
+        self.kill.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Connected<IncomingStream<'_, KillableListener>> for ConnHandle {
+    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
+        Self {
+            kill: stream.io().kill.clone(),
+            remote: *stream.remote_addr(),
+        }
+    }
+}
+
+/// TCP listener producing [`KillableStream`]s.
+#[derive(Debug)]
+pub struct KillableListener(pub TcpListener);
+
+impl Listener for KillableListener {
+    type Io = KillableStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((inner, addr)) => {
+                    let _ = inner.set_nodelay(true);
+                    let stream = KillableStream {
+                        inner,
+                        kill: Arc::new(AtomicBool::new(false)),
+                    };
+                    return (stream, addr);
+                }
+                Err(e) => {
+                    // Typically EMFILE; back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// A TCP stream whose writes fail once killed, so hyper drops the connection unanswered.
+#[derive(Debug)]
+pub struct KillableStream {
+    inner: TcpStream,
+    kill: Arc<AtomicBool>,
+}
+
+impl KillableStream {
+    fn killed(&self) -> Option<io::Error> {
+        if self.kill.load(Ordering::SeqCst) {
+            // Zero linger turns the close into a RST, which is what "connection reset" means
+            // to the client; it does not block because nothing is left to flush.
+            let _ = self.inner.set_zero_linger();
+            Some(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "dropped by fault",
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+impl AsyncRead for KillableStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(e) = self.killed() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for KillableStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.killed() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.killed() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.killed() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
