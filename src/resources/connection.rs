@@ -33,7 +33,9 @@ use super::conditions::Condition;
         "has(self.spec.name) || has(self.spec.adopt) || self.metadata.name.matches('^[a-z0-9-]{1,128}$')"
     ).message(
         "spec.name is required when metadata.name is not a valid Meshes connection name (1-128 characters of letters, digits, space, '_' or '-'; no '.')"
-    ),
+    )
+    .field_path(".spec.name")
+    .reason(kube::core::Reason::FieldValueRequired),
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [

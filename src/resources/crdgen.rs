@@ -78,7 +78,8 @@ pub fn postprocess(mut crd: CustomResourceDefinition) -> CustomResourceDefinitio
     crd
 }
 
-/// Removes `default` and `nullable` from a JSON schema node and all its sub-schemas. Walks the
+/// Removes `default` and `nullable` from a JSON schema node and all its sub-schemas, and joins
+/// the hard-wrapped lines of doc comments so `kubectl explain` can wrap them itself. Walks the
 /// schema structure (not every JSON object), so a property *named* `default` would be kept.
 pub fn strip_schema_keywords(schema: &mut Value) {
     let Some(obj) = schema.as_object_mut() else {
@@ -86,6 +87,9 @@ pub fn strip_schema_keywords(schema: &mut Value) {
     };
     obj.remove("default");
     obj.remove("nullable");
+    if let Some(Value::String(desc)) = obj.get_mut("description") {
+        *desc = unwrap_lines(desc);
+    }
     for key in ["properties", "patternProperties", "definitions", "$defs"] {
         if let Some(Value::Object(props)) = obj.get_mut(key) {
             props.values_mut().for_each(strip_schema_keywords);
@@ -104,6 +108,14 @@ pub fn strip_schema_keywords(schema: &mut Value) {
             subs.iter_mut().for_each(strip_schema_keywords);
         }
     }
+}
+
+/// Joins the lines of each paragraph of a doc comment; blank lines still separate paragraphs.
+fn unwrap_lines(text: &str) -> String {
+    text.split("\n\n")
+        .map(|para| para.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// File name of a CRD inside an output directory (`meshesworkspaces.meshes.io.yaml`).
@@ -335,7 +347,7 @@ mod tests {
         let raw = serde_json::to_string(&MeshesConnection::crd()).unwrap();
         assert!(raw.contains("\"nullable\":true"));
         let mut v = json!({
-            "type": "object", "default": {}, "nullable": true,
+            "type": "object", "default": {}, "nullable": true, "description": "a\nb\n\nc",
             "properties": {"default": {"type": "string", "default": "x"}},
             "items": {"default": 1}, "additionalProperties": {"nullable": true}
         });
@@ -343,7 +355,7 @@ mod tests {
         assert_eq!(
             v,
             json!({
-                "type": "object",
+                "type": "object", "description": "a b\n\nc",
                 "properties": {"default": {"type": "string"}},
                 "items": {}, "additionalProperties": {}
             })

@@ -34,7 +34,9 @@ use super::conditions::Condition;
         "has(self.spec.name) || has(self.spec.adopt) || self.metadata.name.matches('^[a-z0-9-]{3,50}$')"
     ).message(
         "spec.name is required when metadata.name is not a valid Meshes workspace name (3-50 characters of letters, digits, space, '_' or '-'; no '.')"
-    ),
+    )
+    .field_path(".spec.name")
+    .reason(kube::core::Reason::FieldValueRequired),
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
