@@ -49,7 +49,6 @@ pub fn router() -> Router<App> {
             patch(patch_connection).delete(delete_connection),
         )
         .route("/_emulator/rules/{id}", delete(delete_rule))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Route not found") })
 }
 
 fn admin(app: App) -> Admin {

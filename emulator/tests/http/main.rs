@@ -1,0 +1,5 @@
+//! Emulator tests over real HTTP on loopback (one test binary).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod golden;
