@@ -300,3 +300,94 @@ async fn list_helpers_follow_cursors_through_the_transport() {
     assert_eq!(seen[0].path, "/api/v1/workspaces");
     assert_eq!(seen[1].path, "/api/v1/workspaces?cursor=abc_1");
 }
+
+/// Collects formatted trace output in memory.
+#[derive(Clone, Default)]
+struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
+    type Writer = Buffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn traces_and_errors_carry_no_secret_jwt_or_connection_setting() {
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "meshes_operator=trace,reqwest=trace,hyper=trace,hyper_util=trace",
+        ))
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .finish();
+    // Current-thread runtime: every task of this test logs through this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let from = super::jwt::now_unix();
+
+    let server = TestServer::start().await;
+    let c = client(&server, |_| {});
+    let creds = creds("mk_trace");
+    server.push(Reply::json(200, &page(WS)));
+    server.push(Reply::json(401, r#"{"message":"Unauthorized"}"#));
+    server.push(Reply::json(
+        422,
+        r#"{"message":"Unprocessable","error":{"data":[{"param":"url","msg":"must be https"}]}}"#,
+    ));
+    c.list_workspaces_page(&creds, None).await.unwrap();
+    let e1 = c.get_workspace(&creds, "w1").await.unwrap_err();
+    let body = CreateConnection {
+        workspace: "w1".into(),
+        kind: IntegrationType::Webhook,
+        name: "h".into(),
+        metadata: serde_json::json!({"url": "http://x", "signing_secret": "HOOK-SECRET-VALUE"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        hidden: None,
+    };
+    let e2 = c.create_connection(&creds, &body, None).await.unwrap_err();
+    let to = super::jwt::now_unix();
+
+    let traces = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let texts = [
+        traces.clone(),
+        format!("{creds:?} {creds} {e1:?} {e1} {e2:?} {e2} {body:?}"),
+    ];
+    let mut needles = vec![SECRET.to_owned(), "HOOK-SECRET-VALUE".to_owned()];
+    for t in from - 1..=to + 1 {
+        let token = super::jwt::mint(&creds, t).unwrap();
+        needles.extend(token.split('.').map(str::to_owned));
+        needles.push(token);
+    }
+    for text in &texts {
+        for needle in &needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "leaked {needle:?}:\n{text}"
+            );
+        }
+    }
+    // Positive controls: the tokens really were sent, and the traces are the call traces.
+    let sent = server.seen();
+    assert!(sent[0].headers["authorization"].starts_with("Bearer ey"));
+    assert!(String::from_utf8_lossy(&sent[2].body).contains("HOOK-SECRET-VALUE"));
+    assert!(traces.contains("meshes_api"), "{traces}");
+    assert!(
+        traces.contains(r#"route="/api/v1/workspaces/{workspace_id}""#),
+        "{traces}"
+    );
+    assert!(traces.contains("status=401"), "{traces}");
+    assert!(e2.to_string().contains("url: must be https"), "{e2}");
+}
