@@ -124,9 +124,12 @@ pub fn merge(
     conditions: &mut Vec<Condition>,
     updates: impl IntoIterator<Item = Condition>,
 ) -> bool {
-    updates
-        .into_iter()
-        .fold(false, |changed, c| set(conditions, c) || changed)
+    // Not `any`: every update must be applied, not just those up to the first change.
+    let mut changed = false;
+    for c in updates {
+        changed |= set(conditions, c);
+    }
+    changed
 }
 
 /// Removes the condition of the given type; returns true when one was removed.
@@ -251,6 +254,22 @@ mod tests {
         assert_eq!(conds.len(), 2);
         assert!(!merge(&mut conds, [synced]));
         assert_eq!(find(&conds, READY).unwrap().last_transition_time, at(10));
+        // Every update is applied, not only the first that changes something.
+        let updating = ready(ConditionStatus::False, reasons::UPDATING, "updating", 2, 40);
+        let failing = Condition::new(
+            SYNCED,
+            ConditionStatus::False,
+            reasons::RECONCILE_ERROR,
+            "503",
+            Some(2),
+            at(40),
+        );
+        assert!(merge(&mut conds, [updating, failing]));
+        assert_eq!(find(&conds, READY).unwrap().reason, reasons::UPDATING);
+        assert_eq!(
+            find(&conds, SYNCED).unwrap().reason,
+            reasons::RECONCILE_ERROR
+        );
         assert!(remove(&mut conds, SYNCED));
         assert!(!remove(&mut conds, SYNCED));
         assert_eq!(conds.len(), 1);

@@ -11,6 +11,8 @@ use super::common::{
 use super::conditions::Condition;
 
 /// A Meshes connection: a configured destination (webhook, Slack, HubSpot, …) inside a workspace.
+// Each printcolumn repeats `type_ = "string"`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "meshes.io",

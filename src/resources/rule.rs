@@ -14,6 +14,8 @@ use super::conditions::Condition;
 
 /// A Meshes rule: sends one event type (optionally narrowed to a resource) to one connection
 /// action. A spec change replaces the rule; delivery across a replace is at-least-once.
+// Each printcolumn repeats `type_ = "string"`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "meshes.io",

@@ -13,6 +13,8 @@ use super::conditions::Condition;
 /// A Meshes workspace: one tenant or environment, with its publishable key written to a Secret
 /// for browser-safe event ingestion. Meshes has no workspace delete: deleting this object
 /// releases the workspace and leaves it in Meshes.
+// Each printcolumn repeats `type_ = "string"`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "meshes.io",

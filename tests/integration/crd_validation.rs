@@ -545,14 +545,14 @@ async fn mutable_fields_accept_updates() {
     create(
         &client,
         &ns,
-        &obj("MeshesWorkspace", "ws", json!({"description": "a"})),
+        &obj("MeshesWorkspace", "wsx", json!({"description": "a"})),
     )
     .await
     .unwrap();
     // Setting adopt.id later is the documented fix for NameConflict.
     let patched = patch_spec(
         &ws,
-        "ws",
+        "wsx",
         &json!({"description": "b", "adopt": {"id": WS_ID}, "credentialsRef": ws_creds()}),
     )
     .await
@@ -562,14 +562,14 @@ async fn mutable_fields_accept_updates() {
     // Re-applying the same adopt.id is not a change.
     patch_spec(
         &ws,
-        "ws",
+        "wsx",
         &json!({"adopt": {"id": WS_ID}, "name": "Renamed ws"}),
     )
     .await
     .expect("same adopt.id");
 
     let conn = api_for(&client, &ns, "MeshesConnection");
-    create(&client, &ns, &obj("MeshesConnection", "hook", json!({"workspaceRef": {"name": "ws"}, "type": "webhook", "metadata": {"url": "https://a.example"}}))).await.unwrap();
+    create(&client, &ns, &obj("MeshesConnection", "hook", json!({"workspaceRef": {"name": "wsx"}, "type": "webhook", "metadata": {"url": "https://a.example"}}))).await.unwrap();
     let patched = patch_spec(
         &conn,
         "hook",
@@ -608,6 +608,11 @@ fn kubectl(env: &TestEnv, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// kubectl output with every run of whitespace collapsed, so phrases match across its wrapping.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// kubectl's OpenAPI and discovery views of a new CRD settle a little after it is Established.
 async fn kubectl_eventually(env: &TestEnv, args: &[&str], ok: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -630,6 +635,7 @@ async fn kubectl_explain_shows_the_doc_comments() {
         o.contains("credentialsRef")
     })
     .await;
+    let out = flat(&out);
     for phrase in [
         "Workspace name in Meshes",
         "publishableKeySecret",
@@ -644,11 +650,13 @@ async fn kubectl_explain_shows_the_doc_comments() {
         |o| o.contains("secretKeyRef"),
     )
     .await;
+    let out = flat(&out);
     assert!(out.contains("never appear in status"), "{out}");
     let out = kubectl_eventually(env, &["explain", "meshesrule.spec.metadata"], |o| {
         o.contains("action")
     })
     .await;
+    let out = flat(&out);
     assert!(out.contains("send_webhook"), "{out}");
 }
 
