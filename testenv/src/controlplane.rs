@@ -205,8 +205,13 @@ impl ControlPlane {
 
     async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let ca = reqwest::Certificate::from_pem(&fs::read(&self.pki.serving_ca)?)?;
+        // Authenticate as admin: anonymous access to /readyz is off under some authorizers
+        // (e.g. AlwaysAllow, used once to prove the RBAC test can fail).
+        let mut identity = fs::read(&self.pki.admin_cert)?;
+        identity.extend(fs::read(&self.pki.admin_key)?);
         let http = reqwest::Client::builder()
             .add_root_certificate(ca)
+            .identity(reqwest::Identity::from_pem(&identity)?)
             .timeout(Duration::from_secs(5))
             .build()?;
         let deadline = Instant::now() + timeout;

@@ -3,7 +3,6 @@
 #![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -31,9 +30,16 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // Listen for Ctrl-C/SIGTERM before starting anything, so a stop during startup is clean too.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut opts = Options::new()?;
     opts.apiserver_port = args.port;
-    let mut cp = ControlPlane::start(opts).await?;
+    let mut cp = tokio::select! {
+        cp = ControlPlane::start(opts) => cp?,
+        _ = term.recv() => return Ok(()),
+        _ = int.recv() => return Ok(()),
+    };
     if !args.crds.is_empty() {
         install_crd_files(&cp, &args.crds).await?;
     }
@@ -49,7 +55,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.env_file {
         std::fs::write(path, &exports).with_context(|| format!("writing {}", path.display()))?;
     }
-    wait_for_stop().await?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
     println!("stopping control plane");
     cp.stop();
     Ok(())
@@ -77,15 +86,5 @@ async fn install_crd_files(cp: &ControlPlane, paths: &[PathBuf]) -> anyhow::Resu
     let client = meshes_testenv::kubeconfig::client_for(&cp.admin_kubeconfig).await?;
     install_crds(&client, &crds).await?;
     println!("installed {} CRDs", crds.len());
-    Ok(())
-}
-
-async fn wait_for_stop() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
 }
