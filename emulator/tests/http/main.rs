@@ -5,3 +5,4 @@ mod common;
 mod golden;
 mod api;
 mod auth;
+mod faults;
