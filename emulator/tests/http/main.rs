@@ -6,3 +6,5 @@ mod golden;
 mod api;
 mod auth;
 mod faults;
+mod admin;
+mod pagination;
