@@ -17,25 +17,61 @@ async fn scoped_keys_get_403_outside_their_workspaces() {
     let denied_conn = api.create_webhook(&denied, "Denied Hook").await;
     let allowed_conn = api.create_webhook(&allowed, "Allowed Hook").await;
     let c = emu.credentials();
-    let scoped = Api::with_creds(&emu, emu.admin().add_scoped_key(&c.org_id, &[Uuid::parse_str(&allowed).unwrap()]));
+    let scoped = Api::with_creds(
+        &emu,
+        emu.admin()
+            .add_scoped_key(&c.org_id, &[Uuid::parse_str(&allowed).unwrap()]),
+    );
 
     for (method, path, body) in [
-        ("GET", format!("/api/v1/workspaces/{denied}/event-types"), None),
-        ("GET", format!("/api/v1/workspaces/{denied}/resources"), None),
+        (
+            "GET",
+            format!("/api/v1/workspaces/{denied}/event-types"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/v1/workspaces/{denied}/resources"),
+            None,
+        ),
         ("GET", format!("/api/v1/connections/{denied_conn}"), None),
         ("DELETE", format!("/api/v1/connections/{denied_conn}"), None),
-        ("POST", "/api/v1/connections".to_owned(), Some(json!({"workspace": denied, "type": "webhook", "name": "X", "metadata": {"url": "https://e.com"}}))),
-        ("PUT", format!("/api/v1/connections/{denied_conn}"), Some(json!({"name": "Y", "metadata": {"url": "https://e.com"}}))),
-        ("POST", "/api/v1/rules".to_owned(), Some(json!({"workspace": denied, "connection": denied_conn, "event": "e", "metadata": {"action": "send_webhook"}}))),
+        (
+            "POST",
+            "/api/v1/connections".to_owned(),
+            Some(
+                json!({"workspace": denied, "type": "webhook", "name": "X", "metadata": {"url": "https://e.com"}}),
+            ),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/connections/{denied_conn}"),
+            Some(json!({"name": "Y", "metadata": {"url": "https://e.com"}})),
+        ),
+        (
+            "POST",
+            "/api/v1/rules".to_owned(),
+            Some(
+                json!({"workspace": denied, "connection": denied_conn, "event": "e", "metadata": {"action": "send_webhook"}}),
+            ),
+        ),
     ] {
         let (s, v) = scoped.call(method, &path, body).await;
         assert_eq!(s, 403, "{method} {path}: {v}");
         assert_error_body(&v);
     }
     // Positive control: the same key works inside its workspace, and lists are filtered.
-    let (s, _) = scoped.call("GET", &format!("/api/v1/workspaces/{allowed}/event-types"), None).await;
+    let (s, _) = scoped
+        .call(
+            "GET",
+            &format!("/api/v1/workspaces/{allowed}/event-types"),
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
-    scoped.create_rule(&allowed, &allowed_conn, "user.signup").await;
+    scoped
+        .create_rule(&allowed, &allowed_conn, "user.signup")
+        .await;
     let list = scoped.ok("GET", "/api/v1/connections", None).await;
     assert_eq!(list["count"], 1);
     assert_eq!(list["records"][0]["id"], allowed_conn.as_str());
@@ -46,8 +82,18 @@ async fn injected_500_uses_the_error_body_on_every_group() {
     let emu = start().await;
     let api = Api::new(&emu);
     let admin = emu.admin();
-    for route in ["/api/v1/workspaces", "/api/v1/connections", "/api/v1/rules", "/api/v1/integrations"] {
-        let id = admin.add_fault(FaultSpec { method: Some("GET".into()), route: route.into(), action: FaultAction::Status(500), trigger: Trigger::Next(1) });
+    for route in [
+        "/api/v1/workspaces",
+        "/api/v1/connections",
+        "/api/v1/rules",
+        "/api/v1/integrations",
+    ] {
+        let id = admin.add_fault(FaultSpec {
+            method: Some("GET".into()),
+            route: route.into(),
+            action: FaultAction::Status(500),
+            trigger: Trigger::Next(1),
+        });
         let (s, v) = api.call("GET", route, None).await;
         assert_eq!(s, 500, "{route}");
         assert_eq!(v["error"]["name"], "InternalServerError");
@@ -79,18 +125,42 @@ async fn connection_secrets_are_never_echoed_and_defaults_are_added() {
         .await;
     assert_eq!(updated["name"], "Signed 2");
     assert_eq!(updated["hidden"], true);
-    for path in [format!("/api/v1/connections/{id}"), "/api/v1/connections".into(), format!("/api/v1/workspaces/{ws}/connections")] {
-        let text = api.request("GET", &path).send().await.unwrap().text().await.unwrap();
-        assert!(!text.contains(secret) && !text.contains("sign-secret-456"), "{path} leaked a secret");
+    for path in [
+        format!("/api/v1/connections/{id}"),
+        "/api/v1/connections".into(),
+        format!("/api/v1/workspaces/{ws}/connections"),
+    ] {
+        let text = api
+            .request("GET", &path)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !text.contains(secret) && !text.contains("sign-secret-456"),
+            "{path} leaked a secret"
+        );
         assert!(text.contains("https://example.com/y"), "{path}: {text}");
     }
     // Positive control: the secret really is stored (in-process admin view).
     let stored = emu.admin().connections();
     assert_eq!(stored[0]["metadata"]["bearer_token"], secret);
     // The HTTP admin listing redacts unless asked.
-    let listing = reqwest::get(format!("{}/_emulator/state", api.base)).await.unwrap().text().await.unwrap();
+    let listing = reqwest::get(format!("{}/_emulator/state", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!listing.contains(secret));
-    let listing = reqwest::get(format!("{}/_emulator/state?include_secrets=true", api.base)).await.unwrap().text().await.unwrap();
+    let listing = reqwest::get(format!("{}/_emulator/state?include_secrets=true", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(listing.contains(secret));
 }
 
@@ -99,7 +169,13 @@ async fn names_types_cascade_and_catalog_semantics() {
     let emu = start().await;
     let api = Api::new(&emu);
     let ws = api.create_workspace("Semantics").await;
-    let (s, _) = api.call("POST", "/api/v1/workspaces", Some(json!({"name": "SEMANTICS"}))).await;
+    let (s, _) = api
+        .call(
+            "POST",
+            "/api/v1/workspaces",
+            Some(json!({"name": "SEMANTICS"})),
+        )
+        .await;
     assert_eq!(s, 409);
     let other = api.create_workspace("Other Space").await;
     let hook = api.create_webhook(&ws, "Hook").await;
@@ -109,31 +185,69 @@ async fn names_types_cascade_and_catalog_semantics() {
     assert_eq!(s, 409);
     let rule = api.ok("POST", "/api/v1/rules", Some(json!({"workspace": ws, "connection": hook, "event": "order.paid", "resource": "order", "metadata": {"action": "send_webhook"}}))).await;
     assert_eq!(rule["rule"]["type"], "webhook");
-    assert_eq!(rule["rule"]["created_by"], api.ok("GET", "/api/v1/connections", None).await["records"][0]["created_by"]);
+    assert_eq!(
+        rule["rule"]["created_by"],
+        api.ok("GET", "/api/v1/connections", None).await["records"][0]["created_by"]
+    );
     // The rule's event and resource joined the workspace catalog (plus the default event type).
-    let ets = api.ok("GET", &format!("/api/v1/workspaces/{ws}/event-types"), None).await;
-    let keys: Vec<_> = ets.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap().to_owned()).collect();
+    let ets = api
+        .ok("GET", &format!("/api/v1/workspaces/{ws}/event-types"), None)
+        .await;
+    let keys: Vec<_> = ets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(keys, ["contact.created", "order.paid"]);
-    let res = api.ok("GET", &format!("/api/v1/workspaces/{ws}/resources"), None).await;
+    let res = api
+        .ok("GET", &format!("/api/v1/workspaces/{ws}/resources"), None)
+        .await;
     assert_eq!(res[0]["key"], "order");
     // Workspace GET has the publishable key in the documented shape; list does not.
-    let got = api.ok("GET", &format!("/api/v1/workspaces/{ws}"), None).await;
+    let got = api
+        .ok("GET", &format!("/api/v1/workspaces/{ws}"), None)
+        .await;
     let pk = got["publishable_key"]["public_key"].as_str().unwrap();
-    assert!(pk.starts_with("mesh_pub_") && pk.split('_').count() == 5, "{pk}");
+    assert!(
+        pk.starts_with("mesh_pub_") && pk.split('_').count() == 5,
+        "{pk}"
+    );
     let list = api.ok("GET", "/api/v1/workspaces", None).await;
     assert!(list["records"][0].get("publishable_key").is_none());
     // Delete with rules: 409 (DELETE without body), then force deletes the rules too.
-    let (s, _) = api.http.delete(format!("{}/api/v1/connections/{hook}", api.base)).bearer_auth(crate::common::mint(&api.creds)).send().await.map(|r| (r.status().as_u16(), ())).unwrap();
+    let (s, _) = api
+        .http
+        .delete(format!("{}/api/v1/connections/{hook}", api.base))
+        .bearer_auth(crate::common::mint(&api.creds))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
     assert_eq!(s, 409);
     assert_eq!(api.ok("GET", "/api/v1/rules", None).await["count"], 1);
-    let del = api.ok("DELETE", &format!("/api/v1/connections/{hook}"), Some(json!({"force_delete": true}))).await;
+    let del = api
+        .ok(
+            "DELETE",
+            &format!("/api/v1/connections/{hook}"),
+            Some(json!({"force_delete": true})),
+        )
+        .await;
     assert_eq!(del, json!({"id": hook, "type": "webhook"}));
     assert_eq!(api.ok("GET", "/api/v1/rules", None).await["count"], 0);
-    let (s, _) = api.call("GET", &format!("/api/v1/connections/{hook}"), None).await;
+    let (s, _) = api
+        .call("GET", &format!("/api/v1/connections/{hook}"), None)
+        .await;
     assert_eq!(s, 404);
     // force_delete must be a boolean.
     let c2 = api.create_webhook(&ws, "Hook2").await;
-    let (s, _) = api.call("DELETE", &format!("/api/v1/connections/{c2}"), Some(json!({"force_delete": "yes"}))).await;
+    let (s, _) = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/connections/{c2}"),
+            Some(json!({"force_delete": "yes"})),
+        )
+        .await;
     assert_eq!(s, 400);
 }
 
@@ -144,21 +258,50 @@ async fn inactive_connections_refuse_actions_and_fields_until_reactivated() {
     let ws = api.create_workspace("Health").await;
     let mc = api.ok("POST", "/api/v1/connections", Some(json!({"workspace": ws, "type": "mailchimp", "name": "MC", "metadata": {"data_center": "us1", "api_key": "k-us1"}}))).await;
     let id = mc["connection"]["id"].as_str().unwrap().to_owned();
-    let actions = api.ok("GET", &format!("/api/v1/connections/{id}/actions"), None).await;
-    assert!(actions["lists"].as_array().is_some_and(|l| !l.is_empty()), "{actions}");
-    let fields = api.ok("GET", &format!("/api/v1/connections/{id}/fields?refresh=true"), None).await;
+    let actions = api
+        .ok("GET", &format!("/api/v1/connections/{id}/actions"), None)
+        .await;
+    assert!(
+        actions["lists"].as_array().is_some_and(|l| !l.is_empty()),
+        "{actions}"
+    );
+    let fields = api
+        .ok(
+            "GET",
+            &format!("/api/v1/connections/{id}/fields?refresh=true"),
+            None,
+        )
+        .await;
     assert_eq!(fields["fields"][0]["key"], "email");
-    let (s, _) = api.call("GET", &format!("/api/v1/connections/{id}/fields?refresh=maybe"), None).await;
+    let (s, _) = api
+        .call(
+            "GET",
+            &format!("/api/v1/connections/{id}/fields?refresh=maybe"),
+            None,
+        )
+        .await;
     assert_eq!(s, 400);
-    assert!(emu.admin().set_connection_inactive(&id, "authentication_invalid"));
-    let got = api.ok("GET", &format!("/api/v1/connections/{id}"), None).await;
-    assert_eq!((got["active"].clone(), got["inactive_reason"].clone()), (json!(false), json!("authentication_invalid")));
+    assert!(
+        emu.admin()
+            .set_connection_inactive(&id, "authentication_invalid")
+    );
+    let got = api
+        .ok("GET", &format!("/api/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(
+        (got["active"].clone(), got["inactive_reason"].clone()),
+        (json!(false), json!("authentication_invalid"))
+    );
     for sub in ["actions", "fields"] {
-        let (s, v) = api.call("GET", &format!("/api/v1/connections/{id}/{sub}"), None).await;
+        let (s, v) = api
+            .call("GET", &format!("/api/v1/connections/{id}/{sub}"), None)
+            .await;
         assert_eq!(s, 409, "{sub}: {v}");
     }
     assert!(emu.admin().set_connection_active(&id));
-    let (s, _) = api.call("GET", &format!("/api/v1/connections/{id}/actions"), None).await;
+    let (s, _) = api
+        .call("GET", &format!("/api/v1/connections/{id}/actions"), None)
+        .await;
     assert_eq!(s, 200);
 }
 
@@ -178,7 +321,10 @@ async fn every_integration_type_is_listed_with_authentication_and_actions() {
         }
         if auth == "api_key" {
             let fields = r["authentication"]["fields"].as_array().unwrap();
-            assert!(fields.iter().any(|f| f["type"] == "password"), "{t} has no secret field");
+            assert!(
+                fields.iter().any(|f| f["type"] == "password"),
+                "{t} has no secret field"
+            );
         }
         let actions = r["actions"].as_object().unwrap();
         assert!(!actions.is_empty(), "{t}");

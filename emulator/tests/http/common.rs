@@ -8,14 +8,20 @@ use meshes_emulator::{Credentials, Emulator, EmulatorConfig};
 use serde_json::{Value, json};
 
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A token exactly as the official clients mint it (30 s lifetime).
 pub fn mint(c: &Credentials) -> String {
     let iat = now();
-    mint_claims(c, json!({ "iss": format!("urn:meshes:m2m:{}", c.access_key), "aud": "meshes-api",
-                            "org": c.org_id, "iat": iat, "exp": iat + 30 }))
+    mint_claims(
+        c,
+        json!({ "iss": format!("urn:meshes:m2m:{}", c.access_key), "aud": "meshes-api",
+                            "org": c.org_id, "iat": iat, "exp": iat + 30 }),
+    )
 }
 
 /// A correctly signed token with arbitrary claims.
@@ -23,7 +29,12 @@ pub fn mint_claims(c: &Credentials, claims: Value) -> String {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(c.access_key.clone());
     header.typ = Some("JWT".into());
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(c.secret_key.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(c.secret_key.as_bytes()),
+    )
+    .unwrap()
 }
 
 pub async fn start() -> Emulator {
@@ -78,7 +89,9 @@ impl Api {
     }
 
     pub async fn create_workspace(&self, name: &str) -> String {
-        let v = self.ok("POST", "/api/v1/workspaces", Some(json!({ "name": name }))).await;
+        let v = self
+            .ok("POST", "/api/v1/workspaces", Some(json!({ "name": name })))
+            .await;
         v["workspace"]["id"].as_str().unwrap().to_owned()
     }
 
@@ -110,7 +123,11 @@ impl Api {
 pub async fn parse(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
-    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, v)
 }
 

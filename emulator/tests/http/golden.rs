@@ -26,10 +26,19 @@ fn same_type(a: &Value, b: &Value) -> bool {
 }
 
 /// Differences between `expected` and `actual`; `volatile` pointers only need the same form.
-fn compare(expected: &Value, actual: &Value, path: &str, volatile: &BTreeSet<String>, subset: bool, out: &mut Vec<String>) {
+fn compare(
+    expected: &Value,
+    actual: &Value,
+    path: &str,
+    volatile: &BTreeSet<String>,
+    subset: bool,
+    out: &mut Vec<String>,
+) {
     if volatile.contains(path) {
         if !same_type(expected, actual) {
-            out.push(format!("{path}: type differs: expected like {expected}, got {actual}"));
+            out.push(format!(
+                "{path}: type differs: expected like {expected}, got {actual}"
+            ));
         } else if let (Value::String(e), Value::String(a)) = (expected, actual) {
             if looks_like_uuid(e) && !looks_like_uuid(a) {
                 out.push(format!("{path}: expected a UUID, got {a}"));
@@ -71,7 +80,11 @@ fn compare(expected: &Value, actual: &Value, path: &str, volatile: &BTreeSet<Str
         }
         (Value::Array(e), Value::Array(a)) => {
             if e.len() != a.len() {
-                out.push(format!("{path}: expected {} elements, got {}", e.len(), a.len()));
+                out.push(format!(
+                    "{path}: expected {} elements, got {}",
+                    e.len(),
+                    a.len()
+                ));
             }
             for (i, (ev, av)) in e.iter().zip(a).enumerate() {
                 compare(ev, av, &format!("{path}/{i}"), volatile, subset, out);
@@ -86,7 +99,12 @@ fn compare(expected: &Value, actual: &Value, path: &str, volatile: &BTreeSet<Str
 async fn every_golden_case_matches_the_emulator() {
     let seed_text = std::fs::read_to_string(golden_dir().join("seed.json")).unwrap();
     let seed = Seed::from_text(&seed_text).unwrap();
-    let emu = Emulator::start(EmulatorConfig { seed: Some(seed), ..Default::default() }).await.unwrap();
+    let emu = Emulator::start(EmulatorConfig {
+        seed: Some(seed),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     assert_eq!(emu.credentials().access_key, "mk_golden0access0key0000001");
     let api = Api::new(&emu);
     let admin = emu.admin();
@@ -118,7 +136,9 @@ async fn every_golden_case_matches_the_emulator() {
         }
         rb = match &case["request"] {
             Value::Null => rb,
-            Value::String(raw) => rb.header("Content-Type", "application/json").body(raw.clone()),
+            Value::String(raw) => rb
+                .header("Content-Type", "application/json")
+                .body(raw.clone()),
             body => rb.json(body),
         };
         let (status, body) = parse(rb.send().await.unwrap()).await;
@@ -137,13 +157,19 @@ async fn every_golden_case_matches_the_emulator() {
             failures.push(format!("{name}:\n  {}", diffs.join("\n  ")));
         }
     }
-    assert!(failures.is_empty(), "{} golden case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn comparison_detects_differences() {
     // Positive control for the comparator itself: a wrong value, a missing and an extra member.
-    let e = serde_json::json!({"a": 1, "b": {"c": "x"}, "id": "3f0e2a4c-0000-4000-8000-000000000001"});
+    let e =
+        serde_json::json!({"a": 1, "b": {"c": "x"}, "id": "3f0e2a4c-0000-4000-8000-000000000001"});
     let a = serde_json::json!({"a": 2, "b": {"d": "x"}, "id": "not-a-uuid"});
     let vol = BTreeSet::from(["/id".to_owned()]);
     let mut out = Vec::new();

@@ -1,10 +1,11 @@
 //! Emulator tests over real HTTP on loopback (one test binary).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod golden;
+mod admin;
 mod api;
 mod auth;
+mod bad_input;
+mod common;
 mod faults;
-mod admin;
+mod golden;
 mod pagination;

@@ -13,7 +13,9 @@ async fn walking_1000_workspaces_during_concurrent_inserts_loses_and_repeats_not
     let api = Api::new(&emu);
     let admin = emu.admin();
     let org = emu.credentials().org_id;
-    let initial: HashSet<String> = (0..1000).map(|i| admin.create_workspace_direct(&org, &format!("Initial {i:04}"))).collect();
+    let initial: HashSet<String> = (0..1000)
+        .map(|i| admin.create_workspace_direct(&org, &format!("Initial {i:04}")))
+        .collect();
     assert_eq!(initial.len(), 1000);
 
     let writer = {
@@ -40,7 +42,11 @@ async fn walking_1000_workspaces_during_concurrent_inserts_loses_and_repeats_not
         seen.extend(records.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
         match page["next_cursor"].as_str() {
             Some(c) => {
-                assert!(c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'), "cursor {c}");
+                assert!(
+                    c.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
+                    "cursor {c}"
+                );
                 cursor = Some(c.to_owned());
             }
             None => break,
@@ -51,7 +57,11 @@ async fn walking_1000_workspaces_during_concurrent_inserts_loses_and_repeats_not
     let unique: HashSet<_> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "a workspace was returned twice");
     let missing: Vec<_> = initial.difference(&unique).collect();
-    assert!(missing.is_empty(), "{} initial workspaces were lost", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} initial workspaces were lost",
+        missing.len()
+    );
     assert!(pages >= 28, "{pages} pages");
     // Positive control: everything created concurrently exists afterwards.
     assert_eq!(admin.workspaces().len(), 1300);
@@ -62,17 +72,31 @@ async fn default_limit_and_bad_paging_parameters() {
     let emu = start().await;
     let api = Api::new(&emu);
     for i in 0..55 {
-        emu.admin().create_workspace_direct(&emu.credentials().org_id, &format!("W{i}"));
+        emu.admin()
+            .create_workspace_direct(&emu.credentials().org_id, &format!("W{i}"));
     }
     let first = api.ok("GET", "/api/v1/workspaces", None).await;
-    assert_eq!((first["count"].clone(), first["limit"].clone()), (json!(50), json!(50)));
+    assert_eq!(
+        (first["count"].clone(), first["limit"].clone()),
+        (json!(50), json!(50))
+    );
     assert!(first["next_cursor"].is_string());
     let c = first["next_cursor"].as_str().unwrap();
-    let second = api.ok("GET", &format!("/api/v1/workspaces?cursor={c}"), None).await;
+    let second = api
+        .ok("GET", &format!("/api/v1/workspaces?cursor={c}"), None)
+        .await;
     assert_eq!(second["count"], 5);
     assert!(second["next_cursor"].is_null());
-    for q in ["limit=0", "limit=201", "limit=abc", "cursor=%%%", "cursor=bm9wZQ"] {
-        let (s, v) = api.call("GET", &format!("/api/v1/workspaces?{q}"), None).await;
+    for q in [
+        "limit=0",
+        "limit=201",
+        "limit=abc",
+        "cursor=%%%",
+        "cursor=bm9wZQ",
+    ] {
+        let (s, v) = api
+            .call("GET", &format!("/api/v1/workspaces?{q}"), None)
+            .await;
         assert_eq!(s, 400, "{q}: {v}");
         assert!(v["error"]["data"][0]["param"].is_string(), "{v}");
     }
