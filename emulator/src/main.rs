@@ -49,6 +49,9 @@ struct Args {
     /// Name of the printed Secret manifest.
     #[arg(long, default_value = "meshes-credentials")]
     secret_name: String,
+    /// Also write the Secret manifest to this file (for `kubectl apply -f FILE`).
+    #[arg(long)]
+    write_secret: Option<PathBuf>,
 }
 
 fn secret_manifest(c: &Credentials, name: &str, namespace: &str) -> String {
@@ -95,14 +98,19 @@ async fn main() -> anyhow::Result<()> {
     let creds = emulator.credentials();
     // The credentials are printed on purpose: this is a local test double and its whole point
     // is to hand them to the operator under test. They go to stdout, logs go to stderr.
+    // stdout is valid YAML as a whole: comments plus the Secret manifest.
+    let manifest = secret_manifest(&creds, &args.secret_name, &args.secret_namespace);
     let out = format!(
-        "Meshes emulator listening on {base}\nAPI base URL: {base}/api/v1\nAdmin: {base}/_emulator/\n\nMESHES_ACCESS_KEY={}\nMESHES_SECRET_KEY={}\nMESHES_ORG_ID={}\n\n# kubectl apply -f - <<'EOF'\n{}# EOF\n",
+        "# Meshes emulator listening on {base}\n# API base URL: {base}/api/v1\n# Admin: {base}/_emulator/\n# MESHES_ACCESS_KEY={}\n# MESHES_SECRET_KEY={}\n# MESHES_ORG_ID={}\n{manifest}",
         creds.access_key,
         creds.secret_key,
         creds.org_id,
-        secret_manifest(&creds, &args.secret_name, &args.secret_namespace),
         base = emulator.base_url(),
     );
+    if let Some(path) = &args.write_secret {
+        std::fs::write(path, &manifest)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
