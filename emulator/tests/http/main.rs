@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod auth;
 mod bad_input;
+mod binary;
 mod common;
 mod faults;
 mod golden;
