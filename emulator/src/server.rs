@@ -52,12 +52,14 @@ pub type App = Arc<Shared>;
 
 /// Builds the full router (Meshes API + admin) over `app`.
 pub fn router(app: App) -> Router {
-    let api = routes::api_router()
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            api_middleware,
-        ))
-        .fallback(route_not_found);
+    // The fallback is added before the layer so unmatched requests are counted too.
+    let api =
+        routes::api_router()
+            .fallback(route_not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                app.clone(),
+                api_middleware,
+            ));
     api.merge(routes::admin::router()).with_state(app)
 }
 
@@ -68,6 +70,7 @@ async fn route_not_found() -> ApiError {
 /// Counts, injects faults, authenticates and rate-limits every Meshes API request.
 async fn api_middleware(State(app): State<App>, req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
+    let req_path = req.uri().path().to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -93,6 +96,9 @@ async fn api_middleware(State(app): State<App>, req: Request, next: Next) -> Res
     } else {
         guarded(&app, &method, &route, authorization, conn, req, next).await
     };
+    if route == UNMATCHED_ROUTE && req_path.starts_with("/_emulator") {
+        return response;
+    }
     app.counters.record(
         &method,
         &route,
