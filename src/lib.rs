@@ -8,5 +8,6 @@
 //! - [`controllers`]: glue between the two.
 
 pub mod api;
+pub mod cli;
 pub mod controllers;
 pub mod resources;

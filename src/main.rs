@@ -1,6 +1,10 @@
 //! CLI wiring only: `run`, `crds`, `version`.
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+use meshes_operator::api::MeshesClient;
+use meshes_operator::cli::{RunArgs, init_logging};
 
 /// Kubernetes operator for the Meshes event-routing API.
 #[derive(Debug, Parser)]
@@ -12,6 +16,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the controllers (uses in-cluster config or KUBECONFIG).
+    Run(Box<RunArgs>),
     /// Print the version.
     Version,
     /// Write the generated CRD YAML into `crds/` and `charts/meshes-operator/crds/`, or with
@@ -29,6 +35,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run(*args)?,
         Command::Crds { check, root } => crds(check, &root)?,
         Command::Version => {
             #[allow(clippy::print_stdout)]
@@ -61,4 +68,26 @@ fn crds(check: bool, root: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `run` subcommand.
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format, &args.log_level)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let meshes = MeshesClient::new(args.client_config())?;
+        let kube = kube::Client::try_default().await?;
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            api = %args.api_url,
+            "meshes-operator starting"
+        );
+        meshes_operator::controllers::run::run(
+            kube,
+            Arc::new(meshes),
+            args.operator_config(),
+            args.scope(),
+        )
+        .await
+    })
 }

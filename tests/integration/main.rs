@@ -4,3 +4,5 @@
 mod crd_validation;
 mod harness;
 mod api_client;
+mod support;
+mod workspace;

@@ -1,0 +1,203 @@
+//! Flags (and their environment variables) of `meshes-operator run`, turned into the client,
+//! controller and scope configurations. Kept out of `main.rs` so the mapping is unit-tested.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::api::{BudgetConfig, ClientConfig, ProxyConfig};
+use crate::controllers::config::{NamespaceAllowList, OperatorConfig, SecretRef};
+use crate::controllers::run::Scope;
+use crate::resources::DeletionPolicy;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Deletion policy flag values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeletionPolicyArg {
+    /// Delete upstream objects with their CRs.
+    Delete,
+    /// Leave upstream objects in Meshes.
+    Orphan,
+}
+
+/// `meshes-operator run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Meshes management API base URL (plain http only for loopback hosts).
+    #[arg(long, env = "MESHES_API_URL", default_value = "https://api.meshes.io")]
+    pub api_url: String,
+    /// Event ingestion base (including /api/v1) written to each workspace's output Secret.
+    #[arg(long, env = "MESHES_EVENTS_URL", default_value = "https://events.meshes.io/api/v1")]
+    pub events_url: String,
+    /// Default credentials Secret as <namespace>/<name>, for workspaces without credentialsRef.
+    #[arg(long, env = "MESHES_DEFAULT_CREDENTIALS")]
+    pub default_credentials: Option<SecretRef>,
+    /// Namespaces allowed to use the default credentials (comma-separated; `*` for all).
+    #[arg(long, env = "MESHES_DEFAULT_CREDENTIALS_NAMESPACES", value_delimiter = ',')]
+    pub default_credentials_namespaces: Vec<String>,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "MESHES_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Watch only custom resources matching this label selector (to shard the work).
+    #[arg(long, env = "MESHES_SELECTOR")]
+    pub selector: Option<String>,
+    /// Drift check period per workspace (e.g. 10m); jittered by ±10%.
+    #[arg(long, env = "MESHES_RESYNC_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub resync_interval: Duration,
+    /// How long a missing credentials Secret is waited for before the object stalls.
+    #[arg(long, env = "MESHES_SECRET_GRACE", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub secret_grace: Duration,
+    /// Safety-net requeue while waiting for a dependency (watches do the real work).
+    #[arg(long, env = "MESHES_DEPENDENCY_REQUEUE", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub dependency_requeue: Duration,
+    /// How long a deletion waits for blocked upstream clean-up before releasing with a Warning.
+    #[arg(long, env = "MESHES_DELETION_RELEASE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub deletion_release_timeout: Duration,
+    /// Deletion policy for created objects that do not set one.
+    #[arg(long, env = "MESHES_DEFAULT_DELETION_POLICY", value_enum, default_value = "delete")]
+    pub default_deletion_policy: DeletionPolicyArg,
+    /// Meshes calls per second per access key.
+    #[arg(long, env = "MESHES_API_RATE", default_value_t = 10.0)]
+    pub api_rate: f64,
+    /// Burst of Meshes calls per access key.
+    #[arg(long, env = "MESHES_API_BURST", default_value_t = 20)]
+    pub api_burst: u32,
+    /// Concurrent Meshes calls per access key.
+    #[arg(long, env = "MESHES_API_CONCURRENCY", default_value_t = 8)]
+    pub api_concurrency: usize,
+    /// Timeout of each Meshes call.
+    #[arg(long, env = "MESHES_API_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub api_timeout: Duration,
+    /// HTTPS proxy for Meshes calls (default: HTTPS_PROXY/NO_PROXY from the environment).
+    #[arg(long, env = "MESHES_PROXY")]
+    pub proxy: Option<String>,
+    /// Ignore proxy environment variables.
+    #[arg(long, env = "MESHES_NO_PROXY", conflicts_with = "proxy")]
+    pub no_proxy: bool,
+    /// Extra CA bundle (PEM) trusted for Meshes calls, for corporate TLS interception.
+    #[arg(long, env = "MESHES_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Instance id for the User-Agent and Events (e.g. the shard name).
+    #[arg(long, env = "MESHES_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Log format.
+    #[arg(long, env = "MESHES_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax, e.g. info or meshes_operator=debug).
+    #[arg(long, env = "MESHES_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+impl RunArgs {
+    /// The Meshes client configuration.
+    pub fn client_config(&self) -> ClientConfig {
+        let proxy = match (&self.proxy, self.no_proxy) {
+            (Some(url), _) => ProxyConfig::Explicit(url.clone()),
+            (None, true) => ProxyConfig::Disabled,
+            (None, false) => ProxyConfig::FromEnvironment,
+        };
+        ClientConfig {
+            base_url: self.api_url.clone(),
+            request_timeout: self.api_timeout,
+            budget: BudgetConfig {
+                rate_per_second: self.api_rate,
+                burst: self.api_burst,
+                max_concurrency: self.api_concurrency,
+                ..BudgetConfig::default()
+            },
+            proxy,
+            extra_ca_bundle: self.ca_bundle.clone(),
+            instance_id: self.instance_id.clone(),
+            ..ClientConfig::default()
+        }
+    }
+
+    /// The controllers' configuration.
+    pub fn operator_config(&self) -> OperatorConfig {
+        OperatorConfig {
+            default_credentials: self.default_credentials.clone(),
+            default_credentials_namespaces: NamespaceAllowList::from_list(
+                &self.default_credentials_namespaces,
+            ),
+            events_url: self.events_url.trim_end_matches('/').to_string(),
+            resync_interval: self.resync_interval,
+            secret_grace: self.secret_grace,
+            dependency_requeue: self.dependency_requeue,
+            deletion_release_timeout: self.deletion_release_timeout,
+            default_deletion_policy: match self.default_deletion_policy {
+                DeletionPolicyArg::Delete => DeletionPolicy::Delete,
+                DeletionPolicyArg::Orphan => DeletionPolicy::Orphan,
+            },
+            instance_id: self.instance_id.clone(),
+            ..OperatorConfig::default()
+        }
+    }
+
+    /// Which objects this instance handles.
+    pub fn scope(&self) -> Scope {
+        Scope { namespace: self.watch_namespace.clone(), label_selector: self.selector.clone() }
+    }
+}
+
+/// Installs the tracing subscriber for `format` and `filter`.
+pub fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn flags_map_onto_the_configurations() {
+        let t = T::parse_from([
+            "x",
+            "--api-url=http://127.0.0.1:9000",
+            "--default-credentials=ops/meshes",
+            "--default-credentials-namespaces=acme,beta",
+            "--resync-interval=30s",
+            "--api-rate=2.5",
+            "--no-proxy",
+            "--selector=meshes.io/shard=a",
+        ]);
+        let client = t.run.client_config();
+        assert_eq!(client.base_url, "http://127.0.0.1:9000");
+        assert_eq!(client.budget.rate_per_second, 2.5);
+        assert_eq!(client.proxy, ProxyConfig::Disabled);
+        let op = t.run.operator_config();
+        assert_eq!(op.resync_interval, Duration::from_secs(30));
+        assert!(op.default_credentials_namespaces.allows("beta"));
+        assert!(!op.default_credentials_namespaces.allows("gamma"));
+        assert_eq!(op.default_credentials.unwrap().to_string(), "ops/meshes");
+        assert_eq!(t.run.scope().label_selector.as_deref(), Some("meshes.io/shard=a"));
+    }
+
+    #[test]
+    fn defaults_never_allow_default_credentials_anywhere() {
+        let t = T::parse_from(["x"]);
+        assert_eq!(t.run.operator_config().default_credentials_namespaces, NamespaceAllowList::None);
+        assert_eq!(t.run.client_config().base_url, "https://api.meshes.io");
+    }
+}

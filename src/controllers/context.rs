@@ -1,0 +1,197 @@
+//! Shared state handed to every reconcile: clients, configuration, the Event recorder, the
+//! reflector stores of all three kinds (for ownership and reference look-ups) and small
+//! in-memory memos that let a reconcile skip Meshes calls when nothing can have changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+
+use super::config::OperatorConfig;
+use crate::api::MeshesApi;
+use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
+
+/// Reflector stores of the three kinds, filled by their controllers.
+#[derive(Clone, Default)]
+pub struct Stores {
+    /// Every watched `MeshesWorkspace`.
+    pub workspaces: Option<Store<MeshesWorkspace>>,
+    /// Every watched `MeshesConnection`.
+    pub connections: Option<Store<MeshesConnection>>,
+    /// Every watched `MeshesRule`.
+    pub rules: Option<Store<MeshesRule>>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("workspaces", &self.workspaces.as_ref().map(|s| s.len()))
+            .field("connections", &self.connections.as_ref().map(|s| s.len()))
+            .field("rules", &self.rules.as_ref().map(|s| s.len()))
+            .finish()
+    }
+}
+
+/// What the last successful upstream observation of an object established, keyed by UID.
+/// Lets a reconcile triggered by our own status write skip the Meshes call.
+#[derive(Debug, Clone)]
+pub struct Memo {
+    /// When upstream must be read again (the next resync, jittered).
+    pub due: Instant,
+    /// The generation that observation was for.
+    pub generation: Option<i64>,
+    /// Fingerprint of the credentials used (never the secret itself).
+    pub credentials: u64,
+    /// Value of `meshes.io/reconcile-requested-at` at that time.
+    pub requested_at: Option<String>,
+    /// Kind-specific snapshot (e.g. the publishable key) as JSON.
+    pub snapshot: serde_json::Value,
+}
+
+/// Everything a reconcile needs.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: kube::Client,
+    /// The Meshes API (HTTP in production, a fake in unit tests).
+    pub api: Arc<dyn MeshesApi>,
+    /// Operator-wide settings.
+    pub config: OperatorConfig,
+    /// Event recorder (de-duplicates into Event series).
+    pub recorder: Recorder,
+    /// Stores of the three kinds.
+    pub stores: Stores,
+    memos: Mutex<HashMap<String, Memo>>,
+    failures: Mutex<HashMap<String, u32>>,
+    waiting_since: Mutex<HashMap<String, Instant>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("config", &self.config).field("stores", &self.stores).finish()
+    }
+}
+
+impl Context {
+    /// A context with empty memos.
+    pub fn new(
+        client: kube::Client,
+        api: Arc<dyn MeshesApi>,
+        config: OperatorConfig,
+        stores: Stores,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: config.manager_name.clone(),
+            instance: config.instance_id.clone(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            api,
+            config,
+            stores,
+            memos: Mutex::default(),
+            failures: Mutex::default(),
+            waiting_since: Mutex::default(),
+        }
+    }
+
+    /// The memo of object `uid`, if any.
+    pub fn memo(&self, uid: &str) -> Option<Memo> {
+        self.memos.lock().ok()?.get(uid).cloned()
+    }
+
+    /// Records a successful upstream observation.
+    pub fn remember(&self, uid: &str, memo: Memo) {
+        if let Ok(mut m) = self.memos.lock() {
+            m.insert(uid.to_string(), memo);
+        }
+    }
+
+    /// Forgets object `uid` (deleted, or its upstream state is unknown again).
+    pub fn forget(&self, uid: &str) {
+        if let Ok(mut m) = self.memos.lock() {
+            m.remove(uid);
+        }
+        if let Ok(mut m) = self.failures.lock() {
+            m.remove(uid);
+        }
+        if let Ok(mut m) = self.waiting_since.lock() {
+            m.remove(uid);
+        }
+    }
+
+    /// The next backoff delay for object `uid` after a transient error: exponential with full
+    /// jitter between the configured floor and ceiling.
+    pub fn next_backoff(&self, uid: &str) -> Duration {
+        let attempt = self
+            .failures
+            .lock()
+            .map(|mut m| {
+                let n = m.entry(uid.to_string()).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            })
+            .unwrap_or(1);
+        backoff(attempt, self.config.error_backoff_min, self.config.error_backoff_max, rand::random::<f64>())
+    }
+
+    /// Resets the backoff of object `uid` after a success.
+    pub fn reset_backoff(&self, uid: &str) {
+        if let Ok(mut m) = self.failures.lock() {
+            m.remove(uid);
+        }
+    }
+
+    /// When this process first saw object `uid` waiting (for a Secret), starting now if new.
+    pub fn waiting_since(&self, uid: &str) -> Instant {
+        self.waiting_since
+            .lock()
+            .map(|mut m| *m.entry(uid.to_string()).or_insert_with(Instant::now))
+            .unwrap_or_else(|_| Instant::now())
+    }
+
+    /// The wait of object `uid` is over.
+    pub fn stop_waiting(&self, uid: &str) {
+        if let Ok(mut m) = self.waiting_since.lock() {
+            m.remove(uid);
+        }
+    }
+}
+
+/// Exponential backoff with jitter: `min * 2^(attempt-1)` capped at `max`, then scaled into
+/// `[50%, 100%]` by `unit` (a random number in `[0, 1)`), so retries of many objects spread.
+pub fn backoff(attempt: u32, min: Duration, max: Duration, unit: f64) -> Duration {
+    let exp = min.saturating_mul(1u32.checked_shl(attempt.saturating_sub(1).min(20)).unwrap_or(u32::MAX));
+    let capped = exp.min(max);
+    capped.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+}
+
+/// `base` moved by up to `±fraction` according to `unit` (random in `[0, 1)`).
+pub fn jittered(base: Duration, fraction: f64, unit: f64) -> Duration {
+    let f = fraction.clamp(0.0, 0.9);
+    base.mul_f64(1.0 - f + 2.0 * f * unit.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(60));
+        assert_eq!(backoff(1, min, max, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(3, min, max, 1.0), Duration::from_secs(4));
+        assert_eq!(backoff(30, min, max, 1.0), Duration::from_secs(60));
+        assert_eq!(backoff(3, min, max, 0.0), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn jitter_stays_within_the_fraction() {
+        let base = Duration::from_secs(100);
+        assert_eq!(jittered(base, 0.1, 0.0), Duration::from_secs(90));
+        assert_eq!(jittered(base, 0.1, 0.5), Duration::from_secs(100));
+        assert!(jittered(base, 0.1, 0.999) <= Duration::from_secs(110));
+    }
+}

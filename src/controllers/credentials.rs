@@ -1,0 +1,229 @@
+//! Credentials resolution (DESIGN §3): which Secret an object uses, reading it on demand, the
+//! `WaitingForSecret` grace period, and the in-use finalizer that keeps a credentials Secret
+//! readable until the last object using it is gone.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use super::config::{OperatorConfig, SecretRef};
+use super::context::Context;
+use super::outcome::Outcome;
+use crate::api::Credentials;
+use crate::resources::finalizers::CREDENTIALS_IN_USE;
+use crate::resources::{LocalObjectReference, reasons};
+
+/// Key holding the access key (`mk_...`).
+pub const ACCESS_KEY: &str = "MESHES_ACCESS_KEY";
+/// Key holding the secret key.
+pub const SECRET_KEY: &str = "MESHES_SECRET_KEY";
+/// Key holding the organization ID.
+pub const ORG_ID: &str = "MESHES_ORG_ID";
+
+/// Credentials read from a Secret.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The credentials (Debug redacts the secret key).
+    pub creds: Credentials,
+    /// The Secret they came from.
+    pub secret: SecretRef,
+    /// A fingerprint that changes when any of the three values changes; in memory only.
+    pub fingerprint: u64,
+}
+
+/// Why credentials are not available, as the outcome to report and when to look again.
+#[derive(Debug, Clone)]
+pub struct Unavailable {
+    /// The outcome to report.
+    pub outcome: Outcome,
+    /// When to reconcile again without a watch event (`None`: wait for a change).
+    pub requeue: Option<Duration>,
+}
+
+/// The Secret an object in `namespace` uses: its own `credentialsRef`, else the operator's
+/// default credentials if that namespace is allowed to use them.
+pub fn source(
+    config: &OperatorConfig,
+    namespace: &str,
+    credentials_ref: Option<&LocalObjectReference>,
+) -> Result<SecretRef, Unavailable> {
+    if let Some(r) = credentials_ref {
+        return Ok(SecretRef { namespace: namespace.to_string(), name: r.name.clone() });
+    }
+    match &config.default_credentials {
+        Some(default) if config.default_credentials_namespaces.allows(namespace) => {
+            Ok(default.clone())
+        }
+        Some(_) => Err(stalled(format!(
+            "spec.credentialsRef is not set and namespace {namespace} is not allowed to use the \
+             operator's default credentials; set spec.credentialsRef to a Secret with {ACCESS_KEY}, \
+             {SECRET_KEY} and {ORG_ID}"
+        ))),
+        None => Err(stalled(format!(
+            "spec.credentialsRef is not set and the operator has no default credentials; set \
+             spec.credentialsRef to a Secret with {ACCESS_KEY}, {SECRET_KEY} and {ORG_ID}"
+        ))),
+    }
+}
+
+fn stalled(message: String) -> Unavailable {
+    Unavailable {
+        outcome: Outcome::Stalled { reason: reasons::INVALID_CREDENTIALS, message },
+        requeue: None,
+    }
+}
+
+/// Reads credentials from `secret` for object `uid`. A missing Secret is waited for during the
+/// grace period, then stalls; missing or malformed keys stall at once. Adds the in-use
+/// finalizer to the Secret while it is not being deleted.
+pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolved, Unavailable> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &secret.namespace);
+    let found = match api.get_opt(&secret.name).await {
+        Ok(found) => found,
+        Err(e) => {
+            return Err(Unavailable {
+                outcome: Outcome::Transient { message: format!("reading Secret {secret}: {e}") },
+                requeue: Some(ctx.next_backoff(uid)),
+            });
+        }
+    };
+    let Some(found) = found else {
+        let waited = ctx.waiting_since(uid).elapsed();
+        let grace = ctx.config.secret_grace;
+        if waited < grace {
+            let left = grace - waited;
+            return Err(Unavailable {
+                outcome: Outcome::Progressing {
+                    reason: reasons::WAITING_FOR_SECRET,
+                    message: format!(
+                        "Waiting for credentials Secret {secret} to be created (stalls in {}s)",
+                        left.as_secs()
+                    ),
+                },
+                requeue: Some(left + Duration::from_millis(200)),
+            });
+        }
+        return Err(stalled(format!(
+            "Credentials Secret {secret} not found after waiting {}s; create it with keys \
+             {ACCESS_KEY}, {SECRET_KEY} and {ORG_ID}",
+            grace.as_secs()
+        )));
+    };
+    ctx.stop_waiting(uid);
+    let creds = parse(&found, secret).map_err(stalled)?;
+    if found.metadata.deletion_timestamp.is_none() {
+        ensure_in_use(ctx, &api, &found).await;
+    }
+    Ok(Resolved { fingerprint: fingerprint(&creds), creds, secret: secret.clone() })
+}
+
+/// Builds credentials from a Secret's data. Errors name the Secret and key, never a value.
+pub fn parse(secret: &Secret, source: &SecretRef) -> Result<Credentials, String> {
+    let value = |key: &str| -> Result<String, String> {
+        let data = secret.data.as_ref().and_then(|d| d.get(key));
+        let bytes = data.map(|b| b.0.clone()).ok_or_else(|| {
+            format!("Credentials Secret {source} has no key {key}; it needs {ACCESS_KEY}, {SECRET_KEY} and {ORG_ID}")
+        })?;
+        String::from_utf8(bytes).map_err(|_| format!("Credentials Secret {source}: key {key} is not UTF-8"))
+    };
+    let access = value(ACCESS_KEY)?;
+    let secret_key = value(SECRET_KEY)?;
+    let org = value(ORG_ID)?;
+    Credentials::new(access, secret_key, org)
+        .map_err(|e| format!("Credentials Secret {source} is malformed: {e}"))
+}
+
+fn fingerprint(creds: &Credentials) -> u64 {
+    let mut h = DefaultHasher::new();
+    creds.access_key().hash(&mut h);
+    creds.org_id().hash(&mut h);
+    creds.secret_key().expose_bytes().hash(&mut h);
+    h.finish()
+}
+
+async fn ensure_in_use(ctx: &Context, api: &Api<Secret>, secret: &Secret) {
+    let mut finalizers = secret.metadata.finalizers.clone().unwrap_or_default();
+    if finalizers.iter().any(|f| f == CREDENTIALS_IN_USE) {
+        return;
+    }
+    finalizers.push(CREDENTIALS_IN_USE.to_string());
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    // resourceVersion makes this a compare-and-swap: a concurrent finalizer change is not lost.
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": secret.metadata.resource_version}});
+    if let Err(e) = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        tracing::debug!(secret = %name, error = %e, "adding the in-use finalizer failed; retried next reconcile");
+    }
+    let _ = &ctx.config;
+}
+
+/// Removes the in-use finalizer from `secret` unless `still_used` says an object needs it.
+pub async fn release_if_unused(ctx: &Context, secret: &SecretRef, still_used: bool) {
+    if still_used {
+        return;
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &secret.namespace);
+    let Ok(Some(found)) = api.get_opt(&secret.name).await else {
+        return;
+    };
+    let finalizers = found.metadata.finalizers.clone().unwrap_or_default();
+    if !finalizers.iter().any(|f| f == CREDENTIALS_IN_USE) {
+        return;
+    }
+    let kept: Vec<String> = finalizers.into_iter().filter(|f| f != CREDENTIALS_IN_USE).collect();
+    let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": found.metadata.resource_version}});
+    match api.patch(&secret.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => tracing::info!(%secret, "released credentials Secret (no object uses it)"),
+        Err(e) => tracing::debug!(%secret, error = %e, "releasing the in-use finalizer failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::config::NamespaceAllowList;
+    use k8s_openapi::ByteString;
+
+    fn secret(pairs: &[(&str, &str)]) -> Secret {
+        Secret {
+            data: Some(pairs.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()),
+            ..Default::default()
+        }
+    }
+
+    fn src() -> SecretRef {
+        SecretRef { namespace: "acme".into(), name: "creds".into() }
+    }
+
+    #[test]
+    fn own_ref_wins_and_default_needs_an_allowed_namespace() {
+        let mut config = OperatorConfig::default();
+        let own = LocalObjectReference { name: "mine".into() };
+        assert_eq!(source(&config, "acme", Some(&own)).unwrap().name, "mine");
+        assert!(source(&config, "acme", None).is_err());
+        config.default_credentials = Some("ops/meshes".parse().unwrap());
+        let refused = source(&config, "acme", None).unwrap_err();
+        assert!(matches!(&refused.outcome, Outcome::Stalled { message, .. } if message.contains("not allowed")));
+        config.default_credentials_namespaces = NamespaceAllowList::from_list(&["acme".into()]);
+        assert_eq!(source(&config, "acme", None).unwrap().to_string(), "ops/meshes");
+    }
+
+    #[test]
+    fn parse_names_the_missing_key_and_never_a_value() {
+        let ok = secret(&[
+            (ACCESS_KEY, "mk_abcdefghijklmnopqrstuv"),
+            (SECRET_KEY, "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t"),
+            (ORG_ID, "5f0c8a36-8a8e-4c57-9d55-3d4f2b7c1e21"),
+        ]);
+        assert!(parse(&ok, &src()).is_ok());
+        let missing = secret(&[(ACCESS_KEY, "mk_abcdefghijklmnopqrstuv"), (ORG_ID, "x")]);
+        let err = parse(&missing, &src()).unwrap_err();
+        assert!(err.contains(SECRET_KEY) && err.contains("acme/creds"), "{err}");
+        let bad = secret(&[(ACCESS_KEY, "mk_abcdefghijklmnopqrstuv"), (SECRET_KEY, "hunter2-hunter2"), (ORG_ID, "")]);
+        let err = parse(&bad, &src()).unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

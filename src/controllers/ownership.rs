@@ -1,0 +1,74 @@
+//! Who owns an upstream object when several CRs point at it (DESIGN §3 "Tenancy"): the CR whose
+//! status already records the binding wins, then the older `creationTimestamp`, then the smaller
+//! UID. Deterministic, so a restart never flips ownership. Pure.
+
+use std::cmp::Ordering;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+/// One CR claiming an upstream ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimant {
+    /// `namespace/name`, for messages.
+    pub key: String,
+    /// Object UID.
+    pub uid: String,
+    /// Creation time.
+    pub created: Option<Time>,
+    /// Whether its status already records the binding.
+    pub bound: bool,
+}
+
+fn rank(a: &Claimant, b: &Claimant) -> Ordering {
+    // bound first, then older, then smaller UID
+    b.bound
+        .cmp(&a.bound)
+        .then_with(|| match (&a.created, &b.created) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        })
+        .then_with(|| a.uid.cmp(&b.uid))
+}
+
+/// The claimant that owns the upstream object, if it is not `me`.
+pub fn winner_other_than<'a>(me: &'a Claimant, others: &'a [Claimant]) -> Option<&'a Claimant> {
+    let best = others.iter().filter(|o| o.uid != me.uid).min_by(|a, b| rank(a, b))?;
+    (rank(best, me) == Ordering::Less).then_some(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn c(key: &str, uid: &str, secs: i64, bound: bool) -> Claimant {
+        Claimant { key: key.into(), uid: uid.into(), created: Some(Time(Timestamp::from_second(secs).unwrap())), bound }
+    }
+
+    #[test]
+    fn recorded_binding_beats_age() {
+        let me = c("a/new", "u2", 200, true);
+        let old = c("b/old", "u1", 100, false);
+        assert_eq!(winner_other_than(&me, std::slice::from_ref(&old)), None);
+        assert_eq!(winner_other_than(&old, std::slice::from_ref(&me)), Some(&me));
+    }
+
+    #[test]
+    fn older_wins_then_smaller_uid() {
+        let me = c("a/x", "u9", 200, false);
+        let older = c("b/y", "u5", 100, false);
+        assert_eq!(winner_other_than(&me, std::slice::from_ref(&older)).unwrap().key, "b/y");
+        let twin = c("c/z", "u1", 200, false);
+        assert_eq!(winner_other_than(&me, std::slice::from_ref(&twin)).unwrap().key, "c/z");
+        assert_eq!(winner_other_than(&twin, std::slice::from_ref(&me)), None);
+    }
+
+    #[test]
+    fn alone_or_only_self_means_no_conflict() {
+        let me = c("a/x", "u1", 1, false);
+        assert_eq!(winner_other_than(&me, &[]), None);
+        assert_eq!(winner_other_than(&me, std::slice::from_ref(&me)), None);
+    }
+}

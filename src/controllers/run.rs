@@ -1,0 +1,141 @@
+//! Starting the controllers: wait for the CRDs, build the watches (Secrets as metadata only),
+//! share the stores through the context, and run until a shutdown signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::config::{OperatorConfig, SecretRef};
+use super::context::{Context, Stores};
+use super::error::Error;
+use super::{credentials, users, workspace};
+use crate::api::MeshesApi;
+use crate::resources::finalizers::CREDENTIALS_IN_USE;
+use crate::resources::{GROUP, MeshesWorkspace, VERSION};
+
+/// Which objects this operator instance handles (shards split by namespace or label selector).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Watch only this namespace; `None` = all namespaces.
+    pub namespace: Option<String>,
+    /// Watch only custom resources with these labels (e.g. `meshes.io/shard=a`).
+    pub label_selector: Option<String>,
+}
+
+impl Scope {
+    fn api<K>(&self, client: kube::Client) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        match &self.namespace {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        }
+    }
+
+    fn watcher_config(&self) -> watcher::Config {
+        let wc = watcher::Config::default().any_semantic();
+        match &self.label_selector {
+            Some(sel) => wc.labels(sel),
+            None => wc,
+        }
+    }
+}
+
+/// Waits until the three CRDs are served, logging every 10 s, instead of crashing when the
+/// operator starts before its CRDs are installed.
+pub async fn wait_for_crds(client: &kube::Client) {
+    let wanted = ["meshesworkspaces", "meshesconnections", "meshesrules"];
+    let mut waited = Duration::ZERO;
+    loop {
+        let served = client
+            .list_api_group_resources(&format!("{GROUP}/{VERSION}"))
+            .await
+            .map(|list| wanted.iter().all(|w| list.resources.iter().any(|r| r.name == *w)))
+            .unwrap_or(false);
+        if served {
+            return;
+        }
+        if waited.as_secs() % 10 == 0 {
+            tracing::warn!("waiting for the meshes.io CRDs to be installed (kubectl apply -f crds/)");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        waited += Duration::from_secs(2);
+    }
+}
+
+fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    let uid = obj.meta().uid.clone().unwrap_or_default();
+    let delay = ctx.next_backoff(&uid);
+    tracing::warn!(object = %obj.meta().name.clone().unwrap_or_default(), error = %err, ?delay, "reconcile failed; retrying");
+    Action::requeue(delay)
+}
+
+/// Runs every controller until SIGTERM/SIGINT.
+pub async fn run(
+    client: kube::Client,
+    api: Arc<dyn MeshesApi>,
+    config: OperatorConfig,
+    scope: Scope,
+) -> anyhow::Result<()> {
+    wait_for_crds(&client).await;
+    let wc = scope.watcher_config();
+    let workspaces = Controller::new(scope.api::<MeshesWorkspace>(client.clone()), wc.clone());
+    let stores = Stores { workspaces: Some(workspaces.store()), ..Default::default() };
+    let ctx = Arc::new(Context::new(client.clone(), api, config.clone(), stores));
+
+    // Metadata only: Secret data is read on demand, so memory does not grow with Secret sizes.
+    let secret_api: Api<PartialObjectMeta<Secret>> = scope.api(client.clone());
+    let secret_events = watcher(secret_api.clone(), watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects();
+    let ws_store = workspaces.store();
+    let ws = workspaces
+        .watches_stream(secret_events, workspace::secret_mapper(ws_store, config))
+        .shutdown_on_signal()
+        .run(workspace::reconcile::reconcile, error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "workspace controller");
+            }
+        });
+    let janitor = tokio::spawn(janitor(ctx.clone(), secret_api));
+    tracing::info!("controllers started");
+    ws.await;
+    janitor.abort();
+    tracing::info!("controllers stopped");
+    Ok(())
+}
+
+/// Removes the in-use finalizer from credentials Secrets no object uses any more (a CR switched
+/// to another Secret, or was deleted while the Secret was changing).
+async fn janitor(ctx: Arc<Context>, secrets: Api<PartialObjectMeta<Secret>>) {
+    let events = watcher(secrets, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects();
+    events
+        .for_each(|res| {
+            let ctx = ctx.clone();
+            async move {
+                let Ok(secret) = res else { return };
+                if !secret.finalizers().iter().any(|f| f == CREDENTIALS_IN_USE) {
+                    return;
+                }
+                let sr = SecretRef { namespace: secret.namespace().unwrap_or_default(), name: secret.name_any() };
+                match users::secret_in_use(&ctx, &sr, "").await {
+                    Ok(used) => credentials::release_if_unused(&ctx, &sr, used).await,
+                    Err(e) => tracing::debug!(secret = %sr, error = %e, "janitor could not list users"),
+                }
+            }
+        })
+        .await;
+}

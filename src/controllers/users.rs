@@ -1,0 +1,130 @@
+//! Which objects use a credentials Secret; decides when the in-use finalizer can go. Reads live
+//! lists rather than the controllers' caches, so a cache that is still filling (or a shard that
+//! sees only some objects) can never release a Secret another object needs.
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Api, ListParams};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::config::{OperatorConfig, SecretRef};
+use super::context::Context;
+use super::credentials;
+use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
+
+async fn list<K>(ctx: &Context, namespace: Option<&str>) -> Result<Vec<K>, kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = match namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    Ok(api.list(&ListParams::default()).await?.items)
+}
+
+/// Whether any object other than `exclude_uid` still uses `secret` for credentials.
+pub async fn secret_in_use(ctx: &Context, secret: &SecretRef, exclude_uid: &str) -> Result<bool, kube::Error> {
+    let is_default = ctx.config.default_credentials.as_ref() == Some(secret);
+    let ws_scope = if is_default { None } else { Some(secret.namespace.as_str()) };
+    let workspaces: Vec<MeshesWorkspace> = list(ctx, ws_scope).await?;
+    let connections: Vec<MeshesConnection> = list(ctx, Some(&secret.namespace)).await?;
+    let rules: Vec<MeshesRule> = list(ctx, Some(&secret.namespace)).await?;
+    Ok(in_use(&ctx.config, secret, exclude_uid, &workspaces, &connections, &rules))
+}
+
+/// The pure decision behind [`secret_in_use`]. Objects whose parent cannot be found count as
+/// users of every Secret in their namespace: keeping a finalizer too long is recoverable,
+/// losing the credentials a delete needs is not.
+pub fn in_use(
+    config: &OperatorConfig,
+    secret: &SecretRef,
+    exclude_uid: &str,
+    workspaces: &[MeshesWorkspace],
+    connections: &[MeshesConnection],
+    rules: &[MeshesRule],
+) -> bool {
+    let other = |uid: Option<String>| uid.as_deref() != Some(exclude_uid);
+    let same_ns = |ns: Option<String>| ns.as_deref() == Some(secret.namespace.as_str());
+    let ws_uses = workspaces.iter().filter(|w| other(w.uid())).any(|w| {
+        let ns = w.namespace().unwrap_or_default();
+        credentials::source(config, &ns, w.spec.credentials_ref.as_ref()).is_ok_and(|s| &s == secret)
+    });
+    if ws_uses {
+        return true;
+    }
+    let workspace_exists = |name: &str| {
+        workspaces.iter().any(|w| other(w.uid()) && same_ns(w.namespace()) && w.name_any() == name)
+    };
+    let connection_exists = |name: &str| {
+        connections.iter().any(|c| other(c.uid()) && same_ns(c.namespace()) && c.name_any() == name)
+    };
+    let conn_uses = connections.iter().filter(|c| other(c.uid()) && same_ns(c.namespace())).any(|c| {
+        match (&c.spec.credentials_ref, &c.spec.workspace_ref) {
+            (Some(r), _) => r.name == secret.name,
+            (None, Some(parent)) => !workspace_exists(&parent.name),
+            (None, None) => false,
+        }
+    });
+    if conn_uses {
+        return true;
+    }
+    rules.iter().filter(|r| other(r.uid()) && same_ns(r.namespace())).any(|r| {
+        match (&r.spec.credentials_ref, &r.spec.connection_ref) {
+            (Some(c), _) => c.name == secret.name,
+            (None, Some(parent)) => !connection_exists(&parent.name),
+            (None, None) => false,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ws(ns: &str, name: &str, uid: &str, creds: Option<&str>) -> MeshesWorkspace {
+        let mut spec = json!({});
+        if let Some(c) = creds {
+            spec["credentialsRef"] = json!({"name": c});
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace",
+            "metadata": {"name": name, "namespace": ns, "uid": uid}, "spec": spec
+        }))
+        .unwrap()
+    }
+
+    fn conn(ns: &str, uid: &str, workspace: &str) -> MeshesConnection {
+        serde_json::from_value(json!({
+            "apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection",
+            "metadata": {"name": "c", "namespace": ns, "uid": uid},
+            "spec": {"workspaceRef": {"name": workspace}, "type": "webhook"}
+        }))
+        .unwrap()
+    }
+
+    fn secret() -> SecretRef {
+        SecretRef { namespace: "acme".into(), name: "creds".into() }
+    }
+
+    #[test]
+    fn a_workspace_referencing_the_secret_keeps_it() {
+        let config = OperatorConfig::default();
+        let w = ws("acme", "prod", "u1", Some("creds"));
+        assert!(in_use(&config, &secret(), "other", std::slice::from_ref(&w), &[], &[]));
+        assert!(!in_use(&config, &secret(), "u1", std::slice::from_ref(&w), &[], &[]));
+        let elsewhere = ws("beta", "prod", "u2", Some("creds"));
+        assert!(!in_use(&config, &secret(), "x", &[elsewhere], &[], &[]));
+    }
+
+    #[test]
+    fn an_orphaned_child_keeps_the_secret_until_it_is_gone() {
+        let config = OperatorConfig::default();
+        let child = conn("acme", "c1", "prod");
+        assert!(in_use(&config, &secret(), "u1", &[], std::slice::from_ref(&child), &[]));
+        let parent = ws("acme", "prod", "u1", Some("other-secret"));
+        // The parent exists (and uses another Secret): the child is covered by it.
+        assert!(!in_use(&config, &secret(), "x", &[parent], &[child], &[]));
+    }
+}

@@ -1,0 +1,103 @@
+//! The workspace's output Secret: `MESHES_PUBLISHABLE_KEY`, `MESHES_WORKSPACE_ID` and
+//! `MESHES_EVENTS_URL`, ready for an app's `envFrom`. Owned by the CR (owner reference); a
+//! Secret with that name that the CR does not own is never overwritten.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::controllers::context::Context;
+use crate::resources::MeshesWorkspace;
+
+/// Key of the publishable key.
+pub const PUBLISHABLE_KEY: &str = "MESHES_PUBLISHABLE_KEY";
+/// Key of the workspace ID.
+pub const WORKSPACE_ID: &str = "MESHES_WORKSPACE_ID";
+/// Key of the ingestion base URL (including `/api/v1`).
+pub const EVENTS_URL: &str = "MESHES_EVENTS_URL";
+/// Label naming the workspace CR that owns the Secret.
+pub const WORKSPACE_LABEL: &str = "meshes.io/workspace";
+
+/// What happened to the output Secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Created or updated.
+    Changed,
+    /// Already as wanted.
+    Unchanged,
+    /// A Secret with that name exists and is not ours.
+    NotOurs,
+}
+
+/// The output Secret's name: `spec.publishableKeySecret.name` or `<name>-publishable-key`.
+pub fn secret_name(ws: &MeshesWorkspace) -> String {
+    ws.spec
+        .publishable_key_secret
+        .as_ref()
+        .map(|r| r.name.clone())
+        .unwrap_or_else(|| format!("{}-publishable-key", ws.name_any()))
+}
+
+fn owned_by(secret: &Secret, uid: &str) -> bool {
+    secret.owner_references().iter().any(|o| o.uid == uid)
+}
+
+/// Writes the output Secret when it differs from `values`.
+pub async fn ensure(
+    ctx: &Context,
+    ws: &MeshesWorkspace,
+    name: &str,
+    values: &BTreeMap<String, String>,
+) -> Result<Written, kube::Error> {
+    let uid = ws.uid().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    let data: BTreeMap<String, ByteString> =
+        values.iter().map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec()))).collect();
+    if let Some(existing) = api.get_opt(name).await? {
+        if !owned_by(&existing, &uid) {
+            return Ok(Written::NotOurs);
+        }
+        let labelled = existing.labels().get(WORKSPACE_LABEL) == Some(&ws.name_any());
+        if existing.data.as_ref() == Some(&data) && labelled {
+            return Ok(Written::Unchanged);
+        }
+    }
+    let owner = ws.controller_owner_ref(&());
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app.kubernetes.io/managed-by": "meshes-operator",
+                WORKSPACE_LABEL: ws.name_any(),
+            },
+            "ownerReferences": owner.into_iter().collect::<Vec<_>>(),
+        },
+        "type": "Opaque",
+        "data": data,
+    });
+    api.patch(name, &PatchParams::apply(&ctx.config.manager_name).force(), &Patch::Apply(&secret))
+        .await?;
+    Ok(Written::Changed)
+}
+
+/// Deletes Secret `name` if this workspace owns it.
+pub async fn remove(ctx: &Context, ws: &MeshesWorkspace, name: &str) -> Result<(), kube::Error> {
+    let uid = ws.uid().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    if let Some(existing) = api.get_opt(name).await?
+        && owned_by(&existing, &uid)
+    {
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

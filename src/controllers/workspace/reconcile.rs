@@ -1,0 +1,582 @@
+//! The workspace reconcile: resolve (credentials) → observe (the bound workspace, by ID) →
+//! decide ([`super::decide`], pure) → act (create, adopt, update) → report (status, Events,
+//! output Secret, external-id annotation). Deleting the CR releases the workspace.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::ResourceExt;
+
+use super::decide::{self, Binding, Claim};
+use super::output::{self, Written};
+use crate::api::types::{CreateWorkspace, WorkspaceDetail};
+use crate::api::{ApiError, Credentials};
+use crate::controllers::context::{Context, Memo, jittered};
+use crate::controllers::credentials::{self, Unavailable};
+use crate::controllers::error::Error;
+use crate::controllers::outcome::{self, Drift, Outcome};
+use crate::controllers::ownership::{Claimant, winner_other_than};
+use crate::controllers::{report, users};
+use crate::resources::annotations::{EXTERNAL_ID, PAUSED, RECONCILE_REQUESTED_AT, RESYNC_INTERVAL};
+use crate::resources::finalizers::FINALIZER;
+use crate::resources::{
+    DeletionPolicy, ManagementPolicy, MeshesWorkspace, MeshesWorkspaceStatus, PendingCreate,
+    conditions, reasons,
+};
+
+/// What one pass concluded.
+struct Step {
+    outcome: Outcome,
+    drift: Drift,
+    requeue: Option<Duration>,
+}
+
+impl Step {
+    fn stalled(reason: &'static str, message: String) -> Self {
+        Self { outcome: Outcome::Stalled { reason, message }, drift: Drift::Unchanged, requeue: None }
+    }
+}
+
+impl From<Unavailable> for Step {
+    fn from(u: Unavailable) -> Self {
+        Self { outcome: u.outcome, drift: Drift::Unchanged, requeue: u.requeue }
+    }
+}
+
+/// Entry point for the controller runtime.
+pub async fn reconcile(ws: Arc<MeshesWorkspace>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api: Api<MeshesWorkspace> =
+        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    finalizer(&api, FINALIZER, ws, |event| async {
+        match event {
+            FinalizerEvent::Apply(ws) => apply(&ws, &ctx).await,
+            FinalizerEvent::Cleanup(ws) => cleanup(&ws, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+fn is_paused(ws: &MeshesWorkspace) -> bool {
+    ws.annotations().get(PAUSED).is_some_and(|v| v == "true")
+}
+
+fn resync_interval(ws: &MeshesWorkspace, ctx: &Context) -> Duration {
+    ws.annotations()
+        .get(RESYNC_INTERVAL)
+        .and_then(|v| humantime::parse_duration(v).ok())
+        .filter(|d| *d >= Duration::from_secs(1))
+        .unwrap_or(ctx.config.resync_interval)
+}
+
+fn observe_only(ws: &MeshesWorkspace) -> bool {
+    ws.spec.management_policy == Some(ManagementPolicy::Observe)
+}
+
+async fn apply(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
+    let generation = ws.metadata.generation;
+    let mut status = ws.status.clone().unwrap_or_default();
+    status.observed_generation = generation;
+    status.effective_deletion_policy = Some(DeletionPolicy::Orphan);
+
+    if is_paused(ws) {
+        // One Paused status write, then no writes at all until the annotation goes.
+        let already = conditions::find(&status.conditions, conditions::READY)
+            .is_some_and(|c| c.reason == reasons::PAUSED);
+        if !already {
+            outcome::apply(&mut status.conditions, &Outcome::Paused, &Drift::Unchanged, generation, &now());
+            report::apply_status(ctx, ws, &status).await?;
+        }
+        return Ok(Action::await_change());
+    }
+
+    let step = run(ws, ctx, &mut status).await;
+    if matches!(step.outcome, Outcome::Ready { .. }) {
+        ctx.reset_backoff(&ws.uid().unwrap_or_default());
+    }
+    outcome::apply(&mut status.conditions, &step.outcome, &step.drift, generation, &now());
+    if ws.status.as_ref() != Some(&status) {
+        report::apply_status(ctx, ws, &status).await?;
+    }
+    Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
+}
+
+async fn run(ws: &MeshesWorkspace, ctx: &Context, status: &mut MeshesWorkspaceStatus) -> Step {
+    let uid = ws.uid().unwrap_or_default();
+    let ns = ws.namespace().unwrap_or_default();
+    let secret = match credentials::source(&ctx.config, &ns, ws.spec.credentials_ref.as_ref()) {
+        Ok(s) => s,
+        Err(u) => return u.into(),
+    };
+    let resolved = match credentials::load(ctx, &uid, &secret).await {
+        Ok(r) => r,
+        Err(u) => return u.into(),
+    };
+    let creds = &resolved.creds;
+    if let Some(org) = &status.org_id
+        && org != creds.org_id()
+    {
+        return Step::stalled(
+            reasons::CREDENTIALS_ORG_CHANGED,
+            format!(
+                "This workspace was bound in Meshes org {org}, but Secret {secret} now holds credentials \
+                 for org {}; restore credentials for org {org} (the operator will not recreate the \
+                 workspace in another org)",
+                creds.org_id()
+            ),
+        );
+    }
+
+    let requested = ws.annotations().get(RECONCILE_REQUESTED_AT).cloned();
+    let interval = resync_interval(ws, ctx);
+    // Fast path: nothing can have changed since the last successful observation (same
+    // generation, credentials and request token, resync not yet due). Triggered by our own
+    // status writes or Secret events; costs no Meshes call.
+    if let (Some(id), Some(memo)) = (status.workspace_id.clone(), ctx.memo(&uid))
+        && memo.generation == ws.metadata.generation
+        && memo.credentials == resolved.fingerprint
+        && memo.requested_at == requested
+        && let Some(left) = memo.due.checked_duration_since(Instant::now())
+    {
+        let key = memo.snapshot["publishable_key"].as_str().unwrap_or_default().to_string();
+        if let Err(step) = write_output(ctx, ws, status, &id, &key).await {
+            return step;
+        }
+        return Step {
+            outcome: ready_outcome(&id, observe_only(ws)),
+            drift: Drift::Unchanged,
+            requeue: Some(left),
+        };
+    }
+
+    let external_id = ws.annotations().get(EXTERNAL_ID).cloned();
+    let bound_before = ws.status.as_ref().and_then(|s| s.workspace_id.clone());
+    let mut adopted_via = None;
+    let detail = match decide::binding(&ws.spec, Some(status), external_id.as_deref()) {
+        Binding::Bound(id) => match ctx.api.get_workspace(creds, &id).await {
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => {
+                if observe_only(ws) {
+                    return Step {
+                        outcome: Outcome::Stalled {
+                            reason: reasons::REJECTED,
+                            message: format!("Observed Meshes workspace {id} no longer exists"),
+                        },
+                        drift: Drift::Drifted {
+                            reason: reasons::UPSTREAM_DELETED,
+                            message: format!("Meshes workspace {id} was deleted upstream"),
+                        },
+                        requeue: None,
+                    };
+                }
+                report::event(ctx, ws, true, reasons::UPSTREAM_DELETED, format!("Meshes workspace {id} was deleted upstream; creating a new one")).await;
+                status.workspace_id = None;
+                ctx.forget(&uid);
+                match create(ws, ctx, status, creds).await {
+                    Ok(d) => d,
+                    Err(step) => return step,
+                }
+            }
+            Err(e) => return api_error(ctx, &uid, &secret.to_string(), e),
+        },
+        Binding::Adopt(id) => match ctx.api.get_workspace(creds, &id).await {
+            Ok(d) => {
+                adopted_via = Some("spec.adopt.id");
+                d
+            }
+            Err(e) if e.is_not_found() => {
+                return Step::stalled(
+                    reasons::REJECTED,
+                    format!("spec.adopt.id {id} is not a workspace of Meshes org {}; check the ID", creds.org_id()),
+                );
+            }
+            Err(e) => return api_error(ctx, &uid, &secret.to_string(), e),
+        },
+        Binding::Rebind(id) => match ctx.api.get_workspace(creds, &id).await {
+            Ok(d) => {
+                adopted_via = Some("the meshes.io/external-id annotation");
+                d
+            }
+            Err(e) if e.is_not_found() => match create(ws, ctx, status, creds).await {
+                Ok(d) => d,
+                Err(step) => return step,
+            },
+            Err(e) => return api_error(ctx, &uid, &secret.to_string(), e),
+        },
+        Binding::ClaimPending(pending) => match claim_pending(ws, ctx, status, creds, &pending).await {
+            Ok(d) => d,
+            Err(step) => return step,
+        },
+        Binding::Create => match create(ws, ctx, status, creds).await {
+            Ok(d) => d,
+            Err(step) => return step,
+        },
+    };
+    let id = detail.workspace.id.clone();
+
+    // No silent takeover: another CR that owns this workspace wins.
+    if let Some(owner) = other_owner(ws, ctx, &id, bound_before.as_deref() == Some(id.as_str())) {
+        if bound_before.as_deref() != Some(id.as_str()) {
+            status.workspace_id = bound_before;
+        }
+        return Step::stalled(
+            reasons::ALREADY_MANAGED,
+            format!("Meshes workspace {id} is already managed by MeshesWorkspace {owner}; each upstream object has one owner"),
+        );
+    }
+    if let Some(how) = adopted_via {
+        report::event(
+            ctx,
+            ws,
+            false,
+            reasons::ADOPTED,
+            format!("Bound Meshes workspace {id} ({}) via {how}", detail.workspace.name),
+        )
+        .await;
+    }
+    status.workspace_id = Some(id.clone());
+    status.org_id = Some(creds.org_id().to_string());
+    status.pending_create = None;
+
+    // Decide and act on differences over the fields the spec sets.
+    let adopted = ws.spec.adopt.is_some();
+    let desired = decide::desired(&ws.spec, &ws.name_any(), adopted);
+    let mut drift = if observe_only(ws) { Drift::InSync } else { Drift::NotTracked };
+    if let Some((body, diffs)) = decide::plan_update(&desired, &detail.workspace) {
+        if observe_only(ws) {
+            drift = Drift::Drifted { reason: reasons::UPSTREAM_CHANGED, message: diffs.join("; ") };
+        } else {
+            match ctx.api.update_workspace(creds, &id, &body).await {
+                Ok(_) => {
+                    let spec_changed = ws.status.as_ref().and_then(|s| s.observed_generation) != ws.metadata.generation;
+                    let (reason, what) = if spec_changed {
+                        (reasons::UPDATED, "Updated")
+                    } else {
+                        (reasons::DRIFT_CORRECTED, "Corrected upstream drift on")
+                    };
+                    report::event(ctx, ws, false, reason, format!("{what} Meshes workspace {id}: {}", diffs.join("; "))).await;
+                }
+                Err(ApiError::Conflict { message, .. }) => {
+                    return Step::stalled(
+                        reasons::NAME_CONFLICT,
+                        format!("Renaming Meshes workspace {id} to {:?} was refused: {message}; choose another spec.name", body.name),
+                    );
+                }
+                Err(e) => return api_error(ctx, &uid, &secret.to_string(), e),
+            }
+        }
+    }
+
+    if let Err(step) = write_output(ctx, ws, status, &id, &detail.publishable_key.public_key).await {
+        return step;
+    }
+    if let Err(e) = report::annotate(ctx, ws, EXTERNAL_ID, &id).await {
+        return Step { outcome: Outcome::Transient { message: format!("writing annotation: {e}") }, drift, requeue: Some(ctx.next_backoff(&uid)) };
+    }
+    let due_in = jittered(interval, ctx.config.resync_jitter, rand::random());
+    ctx.remember(
+        &uid,
+        Memo {
+            due: Instant::now() + due_in,
+            generation: ws.metadata.generation,
+            credentials: resolved.fingerprint,
+            requested_at: requested,
+            snapshot: serde_json::json!({"publishable_key": detail.publishable_key.public_key}),
+        },
+    );
+    Step { outcome: ready_outcome(&id, observe_only(ws)), drift, requeue: Some(due_in) }
+}
+
+fn ready_outcome(id: &str, observe: bool) -> Outcome {
+    let message = if observe {
+        format!("Observing Meshes workspace {id} (no writes upstream)")
+    } else {
+        format!("Meshes workspace {id} matches the spec; publishable key written")
+    };
+    Outcome::Ready { message }
+}
+
+/// The CR (`namespace/name`) that owns workspace `id` instead of `ws`, if any.
+fn other_owner(ws: &MeshesWorkspace, ctx: &Context, id: &str, bound: bool) -> Option<String> {
+    let store = ctx.stores.workspaces.as_ref()?;
+    let claimant = |w: &MeshesWorkspace, bound: bool| Claimant {
+        key: format!("{}/{}", w.namespace().unwrap_or_default(), w.name_any()),
+        uid: w.uid().unwrap_or_default(),
+        created: w.metadata.creation_timestamp.clone(),
+        bound,
+    };
+    let me = claimant(ws, bound);
+    let others: Vec<Claimant> = store
+        .state()
+        .iter()
+        .filter(|w| w.uid() != ws.uid() && w.metadata.deletion_timestamp.is_none())
+        .filter_map(|w| {
+            let st_bound = w.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id);
+            let adopts = w.spec.adopt.as_ref().is_some_and(|a| a.id == id);
+            (st_bound || adopts).then(|| claimant(w, st_bound))
+        })
+        .collect();
+    winner_other_than(&me, &others).map(|c| c.key.clone())
+}
+
+fn bound_elsewhere(ws: &MeshesWorkspace, ctx: &Context) -> HashSet<String> {
+    ctx.stores
+        .workspaces
+        .as_ref()
+        .map(|s| {
+            s.state()
+                .iter()
+                .filter(|w| w.uid() != ws.uid())
+                .filter_map(|w| w.status.as_ref().and_then(|s| s.workspace_id.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Creates the workspace crash-safely: `status.pendingCreate` is persisted before the POST, so
+/// a lost response is claimed on the next pass instead of duplicated.
+async fn create(
+    ws: &MeshesWorkspace,
+    ctx: &Context,
+    status: &mut MeshesWorkspaceStatus,
+    creds: &Credentials,
+) -> Result<WorkspaceDetail, Step> {
+    let uid = ws.uid().unwrap_or_default();
+    let desired = decide::desired(&ws.spec, &ws.name_any(), false);
+    let name = desired.name.clone().unwrap_or_else(|| ws.name_any());
+    let started = now();
+    let pending = PendingCreate { identity: decide::identity(creds.org_id(), &name), started_at: started.clone() };
+    status.pending_create = Some(pending);
+    status.org_id = Some(creds.org_id().to_string());
+    let message = format!("Creating Meshes workspace {name:?}");
+    outcome::apply(
+        &mut status.conditions,
+        &Outcome::Progressing { reason: reasons::CREATING, message },
+        &Drift::Unchanged,
+        ws.metadata.generation,
+        &started,
+    );
+    if let Err(e) = report::apply_status(ctx, ws, status).await {
+        return Err(Step { outcome: Outcome::Transient { message: format!("recording the pending create: {e}") }, drift: Drift::Unchanged, requeue: Some(ctx.next_backoff(&uid)) });
+    }
+    let body = CreateWorkspace {
+        name: name.clone(),
+        description: desired.description.filter(|d| !d.is_empty()),
+    };
+    let idempotency_key = format!("{uid}-{}", started.0.as_millisecond());
+    match ctx.api.create_workspace(creds, &body, Some(&idempotency_key)).await {
+        Ok(created) => {
+            status.pending_create = None;
+            status.workspace_id = Some(created.id.clone());
+            report::event(ctx, ws, false, reasons::CREATED, format!("Created Meshes workspace {} ({name})", created.id)).await;
+            fetch_detail(ctx, &uid, creds, &created.id).await
+        }
+        Err(ApiError::Conflict { .. }) => {
+            status.pending_create = None;
+            Err(name_conflict(ctx, creds, &name).await)
+        }
+        Err(e) => {
+            if !(e.is_transient() || matches!(e, ApiError::RateLimited { .. })) {
+                status.pending_create = None; // refused: nothing was created
+            }
+            Err(api_error(ctx, &uid, "", e))
+        }
+    }
+}
+
+async fn fetch_detail(ctx: &Context, uid: &str, creds: &Credentials, id: &str) -> Result<WorkspaceDetail, Step> {
+    ctx.api.get_workspace(creds, id).await.map_err(|e| api_error(ctx, uid, "", e))
+}
+
+async fn name_conflict(ctx: &Context, creds: &Credentials, name: &str) -> Step {
+    let existing = ctx
+        .api
+        .list_workspaces(creds)
+        .await
+        .ok()
+        .and_then(|all| all.into_iter().find(|w| w.name.eq_ignore_ascii_case(name)))
+        .map(|w| format!(" (ID {})", w.id))
+        .unwrap_or_default();
+    Step::stalled(
+        reasons::NAME_CONFLICT,
+        format!(
+            "A Meshes workspace named {name:?}{existing} already exists and was not created by this \
+             object; set spec.adopt.id to manage it, or choose another spec.name"
+        ),
+    )
+}
+
+/// After a create whose outcome is unknown: find the workspace it may have made.
+async fn claim_pending(
+    ws: &MeshesWorkspace,
+    ctx: &Context,
+    status: &mut MeshesWorkspaceStatus,
+    creds: &Credentials,
+    pending: &PendingCreate,
+) -> Result<WorkspaceDetail, Step> {
+    let uid = ws.uid().unwrap_or_default();
+    let name = decide::desired(&ws.spec, &ws.name_any(), false).name.unwrap_or_else(|| ws.name_any());
+    let all = ctx.api.list_workspaces(creds).await.map_err(|e| api_error(ctx, &uid, "", e))?;
+    match decide::claim(&all, &name, &pending.started_at, ctx.config.create_skew, &bound_elsewhere(ws, ctx)) {
+        Claim::Ours(found) => {
+            status.pending_create = None;
+            status.workspace_id = Some(found.id.clone());
+            report::event(
+                ctx,
+                ws,
+                false,
+                reasons::CREATED,
+                format!("Created Meshes workspace {} ({name}); claimed after a create whose response was lost", found.id),
+            )
+            .await;
+            fetch_detail(ctx, &uid, creds, &found.id).await
+        }
+        Claim::Conflict(found) => {
+            status.pending_create = None;
+            Err(Step::stalled(
+                reasons::NAME_CONFLICT,
+                format!(
+                    "A Meshes workspace named {name:?} (ID {}) already exists and was not created by \
+                     this object; set spec.adopt.id to manage it, or choose another spec.name",
+                    found.id
+                ),
+            ))
+        }
+        Claim::Absent => create(ws, ctx, status, creds).await,
+    }
+}
+
+async fn write_output(
+    ctx: &Context,
+    ws: &MeshesWorkspace,
+    status: &mut MeshesWorkspaceStatus,
+    id: &str,
+    key: &str,
+) -> Result<(), Step> {
+    let uid = ws.uid().unwrap_or_default();
+    let name = output::secret_name(ws);
+    if let Some(old) = status.publishable_key_secret_name.clone()
+        && old != name
+        && let Err(e) = output::remove(ctx, ws, &old).await
+    {
+        return Err(kube_transient(ctx, &uid, e));
+    }
+    let values: BTreeMap<String, String> = [
+        (output::PUBLISHABLE_KEY.to_string(), key.to_string()),
+        (output::WORKSPACE_ID.to_string(), id.to_string()),
+        (output::EVENTS_URL.to_string(), ctx.config.events_url.clone()),
+    ]
+    .into();
+    match output::ensure(ctx, ws, &name, &values).await {
+        Ok(Written::NotOurs) => Err(Step::stalled(
+            reasons::OWNERSHIP_CONFLICT,
+            format!(
+                "Secret {name} already exists and is not owned by this MeshesWorkspace; delete it or \
+                 set spec.publishableKeySecret.name to another name"
+            ),
+        )),
+        Ok(_) => {
+            status.publishable_key_secret_name = Some(name);
+            Ok(())
+        }
+        Err(e) => Err(kube_transient(ctx, &uid, e)),
+    }
+}
+
+fn kube_transient(ctx: &Context, uid: &str, e: kube::Error) -> Step {
+    Step {
+        outcome: Outcome::Transient { message: format!("Kubernetes API: {e}") },
+        drift: Drift::Unchanged,
+        requeue: Some(ctx.next_backoff(uid)),
+    }
+}
+
+/// Maps a Meshes error to a step: transient → backoff; permanent → Stalled.
+fn api_error(ctx: &Context, uid: &str, secret: &str, e: ApiError) -> Step {
+    let from_secret = if secret.is_empty() { String::new() } else { format!(" in Secret {secret}") };
+    match &e {
+        ApiError::RateLimited { retry_after, .. } => Step {
+            outcome: Outcome::Transient { message: e.to_string() },
+            drift: Drift::Unchanged,
+            requeue: Some(retry_after.unwrap_or_default().max(ctx.next_backoff(uid))),
+        },
+        ApiError::Unauthorized { message, .. } => Step::stalled(
+            reasons::INVALID_CREDENTIALS,
+            format!("Meshes refused the credentials{from_secret} (401: {message}); fix or rotate them"),
+        ),
+        ApiError::Forbidden { message, .. } => Step::stalled(
+            reasons::INVALID_CREDENTIALS,
+            format!("The access key{from_secret} may not do this (403: {message}); use a key with access to the workspace"),
+        ),
+        ApiError::Invalid { .. } | ApiError::Conflict { .. } | ApiError::NotFound { .. } => {
+            Step::stalled(reasons::REJECTED, format!("Meshes rejected the request: {e}"))
+        }
+        _ => Step {
+            outcome: Outcome::Transient { message: e.to_string() },
+            drift: Drift::Unchanged,
+            requeue: Some(ctx.next_backoff(uid)),
+        },
+    }
+}
+
+/// Deleting the CR releases the workspace (Meshes has no workspace delete): the output Secret
+/// goes, and the credentials Secret is released when nothing else uses it.
+async fn cleanup(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
+    let uid = ws.uid().unwrap_or_default();
+    let ns = ws.namespace().unwrap_or_default();
+    // Dependents being deleted with us (namespace deletion) still need our credentials.
+    let waiting_children = ctx
+        .stores
+        .connections
+        .as_ref()
+        .map(|s| {
+            s.state()
+                .iter()
+                .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|c| c.spec.workspace_ref.as_ref().is_some_and(|r| r.name == ws.name_any()))
+                .filter(|c| c.metadata.deletion_timestamp.is_some())
+                .count()
+        })
+        .unwrap_or(0);
+    let deleting_for = ws
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok())
+        .unwrap_or(Duration::ZERO);
+    if waiting_children > 0 && deleting_for < ctx.config.deletion_release_timeout {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let name = ws
+        .status
+        .as_ref()
+        .and_then(|s| s.publishable_key_secret_name.clone())
+        .unwrap_or_else(|| output::secret_name(ws));
+    output::remove(ctx, ws, &name).await?;
+    if let Some(id) = ws.status.as_ref().and_then(|s| s.workspace_id.clone()) {
+        report::event(
+            ctx,
+            ws,
+            false,
+            reasons::ORPHANED,
+            format!("Released Meshes workspace {id}; it stays in Meshes (the API has no workspace delete)"),
+        )
+        .await;
+    }
+    ctx.forget(&uid);
+    if let Ok(secret) = credentials::source(&ctx.config, &ns, ws.spec.credentials_ref.as_ref()) {
+        let used = users::secret_in_use(ctx, &secret, &uid).await?;
+        credentials::release_if_unused(ctx, &secret, used).await;
+    }
+    Ok(Action::await_change())
+}

@@ -1,0 +1,205 @@
+//! Fixtures for controller tests: a namespace on the shared control plane, an emulator of its
+//! own, a credentials Secret, and the operator running in-process (scoped to the namespace so
+//! tests never see each other's objects) or as a child process.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use meshes_emulator::{Emulator, EmulatorConfig};
+use meshes_operator::api::{ClientConfig, MeshesClient};
+use meshes_operator::controllers::config::OperatorConfig;
+use meshes_operator::controllers::run::Scope;
+use meshes_operator::resources::{MeshesWorkspace, crdgen};
+use meshes_testenv::TestEnv;
+use serde_json::{Value, json};
+
+/// Generous ceiling for anything the operator should do "at once".
+pub const SOON: Duration = Duration::from_secs(60);
+
+/// One test's world.
+pub struct World {
+    /// The test namespace.
+    pub ns: String,
+    /// Admin client.
+    pub client: kube::Client,
+    /// The test's own emulator.
+    pub emu: Emulator,
+    operator: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl World {
+    /// A namespace, an emulator and a `meshes-credentials` Secret holding its default key.
+    pub async fn new(prefix: &str) -> World {
+        let env = TestEnv::shared().await;
+        env.install_crds(&crdgen::all_crds()).await.expect("install CRDs");
+        let ns = env.namespace(prefix).await;
+        let client = env.client().await;
+        let emu = Emulator::start(EmulatorConfig::default()).await.expect("emulator");
+        let world = World { ns, client, emu, operator: None };
+        let c = world.emu.credentials();
+        world.put_credentials("meshes-credentials", &c.access_key, &c.secret_key, &c.org_id).await;
+        world
+    }
+
+    /// Settings that keep tests fast: short grace, short backoff, long resync.
+    pub fn fast_config() -> OperatorConfig {
+        OperatorConfig {
+            secret_grace: Duration::from_secs(3),
+            resync_interval: Duration::from_secs(3600),
+            error_backoff_min: Duration::from_millis(200),
+            error_backoff_max: Duration::from_secs(2),
+            events_url: "http://127.0.0.1:9/api/v1".into(),
+            ..OperatorConfig::default()
+        }
+    }
+
+    /// The Meshes client configuration pointing at this world's emulator.
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig { base_url: self.emu.base_url(), ..ClientConfig::default() }
+    }
+
+    /// Starts the operator in-process, watching only this namespace.
+    pub async fn start_operator(&mut self, config: OperatorConfig) {
+        let api = MeshesClient::new(self.client_config()).expect("client");
+        let client = self.client.clone();
+        let scope = Scope { namespace: Some(self.ns.clone()), label_selector: None };
+        self.operator = Some(tokio::spawn(async move {
+            if let Err(e) = meshes_operator::controllers::run::run(client, Arc::new(api), config, scope).await {
+                panic!("operator failed: {e:#}");
+            }
+        }));
+    }
+
+    /// Stops the in-process operator.
+    pub fn stop_operator(&mut self) {
+        if let Some(h) = self.operator.take() {
+            h.abort();
+        }
+    }
+
+    /// Creates or replaces a credentials Secret.
+    pub async fn put_credentials(&self, name: &str, access: &str, secret: &str, org: &str) {
+        let s: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "stringData": {"MESHES_ACCESS_KEY": access, "MESHES_SECRET_KEY": secret, "MESHES_ORG_ID": org}
+        }))
+        .unwrap();
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
+        api.patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "stringData": s.string_data,
+        })))
+        .await
+        .expect("apply credentials Secret");
+    }
+
+    /// The workspaces API of this namespace.
+    pub fn workspaces(&self) -> Api<MeshesWorkspace> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// The Secrets API of this namespace.
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Creates a workspace from a JSON spec.
+    pub async fn create_workspace(&self, name: &str, spec: Value) -> MeshesWorkspace {
+        self.create_workspace_with(name, json!({}), spec).await
+    }
+
+    /// Creates a workspace with annotations.
+    pub async fn create_workspace_with(&self, name: &str, annotations: Value, spec: Value) -> MeshesWorkspace {
+        let ws: MeshesWorkspace = serde_json::from_value(json!({
+            "apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace",
+            "metadata": {"name": name, "annotations": annotations}, "spec": spec
+        }))
+        .unwrap();
+        self.workspaces().create(&PostParams::default(), &ws).await.expect("create workspace")
+    }
+
+    /// Merge-patches a workspace.
+    pub async fn patch_workspace(&self, name: &str, patch: Value) {
+        self.workspaces()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patch workspace");
+    }
+
+    /// Deletes a workspace.
+    pub async fn delete_workspace(&self, name: &str) {
+        self.workspaces().delete(name, &DeleteParams::default()).await.expect("delete workspace");
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop_operator();
+    }
+}
+
+/// Polls `get` until `check` holds, or panics after `timeout` with the last value.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut get: F, check: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+    T: std::fmt::Debug,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        if let Some(v) = get().await {
+            if check(&v) {
+                return v;
+            }
+            last = Some(v);
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}; last seen: {last:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The condition `type_` of an object's status, as (status, reason, message, observedGeneration).
+pub fn condition(status: &Value, type_: &str) -> Option<(String, String, String, Option<i64>)> {
+    status["conditions"].as_array()?.iter().find(|c| c["type"] == type_).map(|c| {
+        (
+            c["status"].as_str().unwrap_or_default().to_string(),
+            c["reason"].as_str().unwrap_or_default().to_string(),
+            c["message"].as_str().unwrap_or_default().to_string(),
+            c["observedGeneration"].as_i64(),
+        )
+    })
+}
+
+/// A workspace's status as JSON.
+pub fn status_of(ws: &MeshesWorkspace) -> Value {
+    serde_json::to_value(&ws.status).unwrap_or(Value::Null)
+}
+
+/// True when Ready=True for the object's current generation.
+pub fn is_ready(ws: &MeshesWorkspace) -> bool {
+    condition(&status_of(ws), "Ready")
+        .is_some_and(|(s, _, _, g)| s == "True" && g == ws.metadata.generation)
+}
+
+/// Waits until workspace `name` is Ready for its current generation.
+pub async fn wait_ready(world: &World, name: &str) -> MeshesWorkspace {
+    let api = world.workspaces();
+    eventually(&format!("workspace {name} Ready"), SOON, || async { api.get_opt(name).await.ok().flatten() }, is_ready).await
+}
+
+/// Waits until workspace `name` has Ready reason `reason`.
+pub async fn wait_reason(world: &World, name: &str, reason: &str) -> MeshesWorkspace {
+    let api = world.workspaces();
+    eventually(
+        &format!("workspace {name} reason {reason}"),
+        SOON,
+        || async { api.get_opt(name).await.ok().flatten() },
+        |ws| condition(&status_of(ws), "Ready").is_some_and(|(_, r, _, _)| r == reason),
+    )
+    .await
+}

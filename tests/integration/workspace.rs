@@ -1,0 +1,185 @@
+//! The MeshesWorkspace controller against the real apiserver and the emulator (issue 7).
+
+use std::time::Duration;
+
+use meshes_emulator::{FaultAction, FaultSpec, Trigger};
+use serde_json::json;
+
+use crate::support::{SOON, World, condition, eventually, is_ready, status_of, wait_ready, wait_reason};
+
+#[tokio::test]
+async fn a_workspace_becomes_ready_with_its_id_annotation_and_publishable_key() {
+    let mut w = World::new("ws-ready").await;
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace("acme-prod", json!({"description": "Production tenant", "credentialsRef": {"name": "meshes-credentials"}})).await;
+    let ws = wait_ready(&w, "acme-prod").await;
+    let st = ws.status.clone().unwrap();
+    let id = st.workspace_id.clone().expect("workspace id in status");
+    assert_eq!(st.org_id.as_deref(), Some(w.emu.credentials().org_id.as_str()));
+    assert_eq!(ws.metadata.annotations.as_ref().unwrap()["meshes.io/external-id"], id);
+    let upstream = w.emu.admin().workspaces();
+    assert_eq!(upstream.len(), 1);
+    assert_eq!(upstream[0]["name"], "acme-prod");
+    assert_eq!(upstream[0]["description"], "Production tenant");
+
+    let secret = w.secrets().get("acme-prod-publishable-key").await.expect("output Secret");
+    let data = secret.data.unwrap();
+    let key = String::from_utf8(data["MESHES_PUBLISHABLE_KEY"].0.clone()).unwrap();
+    assert_eq!(Some(key), w.emu.admin().publishable_key(&id));
+    assert_eq!(String::from_utf8(data["MESHES_WORKSPACE_ID"].0.clone()).unwrap(), id);
+    assert_eq!(String::from_utf8(data["MESHES_EVENTS_URL"].0.clone()).unwrap(), "http://127.0.0.1:9/api/v1");
+    assert_eq!(secret.metadata.owner_references.unwrap()[0].uid, ws.metadata.uid.clone().unwrap());
+
+    // Printer columns: Ready, Reason, Meshes ID.
+    let env = meshes_testenv::TestEnv::shared().await;
+    let out = env.kubectl().args(["get", "meshesworkspaces", "-n", &w.ns]).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("READY") && table.contains("MESHES ID"), "{table}");
+    assert!(table.contains("True") && table.contains("Available") && table.contains(&id), "{table}");
+}
+
+#[tokio::test]
+async fn a_description_change_updates_upstream_for_the_new_generation() {
+    let mut w = World::new("ws-update").await;
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace("tenant", json!({"description": "v1", "credentialsRef": {"name": "meshes-credentials"}})).await;
+    let ws = wait_ready(&w, "tenant").await;
+    let puts_before = w.emu.admin().request_count("PUT", "/api/v1/workspaces/{workspace_id}");
+    w.patch_workspace("tenant", json!({"spec": {"description": "v2"}})).await;
+    let ws2 = eventually("generation 2 ready", SOON, || async { w.workspaces().get_opt("tenant").await.ok().flatten() }, |x| {
+        x.metadata.generation > ws.metadata.generation && is_ready(x)
+    })
+    .await;
+    let (_, _, _, generation) = condition(&status_of(&ws2), "Ready").unwrap();
+    assert_eq!(generation, ws2.metadata.generation);
+    assert_eq!(w.emu.admin().workspaces()[0]["description"], "v2");
+    assert_eq!(w.emu.admin().request_count("PUT", "/api/v1/workspaces/{workspace_id}"), puts_before + 1);
+}
+
+#[tokio::test]
+async fn drift_is_corrected_in_manage_and_reported_in_observe() {
+    let mut w = World::new("ws-drift").await;
+    w.start_operator(World::fast_config()).await;
+    let resync = json!({"meshes.io/resync-interval": "2s"});
+    w.create_workspace_with("managed", resync.clone(), json!({"credentialsRef": {"name": "meshes-credentials"}})).await;
+    let managed = wait_ready(&w, "managed").await;
+    let managed_id = managed.status.unwrap().workspace_id.unwrap();
+    let observed_id = w.emu.admin().create_workspace_direct(&w.emu.credentials().org_id, "observed");
+    w.create_workspace_with(
+        "observed",
+        resync,
+        json!({"credentialsRef": {"name": "meshes-credentials"}, "adopt": {"id": observed_id}, "managementPolicy": "Observe", "description": "wanted"}),
+    )
+    .await;
+    let observed = eventually("observe drift", SOON, || async { w.workspaces().get_opt("observed").await.ok().flatten() }, |x| {
+        condition(&status_of(x), "Drifted").is_some_and(|(s, r, _, _)| s == "True" && r == "UpstreamChanged")
+    })
+    .await;
+    assert!(condition(&status_of(&observed), "Drifted").unwrap().2.contains("description"));
+
+    let puts = w.emu.admin().request_count("PUT", "/api/v1/workspaces/{workspace_id}");
+    assert!(w.emu.admin().rename_workspace(&managed_id, "renamed-in-dashboard"));
+    assert!(w.emu.admin().rename_workspace(&observed_id, "observed-renamed"));
+    // Manage: corrected at the next resync (positive control for the Observe sibling).
+    eventually("manage corrected", SOON, || async { Some(w.emu.admin().workspaces()) }, |all| {
+        all.iter().any(|x| x["id"] == managed_id.as_str() && x["name"] == "managed")
+    })
+    .await;
+    // Let a few more resyncs pass: Observe never writes upstream.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let all = w.emu.admin().workspaces();
+    let obs = all.iter().find(|x| x["id"] == observed_id.as_str()).unwrap();
+    assert_eq!(obs["name"], "observed-renamed");
+    assert!(obs["description"].is_null(), "{obs}");
+    assert_eq!(w.emu.admin().request_count("PUT", "/api/v1/workspaces/{workspace_id}"), puts + 1, "exactly one correcting PUT");
+}
+
+#[tokio::test]
+async fn a_missing_secret_waits_then_stalls_then_recovers_when_created() {
+    let mut w = World::new("ws-secret").await;
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace("late", json!({"credentialsRef": {"name": "late-creds"}})).await;
+    wait_reason(&w, "late", "WaitingForSecret").await;
+    let stalled = wait_reason(&w, "late", "InvalidCredentials").await;
+    let (_, _, msg, _) = condition(&status_of(&stalled), "Stalled").unwrap();
+    assert!(msg.contains("late-creds"), "{msg}");
+    let c = w.emu.credentials();
+    w.put_credentials("late-creds", &c.access_key, &c.secret_key, &c.org_id).await;
+    wait_ready(&w, "late").await;
+}
+
+#[tokio::test]
+async fn a_meshes_outage_keeps_ready_and_flips_synced_then_recovers() {
+    let mut w = World::new("ws-outage").await;
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace_with("steady", json!({"meshes.io/resync-interval": "1s"}), json!({"credentialsRef": {"name": "meshes-credentials"}})).await;
+    wait_ready(&w, "steady").await;
+    let fault = w.emu.admin().add_fault(FaultSpec { method: None, route: "*".into(), action: FaultAction::Status(503), trigger: Trigger::Probability(1.0) });
+    let during = eventually("Synced False", SOON, || async { w.workspaces().get_opt("steady").await.ok().flatten() }, |x| {
+        condition(&status_of(x), "Synced").is_some_and(|(s, _, _, _)| s == "False")
+    })
+    .await;
+    assert!(is_ready(&during), "Ready must stay True during an outage: {:#?}", during.status);
+    assert!(w.emu.admin().fault_hits(fault) > 0);
+    w.emu.admin().clear_faults();
+    eventually("Synced True again", SOON, || async { w.workspaces().get_opt("steady").await.ok().flatten() }, |x| {
+        condition(&status_of(x), "Synced").is_some_and(|(s, _, _, _)| s == "True") && is_ready(x)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn commit_then_drop_on_create_yields_exactly_one_workspace() {
+    let mut w = World::new("ws-drop").await;
+    let fault = w.emu.admin().add_fault(FaultSpec {
+        method: Some("POST".into()),
+        route: "/api/v1/workspaces".into(),
+        action: FaultAction::CommitThenDrop,
+        trigger: Trigger::Next(1),
+    });
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace("flaky", json!({"credentialsRef": {"name": "meshes-credentials"}})).await;
+    let ws = wait_ready(&w, "flaky").await;
+    assert_eq!(w.emu.admin().fault_hits(fault), 1);
+    let all = w.emu.admin().workspaces();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(ws.status.unwrap().workspace_id.unwrap(), all[0]["id"].as_str().unwrap());
+    assert_eq!(w.emu.admin().request_count("POST", "/api/v1/workspaces"), 1, "claimed, not re-created");
+}
+
+#[tokio::test]
+async fn an_existing_name_stalls_with_name_conflict_and_adopt_takes_it_over_without_create() {
+    let mut w = World::new("ws-conflict").await;
+    let existing = w.emu.admin().create_workspace_direct(&w.emu.credentials().org_id, "Taken Name");
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace("taken", json!({"name": "taken name", "credentialsRef": {"name": "meshes-credentials"}})).await;
+    let stalled = wait_reason(&w, "taken", "NameConflict").await;
+    let (_, _, msg, _) = condition(&status_of(&stalled), "Stalled").unwrap();
+    assert!(msg.contains(&existing) && msg.contains("spec.adopt.id"), "{msg}");
+
+    let posts = w.emu.admin().request_count("POST", "/api/v1/workspaces");
+    w.create_workspace("adopter", json!({"credentialsRef": {"name": "meshes-credentials"}, "adopt": {"id": existing}})).await;
+    let adopted = wait_ready(&w, "adopter").await;
+    assert_eq!(adopted.status.unwrap().workspace_id.as_deref(), Some(existing.as_str()));
+    assert_eq!(w.emu.admin().request_count("POST", "/api/v1/workspaces"), posts, "no create call");
+    assert_eq!(w.emu.admin().request_count("PUT", "/api/v1/workspaces/{workspace_id}"), 0, "no rename");
+    assert_eq!(w.emu.admin().workspaces()[0]["name"], "Taken Name");
+}
+
+#[tokio::test]
+async fn the_credentials_secret_outlives_the_workspace_that_uses_it() {
+    let mut w = World::new("ws-secret-order").await;
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace("user", json!({"credentialsRef": {"name": "meshes-credentials"}})).await;
+    wait_ready(&w, "user").await;
+    let secret = w.secrets().get("meshes-credentials").await.unwrap();
+    assert!(secret.metadata.finalizers.unwrap_or_default().contains(&"meshes.io/credentials-in-use".to_string()));
+    w.secrets().delete("meshes-credentials", &Default::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = w.secrets().get_opt("meshes-credentials").await.unwrap();
+    assert!(held.is_some_and(|s| s.metadata.deletion_timestamp.is_some()), "Secret held by the in-use finalizer");
+    w.delete_workspace("user").await;
+    eventually("workspace gone", SOON, || async { Some(w.workspaces().get_opt("user").await.ok().flatten().is_none()) }, |gone| *gone).await;
+    eventually("secret gone", SOON, || async { Some(w.secrets().get_opt("meshes-credentials").await.ok().flatten().is_none()) }, |gone| *gone).await;
+    assert!(w.secrets().get_opt("user-publishable-key").await.unwrap().is_none(), "output Secret removed");
+}
