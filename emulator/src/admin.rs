@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::config::{Credentials, RateLimit};
 use crate::counters::CounterSnapshot;
+use crate::delivery::DeliveryRecord;
 use crate::faults::{FaultId, FaultSpec, FaultStatus};
 use crate::seed::Seed;
 use crate::server::App;
@@ -232,6 +233,9 @@ impl Admin {
             "rules": s.rules.values().collect::<Vec<_>>(),
             "event_types": s.event_types.values().collect::<Vec<_>>(),
             "resources": s.resources.values().collect::<Vec<_>>(),
+            "events": s.events.len(),
+            "sessions": s.sessions.len(),
+            "mappings": s.mappings.len(),
         })
     }
 
@@ -296,6 +300,73 @@ impl Admin {
             c.active = true;
             c.inactive_reason = None;
         })
+    }
+
+    /// Every finished delivery attempt (oldest first, last 100,000), simulated ones included.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.app.delivery.snapshot()
+    }
+
+    /// Successful deliveries (attempts that counted as delivered).
+    pub fn delivered_count(&self) -> usize {
+        self.app
+            .delivery
+            .snapshot()
+            .iter()
+            .filter(|d| d.success)
+            .count()
+    }
+
+    /// Successful deliveries through one rule.
+    pub fn delivered_count_for_rule(&self, rule_id: &str) -> usize {
+        let Ok(id) = Uuid::parse_str(rule_id) else {
+            return 0;
+        };
+        self.app
+            .delivery
+            .snapshot()
+            .iter()
+            .filter(|d| d.success && d.rule_id == id)
+            .count()
+    }
+
+    /// Forgets the delivery records (history in the store is kept).
+    pub fn clear_deliveries(&self) {
+        self.app.delivery.clear();
+    }
+
+    /// Every stored event in wire form with `payload`, oldest first.
+    pub fn events(&self) -> Vec<Value> {
+        self.app
+            .store
+            .read()
+            .events
+            .values()
+            .map(|e| e.to_wire(true))
+            .collect()
+    }
+
+    /// One event in wire form with `payload` and `rule_events`.
+    pub fn event(&self, id: &str) -> Option<Value> {
+        let id = Uuid::parse_str(id).ok()?;
+        self.app.store.read().event(&id).map(|e| e.to_wire(true))
+    }
+
+    /// Polls until the event's status is `completed` or `failed` (or `timeout` passes);
+    /// returns the event as last seen.
+    pub async fn wait_for_event(&self, id: &str, timeout: std::time::Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ev = self.event(id);
+            let done = ev
+                .as_ref()
+                .and_then(|e| e["status"].as_str())
+                .is_some_and(|s| s == "completed" || s == "failed");
+            if done || tokio::time::Instant::now() >= deadline {
+                return ev;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     fn update_connection(&self, id: &str, f: impl FnOnce(&mut crate::store::Connection)) -> bool {

@@ -43,6 +43,18 @@ impl Principal {
     }
 }
 
+/// A caller authenticated by a workspace publishable key (ingestion only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishableCaller {
+    /// The key's workspace.
+    pub workspace: Uuid,
+    /// Its organization.
+    pub org_id: String,
+}
+
+/// Header carrying the publishable key.
+pub const PUBLISHABLE_KEY_HEADER: &str = "x-meshes-publishable-key";
+
 /// Extracts the bearer token (without verifying anything).
 pub fn bearer(authorization: Option<&str>) -> Result<&str, ApiError> {
     let value = authorization.ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;

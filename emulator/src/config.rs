@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rand::Rng;
@@ -29,6 +30,17 @@ pub struct EmulatorConfig {
     pub clock_skew: Duration,
     /// Accept `http://` webhook URLs that point at loopback addresses (for local receivers).
     pub allow_insecure_loopback_webhooks: bool,
+    /// Second listener standing for the events host (`events.meshes.io`): answers only
+    /// `POST /api/v1/events` and `/api/v1/events/bulk`. `None` = ingestion on the main listener
+    /// only.
+    pub events_listen: Option<SocketAddr>,
+    /// Webhook delivery: attempts, backoff, timeout, concurrency.
+    pub delivery: DeliveryConfig,
+    /// State file: loaded at start when it exists, rewritten (atomically) shortly after every
+    /// change. `None` = in memory only.
+    pub state_path: Option<PathBuf>,
+    /// Most events kept in history; the oldest are dropped beyond it.
+    pub max_events: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -41,7 +53,60 @@ impl Default for EmulatorConfig {
             faults: Vec::new(),
             clock_skew: Duration::from_secs(5),
             allow_insecure_loopback_webhooks: false,
+            events_listen: None,
+            delivery: DeliveryConfig::default(),
+            state_path: None,
+            max_events: 100_000,
         }
+    }
+}
+
+/// How rule events are delivered and retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryConfig {
+    /// Automatic attempts per rule event (first try included) before it is `failed`.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubled for each further attempt.
+    pub backoff_base: Duration,
+    /// Upper bound of the delay between attempts.
+    pub backoff_max: Duration,
+    /// Per-attempt HTTP timeout (connect + response).
+    pub timeout: Duration,
+    /// Webhook requests in flight at once, across all events.
+    pub concurrency: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            concurrency: 64,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// A fast schedule for tests: 4 attempts, 20 ms doubling to at most 200 ms, 5 s timeout.
+    pub fn fast() -> Self {
+        Self {
+            max_attempts: 4,
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+            timeout: Duration::from_secs(5),
+            concurrency: 64,
+        }
+    }
+
+    /// Delay after failed attempt number `attempt` (1-based): base × 2^(attempt−1), capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+        self.backoff_base
+            .checked_mul(factor)
+            .unwrap_or(self.backoff_max)
+            .min(self.backoff_max)
     }
 }
 
@@ -217,5 +282,19 @@ mod tests {
         assert_eq!("10/s".parse::<RateLimit>().map(|r| r.burst), Ok(10));
         assert!("0".parse::<RateLimit>().is_err());
         assert!("x".parse::<RateLimit>().is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let d = DeliveryConfig {
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(500),
+            ..DeliveryConfig::default()
+        };
+        assert_eq!(d.backoff(1), Duration::from_millis(100));
+        assert_eq!(d.backoff(2), Duration::from_millis(200));
+        assert_eq!(d.backoff(3), Duration::from_millis(400));
+        assert_eq!(d.backoff(4), Duration::from_millis(500));
+        assert_eq!(d.backoff(60), Duration::from_millis(500));
     }
 }

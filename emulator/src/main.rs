@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use meshes_emulator::{Credentials, Emulator, EmulatorConfig, FaultSpec, RateLimit, Seed};
+use meshes_emulator::{
+    Credentials, DeliveryConfig, Emulator, EmulatorConfig, FaultSpec, RateLimit, Seed,
+};
 
 /// A local Meshes API for tests and demos.
 #[derive(Debug, Parser)]
@@ -15,9 +17,30 @@ struct Args {
     /// Management API listen address.
     #[arg(long, env = "MESHES_EMULATOR_LISTEN", default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
-    /// Event ingestion listen address (events.meshes.io stand-in; served from part 2 on).
+    /// Second listener standing for the events host (ingestion only).
     #[arg(long, env = "MESHES_EMULATOR_EVENTS_LISTEN")]
     events_listen: Option<SocketAddr>,
+    /// State file kept across restarts (atomic rewrite ~200 ms after changes).
+    #[arg(long = "state", env = "MESHES_EMULATOR_STATE")]
+    state: Option<PathBuf>,
+    /// Automatic delivery attempts per rule event.
+    #[arg(long, default_value_t = 5)]
+    delivery_max_attempts: u32,
+    /// Delay before the second attempt (doubled each time), e.g. `1s`, `50ms`.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    delivery_backoff_base: Duration,
+    /// Largest delay between attempts.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    delivery_backoff_max: Duration,
+    /// Per-attempt webhook timeout.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    delivery_timeout: Duration,
+    /// Webhook requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    delivery_concurrency: usize,
+    /// Most events kept in history (oldest dropped).
+    #[arg(long, default_value_t = 100_000)]
+    max_events: usize,
     /// Access key of the start credential (`mk_…`); generated when absent.
     #[arg(long, env = "MESHES_EMULATOR_ACCESS_KEY", requires_all = ["secret_key", "org_id"])]
     access_key: Option<String>,
@@ -77,6 +100,16 @@ async fn main() -> anyhow::Result<()> {
         faults: args.faults,
         clock_skew: Duration::from_secs(args.clock_skew_secs),
         allow_insecure_loopback_webhooks: args.allow_insecure_loopback_webhooks,
+        events_listen: args.events_listen,
+        state_path: args.state,
+        max_events: args.max_events,
+        delivery: DeliveryConfig {
+            max_attempts: args.delivery_max_attempts.max(1),
+            backoff_base: args.delivery_backoff_base,
+            backoff_max: args.delivery_backoff_max,
+            timeout: args.delivery_timeout,
+            concurrency: args.delivery_concurrency.max(1),
+        },
         ..EmulatorConfig::default()
     };
     if let (Some(access_key), Some(secret_key), Some(org_id)) =
@@ -91,9 +124,6 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.seed {
         config.seed = Some(Seed::from_path(path)?);
     }
-    if args.events_listen.is_some() {
-        tracing::warn!("--events-listen is accepted but event ingestion is not implemented yet");
-    }
     let emulator = Emulator::start(config).await?;
     let creds = emulator.credentials();
     // The credentials are printed on purpose: this is a local test double and its whole point
@@ -101,11 +131,12 @@ async fn main() -> anyhow::Result<()> {
     // stdout is valid YAML as a whole: comments plus the Secret manifest.
     let manifest = secret_manifest(&creds, &args.secret_name, &args.secret_namespace);
     let out = format!(
-        "# Meshes emulator listening on {base}\n# API base URL: {base}/api/v1\n# Admin: {base}/_emulator/\n# MESHES_ACCESS_KEY={}\n# MESHES_SECRET_KEY={}\n# MESHES_ORG_ID={}\n{manifest}",
+        "# Meshes emulator listening on {base}\n# API base URL: {base}/api/v1\n# Events URL: {events}\n# Admin: {base}/_emulator/\n# MESHES_ACCESS_KEY={}\n# MESHES_SECRET_KEY={}\n# MESHES_ORG_ID={}\n{manifest}",
         creds.access_key,
         creds.secret_key,
         creds.org_id,
         base = emulator.base_url(),
+        events = emulator.events_url(),
     );
     if let Some(path) = &args.write_secret {
         std::fs::write(path, &manifest)

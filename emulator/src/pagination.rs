@@ -57,7 +57,8 @@ impl PageQuery {
     }
 }
 
-fn encode_cursor(seq: u64) -> String {
+/// The cursor naming position `seq`.
+pub fn encode_cursor(seq: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("c1:{seq}"))
 }
 
@@ -65,6 +66,12 @@ fn decode_cursor(c: &str) -> Option<u64> {
     let raw = URL_SAFE_NO_PAD.decode(c).ok()?;
     let s = std::str::from_utf8(&raw).ok()?;
     s.strip_prefix("c1:")?.parse().ok()
+}
+
+/// Builds the envelope from a page already cut (`next` = position of the next cursor).
+pub fn page_envelope(records: Vec<Value>, limit: usize, next: Option<u64>) -> Value {
+    json!({ "count": records.len(), "limit": limit, "next_cursor": next.map(encode_cursor),
+            "records": records })
 }
 
 /// Builds the envelope from `(seq, record)` pairs (any order, already filtered).

@@ -45,6 +45,10 @@ pub struct Shared {
     pub allow_insecure_loopback_webhooks: AtomicBool,
     /// State right after start (credentials + seed); `reset` restores it.
     pub initial: Mutex<World>,
+    /// Delivery engine.
+    pub delivery: crate::delivery::Delivery,
+    /// Most events kept in history.
+    pub max_events: usize,
 }
 
 /// Handle passed to handlers.
@@ -61,6 +65,17 @@ pub fn router(app: App) -> Router {
                 api_middleware,
             ));
     api.merge(routes::admin::router()).with_state(app)
+}
+
+/// Router of the events-host listener: ingestion only, same middleware.
+pub fn events_router(app: App) -> Router {
+    routes::events_host_router()
+        .fallback(route_not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api_middleware,
+        ))
+        .with_state(app)
 }
 
 async fn route_not_found() -> ApiError {
@@ -138,24 +153,9 @@ async fn guarded(
         )) => tokio::time::sleep(*delay).await,
         _ => {}
     }
-    let now = chrono::Utc::now().timestamp();
-    let principal = {
-        let world = app.store.read();
-        auth::authenticate(
-            authorization.as_deref(),
-            &world.keys,
-            now,
-            app.clock_skew_secs,
-        )
-    };
-    let principal = match principal {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    if let Err(retry_after) = app.limiter.take(&principal.access_key) {
-        return ApiError::too_many_requests(retry_after).into_response();
+    if let Err(e) = authorize(app, method, route, authorization.as_deref(), &mut req) {
+        return e.into_response();
     }
-    req.extensions_mut().insert(principal);
     let mut resp = next.run(req).await;
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
         && !resp.headers().contains_key(header::CONTENT_TYPE)
@@ -179,6 +179,52 @@ async fn guarded(
         _ => {}
     }
     resp
+}
+
+/// Authenticates (machine JWT, or a publishable key on ingestion routes), rate-limits, and
+/// stores the caller in the request extensions.
+fn authorize(
+    app: &App,
+    method: &str,
+    route: &str,
+    authorization: Option<&str>,
+    req: &mut Request,
+) -> Result<(), ApiError> {
+    if routes::is_ingestion(method, route) && authorization.is_none() {
+        let key = req
+            .headers()
+            .get(crate::auth::PUBLISHABLE_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::unauthorized("missing publishable key or bearer token"))?;
+        let caller = {
+            let world = app.store.read();
+            world
+                .workspaces
+                .values()
+                .find(|w| w.publishable_key == key)
+                .map(|w| crate::auth::PublishableCaller {
+                    workspace: w.id,
+                    org_id: w.org_id.clone(),
+                })
+        }
+        .ok_or_else(|| ApiError::unauthorized("invalid publishable key"))?;
+        app.limiter
+            .take(&key)
+            .map_err(ApiError::too_many_requests)?;
+        req.extensions_mut().insert(caller);
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp();
+    let principal = {
+        let world = app.store.read();
+        auth::authenticate(authorization, &world.keys, now, app.clock_skew_secs)
+    }?;
+    app.limiter
+        .take(&principal.access_key)
+        .map_err(ApiError::too_many_requests)?;
+    req.extensions_mut().insert(principal);
+    Ok(())
 }
 
 /// Per-connection handle (in `ConnectInfo`) that lets a handler reset its own connection.

@@ -49,6 +49,21 @@ pub fn router() -> Router<App> {
             patch(patch_connection).delete(delete_connection),
         )
         .route("/_emulator/rules/{id}", delete(delete_rule))
+        .route(
+            "/_emulator/deliveries",
+            get(deliveries).delete(clear_deliveries),
+        )
+}
+
+async fn deliveries(State(app): State<App>) -> Json<Value> {
+    let records = admin(app).deliveries();
+    let delivered = records.iter().filter(|d| d.success).count();
+    Json(json!({ "total": records.len(), "delivered": delivered, "records": records }))
+}
+
+async fn clear_deliveries(State(app): State<App>) -> Json<Value> {
+    admin(app).clear_deliveries();
+    Json(json!({"cleared": true}))
 }
 
 fn admin(app: App) -> Admin {

@@ -3,15 +3,18 @@
 
 pub mod admin;
 mod connections;
+mod events;
 mod integrations;
+mod mappings;
 mod rules;
+mod sessions;
 mod workspaces;
 
 use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::RawQuery;
-use axum::routing::get;
+use axum::routing::{get, post};
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -78,6 +81,54 @@ pub fn api_router() -> Router<App> {
                 .patch(method_not_allowed),
         )
         .route("/api/v1/integrations", get(integrations::list))
+        .route(
+            "/api/v1/workspaces/{workspace_id}/events",
+            get(events::list_for_workspace),
+        )
+        .route(
+            "/api/v1/connections/{connection_id}/mappings/default",
+            get(mappings::get_default).put(mappings::put_default),
+        )
+        .route("/api/v1/events", get(events::list).post(events::ingest))
+        .route("/api/v1/events/bulk", post(events::bulk))
+        .route("/api/v1/events/{event_id}", get(events::get_one))
+        .route("/api/v1/events/{event_id}/payload", get(events::payload))
+        .route(
+            "/api/v1/events/{event_id}/rules/{rule_id}/retry",
+            post(events::retry),
+        )
+        .route(
+            "/api/v1/events/{event_id}/rules/{rule_id}/attempts",
+            get(events::attempts),
+        )
+        .route(
+            "/api/v1/events/{event_id}/rules/{rule_id}/attempts/{attempt_id}",
+            get(events::attempt),
+        )
+        .route(
+            "/api/v1/sessions",
+            get(sessions::list).post(sessions::create),
+        )
+        .route(
+            "/api/v1/sessions/{sessionId}",
+            axum::routing::delete(sessions::revoke),
+        )
+        .route(
+            "/api/v1/sessions/{sessionId}/refresh",
+            post(sessions::refresh),
+        )
+}
+
+/// Routes of the events host: ingestion only.
+pub fn events_host_router() -> Router<App> {
+    Router::new()
+        .route("/api/v1/events", post(events::ingest))
+        .route("/api/v1/events/bulk", post(events::bulk))
+}
+
+/// Whether a request may authenticate with a publishable key.
+pub fn is_ingestion(method: &str, route: &str) -> bool {
+    method == "POST" && (route == "/api/v1/events" || route == "/api/v1/events/bulk")
 }
 
 /// Operations the API does not have (workspace delete, rule update).

@@ -1,11 +1,14 @@
 //! The emulator's whole mutable world: one serde-serializable [`State`] of collections behind
 //! one lock ([`Store`]), plus the invariant-keeping operations shared by the HTTP handlers,
-//! the seed loader and the admin surface. Later parts (events, sessions, persistence) add
-//! collections here.
+//! the seed loader and the admin surface. Every write lock bumps a generation counter so the
+//! persistence snapshotter knows when the state changed.
 
+pub mod embed;
+pub mod history;
 pub mod model;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::Utc;
@@ -14,6 +17,8 @@ use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use embed::{Mapping, Session};
+pub use history::{Attempt, Event, RuleEvent, Status};
 pub use model::{
     ApiKey, CatalogEntry, Connection, FieldCatalog, Org, Rule, Workspace, label_for, ts,
 };
@@ -39,22 +44,53 @@ pub struct State {
     pub resources: BTreeMap<Uuid, CatalogEntry>,
     /// Destination field catalogs by connection id.
     pub field_catalogs: BTreeMap<Uuid, FieldCatalog>,
+    /// Event history by insertion sequence (oldest first).
+    #[serde(default)]
+    pub events: BTreeMap<u64, Event>,
+    /// Event id → sequence; rebuilt by [`State::rebuild_indexes`] after loading.
+    #[serde(skip)]
+    pub event_index: HashMap<Uuid, u64>,
+    /// Embed sessions by `session_id`.
+    #[serde(default)]
+    pub sessions: BTreeMap<String, Session>,
+    /// Stored default mappings by connection id.
+    #[serde(default)]
+    pub mappings: BTreeMap<Uuid, Mapping>,
+    /// HMAC key of embed session access tokens.
+    #[serde(default)]
+    pub session_secret: String,
+    /// Access key printed at start; reused after a restart from a state file when no
+    /// credentials are configured.
+    #[serde(default)]
+    pub primary_access_key: Option<String>,
 }
 
 /// Shared handle to the state.
 #[derive(Debug, Clone, Default)]
-pub struct Store(Arc<RwLock<State>>);
+pub struct Store {
+    inner: Arc<RwLock<State>>,
+    generation: Arc<AtomicU64>,
+}
 
 impl Store {
     /// Read access; a poisoned lock is recovered because every mutation keeps the state valid
     /// at each step.
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.0.read().unwrap_or_else(|e| e.into_inner())
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Write access.
+    /// Write access; counts as a change for persistence.
     pub fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.0.write().unwrap_or_else(|e| e.into_inner())
+        let guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        // Bumped while the write lock is held, so a reader holding the read lock sees a
+        // generation that matches the state it reads.
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// Number of write locks taken so far.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 }
 
@@ -87,6 +123,36 @@ pub enum DeleteConnectionError {
 }
 
 impl State {
+    /// Rebuilds the derived indexes (after deserializing).
+    pub fn rebuild_indexes(&mut self) {
+        self.event_index = self.events.values().map(|e| (e.id, e.seq)).collect();
+    }
+
+    /// An event by id.
+    pub fn event(&self, id: &Uuid) -> Option<&Event> {
+        self.event_index.get(id).and_then(|s| self.events.get(s))
+    }
+
+    /// An event by id, mutable.
+    pub fn event_mut(&mut self, id: &Uuid) -> Option<&mut Event> {
+        let seq = *self.event_index.get(id)?;
+        self.events.get_mut(&seq)
+    }
+
+    /// Stores an event and drops the oldest ones beyond `max_events`.
+    pub fn insert_event(&mut self, event: Event, max_events: usize) {
+        self.event_index.insert(event.id, event.seq);
+        self.events.insert(event.seq, event);
+        while self.events.len() > max_events.max(1) {
+            match self.events.pop_first() {
+                Some((_, old)) => {
+                    self.event_index.remove(&old.id);
+                }
+                None => break,
+            }
+        }
+    }
+
     /// Next insertion sequence number.
     pub fn next_seq(&mut self) -> u64 {
         self.seq += 1;
@@ -170,6 +236,7 @@ impl State {
         }
         self.rules.retain(|_, r| r.connection != id);
         self.field_catalogs.remove(&id);
+        self.mappings.remove(&id);
         self.connections
             .remove(&id)
             .ok_or(DeleteConnectionError::NotFound)
@@ -225,6 +292,10 @@ impl State {
         self.event_types.clear();
         self.resources.clear();
         self.field_catalogs.clear();
+        self.events.clear();
+        self.event_index.clear();
+        self.sessions.clear();
+        self.mappings.clear();
     }
 }
 
