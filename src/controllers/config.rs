@@ -118,7 +118,7 @@ impl Default for OperatorConfig {
             dependency_requeue: Duration::from_secs(300),
             deletion_release_timeout: Duration::from_secs(30),
             default_deletion_policy: DeletionPolicy::Delete,
-            create_skew: Duration::from_secs(30),
+            create_skew: Duration::from_secs(10),
             error_backoff_min: Duration::from_secs(1),
             error_backoff_max: Duration::from_secs(300),
             manager_name: "meshes-operator".to_string(),

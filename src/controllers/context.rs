@@ -65,6 +65,19 @@ pub struct Context {
     memos: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     waiting_since: Mutex<HashMap<String, Instant>>,
+    stalls: Mutex<HashMap<String, StallKey>>,
+}
+
+/// The inputs a stall was concluded from. While they are unchanged, reconciling again (for
+/// example after our own status write) would only repeat the same refused call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StallKey {
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// Credentials fingerprint.
+    pub credentials: u64,
+    /// `meshes.io/reconcile-requested-at`.
+    pub requested_at: Option<String>,
 }
 
 impl std::fmt::Debug for Context {
@@ -94,6 +107,7 @@ impl Context {
             memos: Mutex::default(),
             failures: Mutex::default(),
             waiting_since: Mutex::default(),
+            stalls: Mutex::default(),
         }
     }
 
@@ -109,8 +123,28 @@ impl Context {
         }
     }
 
+    /// Records that object `uid` stalled with these inputs.
+    pub fn remember_stall(&self, uid: &str, key: StallKey) {
+        if let Ok(mut m) = self.stalls.lock() {
+            m.insert(uid.to_string(), key);
+        }
+    }
+
+    /// Whether object `uid` already stalled with exactly these inputs.
+    pub fn stalled_with(&self, uid: &str, key: &StallKey) -> bool {
+        self.stalls.lock().map(|m| m.get(uid) == Some(key)).unwrap_or(false)
+    }
+
+    /// Object `uid` is no longer stalled.
+    pub fn clear_stall(&self, uid: &str) {
+        if let Ok(mut m) = self.stalls.lock() {
+            m.remove(uid);
+        }
+    }
+
     /// Forgets object `uid` (deleted, or its upstream state is unknown again).
     pub fn forget(&self, uid: &str) {
+        self.clear_stall(uid);
         if let Ok(mut m) = self.memos.lock() {
             m.remove(uid);
         }

@@ -156,6 +156,11 @@ async fn an_existing_name_stalls_with_name_conflict_and_adopt_takes_it_over_with
     let stalled = wait_reason(&w, "taken", "NameConflict").await;
     let (_, _, msg, _) = condition(&status_of(&stalled), "Stalled").unwrap();
     assert!(msg.contains(&existing) && msg.contains("spec.adopt.id"), "{msg}");
+    // A stall is not retried while its inputs are unchanged: our own status write must not
+    // cause another create attempt.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(w.emu.admin().request_count("POST", "/api/v1/workspaces"), 1, "one refused create only");
+    assert_eq!(w.emu.admin().workspaces().len(), 1, "nothing taken over or duplicated");
 
     let posts = w.emu.admin().request_count("POST", "/api/v1/workspaces");
     w.create_workspace("adopter", json!({"credentialsRef": {"name": "meshes-credentials"}, "adopt": {"id": existing}})).await;

@@ -17,7 +17,7 @@ use super::decide::{self, Binding, Claim};
 use super::output::{self, Written};
 use crate::api::types::{CreateWorkspace, WorkspaceDetail};
 use crate::api::{ApiError, Credentials};
-use crate::controllers::context::{Context, Memo, jittered};
+use crate::controllers::context::{Context, Memo, StallKey, jittered};
 use crate::controllers::credentials::{self, Unavailable};
 use crate::controllers::error::Error;
 use crate::controllers::outcome::{self, Drift, Outcome};
@@ -35,17 +35,24 @@ struct Step {
     outcome: Outcome,
     drift: Drift,
     requeue: Option<Duration>,
+    /// Nothing was decided (a stale cache entry, or a stall whose inputs did not change):
+    /// leave status untouched.
+    quiet: bool,
 }
 
 impl Step {
     fn stalled(reason: &'static str, message: String) -> Self {
-        Self { outcome: Outcome::Stalled { reason, message }, drift: Drift::Unchanged, requeue: None }
+        Self { outcome: Outcome::Stalled { reason, message }, drift: Drift::Unchanged, requeue: None, quiet: false }
+    }
+
+    fn quiet(requeue: Option<Duration>) -> Self {
+        Self { outcome: Outcome::Paused, drift: Drift::Unchanged, requeue, quiet: true }
     }
 }
 
 impl From<Unavailable> for Step {
     fn from(u: Unavailable) -> Self {
-        Self { outcome: u.outcome, drift: Drift::Unchanged, requeue: u.requeue }
+        Self { outcome: u.outcome, drift: Drift::Unchanged, requeue: u.requeue, quiet: false }
     }
 }
 
@@ -100,9 +107,19 @@ async fn apply(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     }
 
-    let step = run(ws, ctx, &mut status).await;
-    if matches!(step.outcome, Outcome::Ready { .. }) {
-        ctx.reset_backoff(&ws.uid().unwrap_or_default());
+    let mut stall_key = None;
+    let step = run(ws, ctx, &mut status, &mut stall_key).await;
+    if step.quiet {
+        return Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change));
+    }
+    let uid = ws.uid().unwrap_or_default();
+    match (&step.outcome, stall_key) {
+        (Outcome::Ready { .. }, _) => {
+            ctx.reset_backoff(&uid);
+            ctx.clear_stall(&uid);
+        }
+        (Outcome::Stalled { .. }, Some(key)) => ctx.remember_stall(&uid, key),
+        _ => ctx.clear_stall(&uid),
     }
     outcome::apply(&mut status.conditions, &step.outcome, &step.drift, generation, &now());
     if ws.status.as_ref() != Some(&status) {
@@ -111,7 +128,12 @@ async fn apply(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
     Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
 }
 
-async fn run(ws: &MeshesWorkspace, ctx: &Context, status: &mut MeshesWorkspaceStatus) -> Step {
+async fn run(
+    ws: &MeshesWorkspace,
+    ctx: &Context,
+    status: &mut MeshesWorkspaceStatus,
+    stall_key: &mut Option<StallKey>,
+) -> Step {
     let uid = ws.uid().unwrap_or_default();
     let ns = ws.namespace().unwrap_or_default();
     let secret = match credentials::source(&ctx.config, &ns, ws.spec.credentials_ref.as_ref()) {
@@ -138,6 +160,15 @@ async fn run(ws: &MeshesWorkspace, ctx: &Context, status: &mut MeshesWorkspaceSt
     }
 
     let requested = ws.annotations().get(RECONCILE_REQUESTED_AT).cloned();
+    let key = StallKey {
+        generation: ws.metadata.generation,
+        credentials: resolved.fingerprint,
+        requested_at: requested.clone(),
+    };
+    if ctx.stalled_with(&uid, &key) {
+        return Step::quiet(None); // same inputs, same refusal: wait for a change
+    }
+    *stall_key = Some(key);
     let interval = resync_interval(ws, ctx);
     // Fast path: nothing can have changed since the last successful observation (same
     // generation, credentials and request token, resync not yet due). Triggered by our own
@@ -155,14 +186,23 @@ async fn run(ws: &MeshesWorkspace, ctx: &Context, status: &mut MeshesWorkspaceSt
         return Step {
             outcome: ready_outcome(&id, observe_only(ws)),
             drift: Drift::Unchanged,
-            requeue: Some(left),
-        };
+            requeue: Some(left), quiet: false };
     }
 
     let external_id = ws.annotations().get(EXTERNAL_ID).cloned();
     let bound_before = ws.status.as_ref().and_then(|s| s.workspace_id.clone());
     let mut adopted_via = None;
-    let detail = match decide::binding(&ws.spec, Some(status), external_id.as_deref()) {
+    let binding = decide::binding(&ws.spec, Some(status), external_id.as_deref());
+    if matches!(binding, Binding::Create | Binding::ClaimPending(_)) {
+        // Never create from a stale cache entry: our own last status write (an ID, or the
+        // end of a pending create) may not have reached the cache yet.
+        match is_stale(ctx, ws).await {
+            Ok(false) => {}
+            Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
+            Err(e) => return kube_transient(ctx, &uid, e),
+        }
+    }
+    let detail = match binding {
         Binding::Bound(id) => match ctx.api.get_workspace(creds, &id).await {
             Ok(d) => d,
             Err(e) if e.is_not_found() => {
@@ -176,8 +216,7 @@ async fn run(ws: &MeshesWorkspace, ctx: &Context, status: &mut MeshesWorkspaceSt
                             reason: reasons::UPSTREAM_DELETED,
                             message: format!("Meshes workspace {id} was deleted upstream"),
                         },
-                        requeue: None,
-                    };
+                        requeue: None, quiet: false };
                 }
                 report::event(ctx, ws, true, reasons::UPSTREAM_DELETED, format!("Meshes workspace {id} was deleted upstream; creating a new one")).await;
                 status.workspace_id = None;
@@ -281,7 +320,7 @@ async fn run(ws: &MeshesWorkspace, ctx: &Context, status: &mut MeshesWorkspaceSt
         return step;
     }
     if let Err(e) = report::annotate(ctx, ws, EXTERNAL_ID, &id).await {
-        return Step { outcome: Outcome::Transient { message: format!("writing annotation: {e}") }, drift, requeue: Some(ctx.next_backoff(&uid)) };
+        return Step { outcome: Outcome::Transient { message: format!("writing annotation: {e}") }, drift, requeue: Some(ctx.next_backoff(&uid)), quiet: false };
     }
     let due_in = jittered(interval, ctx.config.resync_jitter, rand::random());
     ctx.remember(
@@ -294,7 +333,14 @@ async fn run(ws: &MeshesWorkspace, ctx: &Context, status: &mut MeshesWorkspaceSt
             snapshot: serde_json::json!({"publishable_key": detail.publishable_key.public_key}),
         },
     );
-    Step { outcome: ready_outcome(&id, observe_only(ws)), drift, requeue: Some(due_in) }
+    Step { outcome: ready_outcome(&id, observe_only(ws)), drift, requeue: Some(due_in), quiet: false }
+}
+
+/// Whether the API server has a newer version of `ws` than the cache handed us.
+async fn is_stale(ctx: &Context, ws: &MeshesWorkspace) -> Result<bool, kube::Error> {
+    let api: Api<MeshesWorkspace> = Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    let fresh = api.get(&ws.name_any()).await?;
+    Ok(fresh.metadata.resource_version != ws.metadata.resource_version)
 }
 
 fn ready_outcome(id: &str, observe: bool) -> Outcome {
@@ -367,7 +413,7 @@ async fn create(
         &started,
     );
     if let Err(e) = report::apply_status(ctx, ws, status).await {
-        return Err(Step { outcome: Outcome::Transient { message: format!("recording the pending create: {e}") }, drift: Drift::Unchanged, requeue: Some(ctx.next_backoff(&uid)) });
+        return Err(Step { outcome: Outcome::Transient { message: format!("recording the pending create: {e}") }, drift: Drift::Unchanged, requeue: Some(ctx.next_backoff(&uid)), quiet: false });
     }
     let body = CreateWorkspace {
         name: name.clone(),
@@ -497,8 +543,7 @@ fn kube_transient(ctx: &Context, uid: &str, e: kube::Error) -> Step {
     Step {
         outcome: Outcome::Transient { message: format!("Kubernetes API: {e}") },
         drift: Drift::Unchanged,
-        requeue: Some(ctx.next_backoff(uid)),
-    }
+        requeue: Some(ctx.next_backoff(uid)), quiet: false }
 }
 
 /// Maps a Meshes error to a step: transient → backoff; permanent → Stalled.
@@ -508,8 +553,7 @@ fn api_error(ctx: &Context, uid: &str, secret: &str, e: ApiError) -> Step {
         ApiError::RateLimited { retry_after, .. } => Step {
             outcome: Outcome::Transient { message: e.to_string() },
             drift: Drift::Unchanged,
-            requeue: Some(retry_after.unwrap_or_default().max(ctx.next_backoff(uid))),
-        },
+            requeue: Some(retry_after.unwrap_or_default().max(ctx.next_backoff(uid))), quiet: false },
         ApiError::Unauthorized { message, .. } => Step::stalled(
             reasons::INVALID_CREDENTIALS,
             format!("Meshes refused the credentials{from_secret} (401: {message}); fix or rotate them"),
@@ -524,8 +568,7 @@ fn api_error(ctx: &Context, uid: &str, secret: &str, e: ApiError) -> Step {
         _ => Step {
             outcome: Outcome::Transient { message: e.to_string() },
             drift: Drift::Unchanged,
-            requeue: Some(ctx.next_backoff(uid)),
-        },
+            requeue: Some(ctx.next_backoff(uid)), quiet: false },
     }
 }
 
