@@ -36,13 +36,21 @@ pub struct RunArgs {
     #[arg(long, env = "MESHES_API_URL", default_value = "https://api.meshes.io")]
     pub api_url: String,
     /// Event ingestion base (including /api/v1) written to each workspace's output Secret.
-    #[arg(long, env = "MESHES_EVENTS_URL", default_value = "https://events.meshes.io/api/v1")]
+    #[arg(
+        long,
+        env = "MESHES_EVENTS_URL",
+        default_value = "https://events.meshes.io/api/v1"
+    )]
     pub events_url: String,
     /// Default credentials Secret as <namespace>/<name>, for workspaces without credentialsRef.
     #[arg(long, env = "MESHES_DEFAULT_CREDENTIALS")]
     pub default_credentials: Option<SecretRef>,
     /// Namespaces allowed to use the default credentials (comma-separated; `*` for all).
-    #[arg(long, env = "MESHES_DEFAULT_CREDENTIALS_NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "MESHES_DEFAULT_CREDENTIALS_NAMESPACES",
+        value_delimiter = ','
+    )]
     pub default_credentials_namespaces: Vec<String>,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "MESHES_WATCH_NAMESPACE")]
@@ -63,7 +71,12 @@ pub struct RunArgs {
     #[arg(long, env = "MESHES_DELETION_RELEASE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub deletion_release_timeout: Duration,
     /// Deletion policy for created objects that do not set one.
-    #[arg(long, env = "MESHES_DEFAULT_DELETION_POLICY", value_enum, default_value = "delete")]
+    #[arg(
+        long,
+        env = "MESHES_DEFAULT_DELETION_POLICY",
+        value_enum,
+        default_value = "delete"
+    )]
     pub default_deletion_policy: DeletionPolicyArg,
     /// Meshes calls per second per access key.
     #[arg(long, env = "MESHES_API_RATE", default_value_t = 10.0)]
@@ -144,14 +157,19 @@ impl RunArgs {
 
     /// Which objects this instance handles.
     pub fn scope(&self) -> Scope {
-        Scope { namespace: self.watch_namespace.clone(), label_selector: self.selector.clone() }
+        Scope {
+            namespace: self.watch_namespace.clone(),
+            label_selector: self.selector.clone(),
+        }
     }
 }
 
 /// Installs the tracing subscriber for `format` and `filter`.
 pub fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -191,13 +209,19 @@ mod tests {
         assert!(op.default_credentials_namespaces.allows("beta"));
         assert!(!op.default_credentials_namespaces.allows("gamma"));
         assert_eq!(op.default_credentials.unwrap().to_string(), "ops/meshes");
-        assert_eq!(t.run.scope().label_selector.as_deref(), Some("meshes.io/shard=a"));
+        assert_eq!(
+            t.run.scope().label_selector.as_deref(),
+            Some("meshes.io/shard=a")
+        );
     }
 
     #[test]
     fn defaults_never_allow_default_credentials_anywhere() {
         let t = T::parse_from(["x"]);
-        assert_eq!(t.run.operator_config().default_credentials_namespaces, NamespaceAllowList::None);
+        assert_eq!(
+            t.run.operator_config().default_credentials_namespaces,
+            NamespaceAllowList::None
+        );
         assert_eq!(t.run.client_config().base_url, "https://api.meshes.io");
     }
 }

@@ -28,7 +28,10 @@ impl std::str::FromStr for SecretRef {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once('/') {
             Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-                Ok(Self { namespace: ns.to_string(), name: name.to_string() })
+                Ok(Self {
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                })
             }
             _ => Err(format!("expected <namespace>/<name>, got {s:?}")),
         }
@@ -50,8 +53,11 @@ pub enum NamespaceAllowList {
 impl NamespaceAllowList {
     /// Parses a list of namespace names; a lone `*` allows every namespace.
     pub fn from_list(items: &[String]) -> Self {
-        let items: BTreeSet<String> =
-            items.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        let items: BTreeSet<String> = items
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
         if items.contains("*") {
             Self::All
         } else if items.is_empty() {
@@ -143,7 +149,13 @@ mod tests {
     #[test]
     fn secret_ref_parses_namespace_and_name() {
         let r: SecretRef = "ops/meshes".parse().unwrap();
-        assert_eq!(r, SecretRef { namespace: "ops".into(), name: "meshes".into() });
+        assert_eq!(
+            r,
+            SecretRef {
+                namespace: "ops".into(),
+                name: "meshes".into()
+            }
+        );
         assert!("meshes".parse::<SecretRef>().is_err());
         assert!("a/b/c".parse::<SecretRef>().is_err());
         assert!("/b".parse::<SecretRef>().is_err());

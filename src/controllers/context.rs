@@ -82,7 +82,10 @@ pub struct StallKey {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("config", &self.config).field("stores", &self.stores).finish()
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .field("stores", &self.stores)
+            .finish()
     }
 }
 
@@ -132,7 +135,10 @@ impl Context {
 
     /// Whether object `uid` already stalled with exactly these inputs.
     pub fn stalled_with(&self, uid: &str, key: &StallKey) -> bool {
-        self.stalls.lock().map(|m| m.get(uid) == Some(key)).unwrap_or(false)
+        self.stalls
+            .lock()
+            .map(|m| m.get(uid) == Some(key))
+            .unwrap_or(false)
     }
 
     /// Object `uid` is no longer stalled.
@@ -168,7 +174,12 @@ impl Context {
                 *n
             })
             .unwrap_or(1);
-        backoff(attempt, self.config.error_backoff_min, self.config.error_backoff_max, rand::random::<f64>())
+        backoff(
+            attempt,
+            self.config.error_backoff_min,
+            self.config.error_backoff_max,
+            rand::random::<f64>(),
+        )
     }
 
     /// Resets the backoff of object `uid` after a success.
@@ -197,7 +208,10 @@ impl Context {
 /// Exponential backoff with jitter: `min * 2^(attempt-1)` capped at `max`, then scaled into
 /// `[50%, 100%]` by `unit` (a random number in `[0, 1)`), so retries of many objects spread.
 pub fn backoff(attempt: u32, min: Duration, max: Duration, unit: f64) -> Duration {
-    let exp = min.saturating_mul(1u32.checked_shl(attempt.saturating_sub(1).min(20)).unwrap_or(u32::MAX));
+    let exp = min.saturating_mul(
+        1u32.checked_shl(attempt.saturating_sub(1).min(20))
+            .unwrap_or(u32::MAX),
+    );
     let capped = exp.min(max);
     capped.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
 }

@@ -52,7 +52,10 @@ pub fn source(
     credentials_ref: Option<&LocalObjectReference>,
 ) -> Result<SecretRef, Unavailable> {
     if let Some(r) = credentials_ref {
-        return Ok(SecretRef { namespace: namespace.to_string(), name: r.name.clone() });
+        return Ok(SecretRef {
+            namespace: namespace.to_string(),
+            name: r.name.clone(),
+        });
     }
     match &config.default_credentials {
         Some(default) if config.default_credentials_namespaces.allows(namespace) => {
@@ -72,7 +75,10 @@ pub fn source(
 
 fn stalled(message: String) -> Unavailable {
     Unavailable {
-        outcome: Outcome::Stalled { reason: reasons::INVALID_CREDENTIALS, message },
+        outcome: Outcome::Stalled {
+            reason: reasons::INVALID_CREDENTIALS,
+            message,
+        },
         requeue: None,
     }
 }
@@ -86,7 +92,9 @@ pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolv
         Ok(found) => found,
         Err(e) => {
             return Err(Unavailable {
-                outcome: Outcome::Transient { message: format!("reading Secret {secret}: {e}") },
+                outcome: Outcome::Transient {
+                    message: format!("reading Secret {secret}: {e}"),
+                },
                 requeue: Some(ctx.next_backoff(uid)),
             });
         }
@@ -118,7 +126,11 @@ pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolv
     if found.metadata.deletion_timestamp.is_none() {
         ensure_in_use(ctx, &api, &found).await;
     }
-    Ok(Resolved { fingerprint: fingerprint(&creds), creds, secret: secret.clone() })
+    Ok(Resolved {
+        fingerprint: fingerprint(&creds),
+        creds,
+        secret: secret.clone(),
+    })
 }
 
 /// Builds credentials from a Secret's data. Errors name the Secret and key, never a value.
@@ -128,7 +140,8 @@ pub fn parse(secret: &Secret, source: &SecretRef) -> Result<Credentials, String>
         let bytes = data.map(|b| b.0.clone()).ok_or_else(|| {
             format!("Credentials Secret {source} has no key {key}; it needs {ACCESS_KEY}, {SECRET_KEY} and {ORG_ID}")
         })?;
-        String::from_utf8(bytes).map_err(|_| format!("Credentials Secret {source}: key {key} is not UTF-8"))
+        String::from_utf8(bytes)
+            .map_err(|_| format!("Credentials Secret {source}: key {key} is not UTF-8"))
     };
     let access = value(ACCESS_KEY)?;
     let secret_key = value(SECRET_KEY)?;
@@ -154,7 +167,10 @@ async fn ensure_in_use(ctx: &Context, api: &Api<Secret>, secret: &Secret) {
     let name = secret.metadata.name.clone().unwrap_or_default();
     // resourceVersion makes this a compare-and-swap: a concurrent finalizer change is not lost.
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": secret.metadata.resource_version}});
-    if let Err(e) = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    if let Err(e) = api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         tracing::debug!(secret = %name, error = %e, "adding the in-use finalizer failed; retried next reconcile");
     }
     let _ = &ctx.config;
@@ -173,9 +189,15 @@ pub async fn release_if_unused(ctx: &Context, secret: &SecretRef, still_used: bo
     if !finalizers.iter().any(|f| f == CREDENTIALS_IN_USE) {
         return;
     }
-    let kept: Vec<String> = finalizers.into_iter().filter(|f| f != CREDENTIALS_IN_USE).collect();
+    let kept: Vec<String> = finalizers
+        .into_iter()
+        .filter(|f| f != CREDENTIALS_IN_USE)
+        .collect();
     let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": found.metadata.resource_version}});
-    match api.patch(&secret.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(&secret.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => tracing::info!(%secret, "released credentials Secret (no object uses it)"),
         Err(e) => tracing::debug!(%secret, error = %e, "releasing the in-use finalizer failed"),
     }
@@ -189,40 +211,65 @@ mod tests {
 
     fn secret(pairs: &[(&str, &str)]) -> Secret {
         Secret {
-            data: Some(pairs.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()),
+            data: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
             ..Default::default()
         }
     }
 
     fn src() -> SecretRef {
-        SecretRef { namespace: "acme".into(), name: "creds".into() }
+        SecretRef {
+            namespace: "acme".into(),
+            name: "creds".into(),
+        }
     }
 
     #[test]
     fn own_ref_wins_and_default_needs_an_allowed_namespace() {
         let mut config = OperatorConfig::default();
-        let own = LocalObjectReference { name: "mine".into() };
+        let own = LocalObjectReference {
+            name: "mine".into(),
+        };
         assert_eq!(source(&config, "acme", Some(&own)).unwrap().name, "mine");
         assert!(source(&config, "acme", None).is_err());
         config.default_credentials = Some("ops/meshes".parse().unwrap());
         let refused = source(&config, "acme", None).unwrap_err();
-        assert!(matches!(&refused.outcome, Outcome::Stalled { message, .. } if message.contains("not allowed")));
+        assert!(
+            matches!(&refused.outcome, Outcome::Stalled { message, .. } if message.contains("not allowed"))
+        );
         config.default_credentials_namespaces = NamespaceAllowList::from_list(&["acme".into()]);
-        assert_eq!(source(&config, "acme", None).unwrap().to_string(), "ops/meshes");
+        assert_eq!(
+            source(&config, "acme", None).unwrap().to_string(),
+            "ops/meshes"
+        );
     }
 
     #[test]
     fn parse_names_the_missing_key_and_never_a_value() {
         let ok = secret(&[
             (ACCESS_KEY, "mk_abcdefghijklmnopqrstuv"),
-            (SECRET_KEY, "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t"),
+            (
+                SECRET_KEY,
+                "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t",
+            ),
             (ORG_ID, "5f0c8a36-8a8e-4c57-9d55-3d4f2b7c1e21"),
         ]);
         assert!(parse(&ok, &src()).is_ok());
         let missing = secret(&[(ACCESS_KEY, "mk_abcdefghijklmnopqrstuv"), (ORG_ID, "x")]);
         let err = parse(&missing, &src()).unwrap_err();
-        assert!(err.contains(SECRET_KEY) && err.contains("acme/creds"), "{err}");
-        let bad = secret(&[(ACCESS_KEY, "mk_abcdefghijklmnopqrstuv"), (SECRET_KEY, "hunter2-hunter2"), (ORG_ID, "")]);
+        assert!(
+            err.contains(SECRET_KEY) && err.contains("acme/creds"),
+            "{err}"
+        );
+        let bad = secret(&[
+            (ACCESS_KEY, "mk_abcdefghijklmnopqrstuv"),
+            (SECRET_KEY, "hunter2-hunter2"),
+            (ORG_ID, ""),
+        ]);
         let err = parse(&bad, &src()).unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
     }

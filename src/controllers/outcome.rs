@@ -74,24 +74,62 @@ pub fn apply(
 
     match outcome {
         Outcome::Ready { message } => {
-            conditions::set(conds, cond(conditions::READY, ConditionStatus::True, reasons::AVAILABLE, message));
+            conditions::set(
+                conds,
+                cond(
+                    conditions::READY,
+                    ConditionStatus::True,
+                    reasons::AVAILABLE,
+                    message,
+                ),
+            );
             conditions::remove(conds, conditions::RECONCILING);
             conditions::remove(conds, conditions::STALLED);
             conditions::set(
                 conds,
-                cond(conditions::SYNCED, ConditionStatus::True, reasons::RECONCILE_SUCCESS, "Last reconcile reached Meshes and succeeded"),
+                cond(
+                    conditions::SYNCED,
+                    ConditionStatus::True,
+                    reasons::RECONCILE_SUCCESS,
+                    "Last reconcile reached Meshes and succeeded",
+                ),
             );
         }
         Outcome::Progressing { reason, message } => {
-            conditions::set(conds, cond(conditions::READY, ConditionStatus::False, reason, message));
-            conditions::set(conds, cond(conditions::RECONCILING, ConditionStatus::True, reason, message));
+            conditions::set(
+                conds,
+                cond(conditions::READY, ConditionStatus::False, reason, message),
+            );
+            conditions::set(
+                conds,
+                cond(
+                    conditions::RECONCILING,
+                    ConditionStatus::True,
+                    reason,
+                    message,
+                ),
+            );
             conditions::remove(conds, conditions::STALLED);
         }
         Outcome::Stalled { reason, message } => {
-            conditions::set(conds, cond(conditions::READY, ConditionStatus::False, reason, message));
-            conditions::set(conds, cond(conditions::STALLED, ConditionStatus::True, reason, message));
+            conditions::set(
+                conds,
+                cond(conditions::READY, ConditionStatus::False, reason, message),
+            );
+            conditions::set(
+                conds,
+                cond(conditions::STALLED, ConditionStatus::True, reason, message),
+            );
             conditions::remove(conds, conditions::RECONCILING);
-            conditions::set(conds, cond(conditions::SYNCED, ConditionStatus::False, reasons::RECONCILE_ERROR, message));
+            conditions::set(
+                conds,
+                cond(
+                    conditions::SYNCED,
+                    ConditionStatus::False,
+                    reasons::RECONCILE_ERROR,
+                    message,
+                ),
+            );
         }
         Outcome::Transient { message } => {
             // A Meshes outage never flips a Ready object to not-Ready for an unchanged
@@ -102,15 +140,42 @@ pub fn apply(
                     .map(|c| c.reason.clone())
                     .unwrap_or_else(|| reasons::UPDATING.to_string());
                 let msg = format!("Retrying after a transient Meshes error: {message}");
-                conditions::set(conds, cond(conditions::READY, ConditionStatus::False, &reason, &msg));
-                conditions::set(conds, cond(conditions::RECONCILING, ConditionStatus::True, &reason, &msg));
+                conditions::set(
+                    conds,
+                    cond(conditions::READY, ConditionStatus::False, &reason, &msg),
+                );
+                conditions::set(
+                    conds,
+                    cond(
+                        conditions::RECONCILING,
+                        ConditionStatus::True,
+                        &reason,
+                        &msg,
+                    ),
+                );
             }
             conditions::remove(conds, conditions::STALLED);
-            conditions::set(conds, cond(conditions::SYNCED, ConditionStatus::False, reasons::RECONCILE_ERROR, message));
+            conditions::set(
+                conds,
+                cond(
+                    conditions::SYNCED,
+                    ConditionStatus::False,
+                    reasons::RECONCILE_ERROR,
+                    message,
+                ),
+            );
         }
         Outcome::Paused => {
             let msg = "Paused by the meshes.io/paused annotation: no writes to Meshes or status until it is removed";
-            conditions::set(conds, cond(conditions::READY, ConditionStatus::False, reasons::PAUSED, msg));
+            conditions::set(
+                conds,
+                cond(
+                    conditions::READY,
+                    ConditionStatus::False,
+                    reasons::PAUSED,
+                    msg,
+                ),
+            );
             conditions::remove(conds, conditions::RECONCILING);
             conditions::remove(conds, conditions::STALLED);
         }
@@ -122,11 +187,19 @@ pub fn apply(
         Drift::InSync => {
             conditions::set(
                 conds,
-                cond(conditions::DRIFTED, ConditionStatus::False, reasons::IN_SYNC, "Upstream matches the spec"),
+                cond(
+                    conditions::DRIFTED,
+                    ConditionStatus::False,
+                    reasons::IN_SYNC,
+                    "Upstream matches the spec",
+                ),
             );
         }
         Drift::Drifted { reason, message } => {
-            conditions::set(conds, cond(conditions::DRIFTED, ConditionStatus::True, reason, message));
+            conditions::set(
+                conds,
+                cond(conditions::DRIFTED, ConditionStatus::True, reason, message),
+            );
         }
         Drift::Unchanged => {}
     }
@@ -149,9 +222,30 @@ mod tests {
     #[test]
     fn ready_sets_available_and_synced_and_clears_progress() {
         let mut c = Vec::new();
-        apply(&mut c, &Outcome::Progressing { reason: reasons::CREATING, message: "creating".into() }, &Drift::NotTracked, Some(1), &t(10));
-        assert!(conditions::find(&c, conditions::RECONCILING).unwrap().is_true());
-        apply(&mut c, &Outcome::Ready { message: "ok".into() }, &Drift::NotTracked, Some(1), &t(20));
+        apply(
+            &mut c,
+            &Outcome::Progressing {
+                reason: reasons::CREATING,
+                message: "creating".into(),
+            },
+            &Drift::NotTracked,
+            Some(1),
+            &t(10),
+        );
+        assert!(
+            conditions::find(&c, conditions::RECONCILING)
+                .unwrap()
+                .is_true()
+        );
+        apply(
+            &mut c,
+            &Outcome::Ready {
+                message: "ok".into(),
+            },
+            &Drift::NotTracked,
+            Some(1),
+            &t(20),
+        );
         assert_eq!(ready(&c).reason, reasons::AVAILABLE);
         assert!(ready(&c).is_true());
         assert_eq!(ready(&c).last_transition_time, t(20));
@@ -162,8 +256,24 @@ mod tests {
     #[test]
     fn an_outage_keeps_ready_true_for_the_same_generation_and_flips_synced() {
         let mut c = Vec::new();
-        apply(&mut c, &Outcome::Ready { message: "ok".into() }, &Drift::NotTracked, Some(3), &t(10));
-        let changed = apply(&mut c, &Outcome::Transient { message: "503".into() }, &Drift::Unchanged, Some(3), &t(20));
+        apply(
+            &mut c,
+            &Outcome::Ready {
+                message: "ok".into(),
+            },
+            &Drift::NotTracked,
+            Some(3),
+            &t(10),
+        );
+        let changed = apply(
+            &mut c,
+            &Outcome::Transient {
+                message: "503".into(),
+            },
+            &Drift::Unchanged,
+            Some(3),
+            &t(20),
+        );
         assert!(changed);
         assert!(ready(&c).is_true());
         assert_eq!(ready(&c).last_transition_time, t(10));
@@ -171,7 +281,15 @@ mod tests {
         assert!(!synced.is_true());
         assert_eq!(synced.reason, reasons::RECONCILE_ERROR);
         // Recovery restores Synced without touching Ready's transition time.
-        apply(&mut c, &Outcome::Ready { message: "ok".into() }, &Drift::NotTracked, Some(3), &t(30));
+        apply(
+            &mut c,
+            &Outcome::Ready {
+                message: "ok".into(),
+            },
+            &Drift::NotTracked,
+            Some(3),
+            &t(30),
+        );
         assert!(conditions::is_true(&c, conditions::SYNCED));
         assert_eq!(ready(&c).last_transition_time, t(10));
     }
@@ -179,8 +297,24 @@ mod tests {
     #[test]
     fn an_outage_during_a_spec_change_reports_not_ready() {
         let mut c = Vec::new();
-        apply(&mut c, &Outcome::Ready { message: "ok".into() }, &Drift::NotTracked, Some(3), &t(10));
-        apply(&mut c, &Outcome::Transient { message: "503".into() }, &Drift::Unchanged, Some(4), &t(20));
+        apply(
+            &mut c,
+            &Outcome::Ready {
+                message: "ok".into(),
+            },
+            &Drift::NotTracked,
+            Some(3),
+            &t(10),
+        );
+        apply(
+            &mut c,
+            &Outcome::Transient {
+                message: "503".into(),
+            },
+            &Drift::Unchanged,
+            Some(4),
+            &t(20),
+        );
         assert!(!ready(&c).is_true());
         assert_eq!(ready(&c).reason, reasons::UPDATING);
         assert!(conditions::is_true(&c, conditions::RECONCILING));
@@ -189,8 +323,26 @@ mod tests {
     #[test]
     fn stalled_is_exclusive_with_reconciling() {
         let mut c = Vec::new();
-        apply(&mut c, &Outcome::Progressing { reason: reasons::WAITING_FOR_SECRET, message: "w".into() }, &Drift::NotTracked, Some(1), &t(1));
-        apply(&mut c, &Outcome::Stalled { reason: reasons::INVALID_CREDENTIALS, message: "Secret acme/creds not found".into() }, &Drift::NotTracked, Some(1), &t(2));
+        apply(
+            &mut c,
+            &Outcome::Progressing {
+                reason: reasons::WAITING_FOR_SECRET,
+                message: "w".into(),
+            },
+            &Drift::NotTracked,
+            Some(1),
+            &t(1),
+        );
+        apply(
+            &mut c,
+            &Outcome::Stalled {
+                reason: reasons::INVALID_CREDENTIALS,
+                message: "Secret acme/creds not found".into(),
+            },
+            &Drift::NotTracked,
+            Some(1),
+            &t(2),
+        );
         assert!(conditions::is_true(&c, conditions::STALLED));
         assert!(conditions::find(&c, conditions::RECONCILING).is_none());
         assert_eq!(ready(&c).reason, reasons::INVALID_CREDENTIALS);
@@ -199,18 +351,61 @@ mod tests {
     #[test]
     fn repeating_the_same_outcome_changes_nothing() {
         let mut c = Vec::new();
-        apply(&mut c, &Outcome::Ready { message: "ok".into() }, &Drift::InSync, Some(1), &t(1));
-        assert!(!apply(&mut c, &Outcome::Ready { message: "ok".into() }, &Drift::InSync, Some(1), &t(99)));
+        apply(
+            &mut c,
+            &Outcome::Ready {
+                message: "ok".into(),
+            },
+            &Drift::InSync,
+            Some(1),
+            &t(1),
+        );
+        assert!(!apply(
+            &mut c,
+            &Outcome::Ready {
+                message: "ok".into()
+            },
+            &Drift::InSync,
+            Some(1),
+            &t(99)
+        ));
     }
 
     #[test]
     fn drift_is_reported_and_cleared() {
         let mut c = Vec::new();
-        apply(&mut c, &Outcome::Ready { message: "ok".into() }, &Drift::Drifted { reason: reasons::UPSTREAM_CHANGED, message: "name".into() }, Some(1), &t(1));
+        apply(
+            &mut c,
+            &Outcome::Ready {
+                message: "ok".into(),
+            },
+            &Drift::Drifted {
+                reason: reasons::UPSTREAM_CHANGED,
+                message: "name".into(),
+            },
+            Some(1),
+            &t(1),
+        );
         assert!(conditions::is_true(&c, conditions::DRIFTED));
-        apply(&mut c, &Outcome::Ready { message: "ok".into() }, &Drift::InSync, Some(1), &t(2));
+        apply(
+            &mut c,
+            &Outcome::Ready {
+                message: "ok".into(),
+            },
+            &Drift::InSync,
+            Some(1),
+            &t(2),
+        );
         assert!(!conditions::is_true(&c, conditions::DRIFTED));
-        apply(&mut c, &Outcome::Ready { message: "ok".into() }, &Drift::NotTracked, Some(1), &t(3));
+        apply(
+            &mut c,
+            &Outcome::Ready {
+                message: "ok".into(),
+            },
+            &Drift::NotTracked,
+            Some(1),
+            &t(3),
+        );
         assert!(conditions::find(&c, conditions::DRIFTED).is_none());
     }
 }

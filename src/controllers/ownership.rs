@@ -34,7 +34,10 @@ fn rank(a: &Claimant, b: &Claimant) -> Ordering {
 
 /// The claimant that owns the upstream object, if it is not `me`.
 pub fn winner_other_than<'a>(me: &'a Claimant, others: &'a [Claimant]) -> Option<&'a Claimant> {
-    let best = others.iter().filter(|o| o.uid != me.uid).min_by(|a, b| rank(a, b))?;
+    let best = others
+        .iter()
+        .filter(|o| o.uid != me.uid)
+        .min_by(|a, b| rank(a, b))?;
     (rank(best, me) == Ordering::Less).then_some(best)
 }
 
@@ -44,7 +47,12 @@ mod tests {
     use k8s_openapi::jiff::Timestamp;
 
     fn c(key: &str, uid: &str, secs: i64, bound: bool) -> Claimant {
-        Claimant { key: key.into(), uid: uid.into(), created: Some(Time(Timestamp::from_second(secs).unwrap())), bound }
+        Claimant {
+            key: key.into(),
+            uid: uid.into(),
+            created: Some(Time(Timestamp::from_second(secs).unwrap())),
+            bound,
+        }
     }
 
     #[test]
@@ -52,16 +60,29 @@ mod tests {
         let me = c("a/new", "u2", 200, true);
         let old = c("b/old", "u1", 100, false);
         assert_eq!(winner_other_than(&me, std::slice::from_ref(&old)), None);
-        assert_eq!(winner_other_than(&old, std::slice::from_ref(&me)), Some(&me));
+        assert_eq!(
+            winner_other_than(&old, std::slice::from_ref(&me)),
+            Some(&me)
+        );
     }
 
     #[test]
     fn older_wins_then_smaller_uid() {
         let me = c("a/x", "u9", 200, false);
         let older = c("b/y", "u5", 100, false);
-        assert_eq!(winner_other_than(&me, std::slice::from_ref(&older)).unwrap().key, "b/y");
+        assert_eq!(
+            winner_other_than(&me, std::slice::from_ref(&older))
+                .unwrap()
+                .key,
+            "b/y"
+        );
         let twin = c("c/z", "u1", 200, false);
-        assert_eq!(winner_other_than(&me, std::slice::from_ref(&twin)).unwrap().key, "c/z");
+        assert_eq!(
+            winner_other_than(&me, std::slice::from_ref(&twin))
+                .unwrap()
+                .key,
+            "c/z"
+        );
         assert_eq!(winner_other_than(&twin, std::slice::from_ref(&me)), None);
     }
 

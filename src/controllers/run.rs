@@ -8,8 +8,8 @@ use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
 use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -34,7 +34,10 @@ pub struct Scope {
 impl Scope {
     fn api<K>(&self, client: kube::Client) -> Api<K>
     where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
     {
         match &self.namespace {
             Some(ns) => Api::namespaced(client, ns),
@@ -60,13 +63,19 @@ pub async fn wait_for_crds(client: &kube::Client) {
         let served = client
             .list_api_group_resources(&format!("{GROUP}/{VERSION}"))
             .await
-            .map(|list| wanted.iter().all(|w| list.resources.iter().any(|r| r.name == *w)))
+            .map(|list| {
+                wanted
+                    .iter()
+                    .all(|w| list.resources.iter().any(|r| r.name == *w))
+            })
             .unwrap_or(false);
         if served {
             return;
         }
-        if waited.as_secs() % 10 == 0 {
-            tracing::warn!("waiting for the meshes.io CRDs to be installed (kubectl apply -f crds/)");
+        if waited.as_secs().is_multiple_of(10) {
+            tracing::warn!(
+                "waiting for the meshes.io CRDs to be installed (kubectl apply -f crds/)"
+            );
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
         waited += Duration::from_secs(2);
@@ -90,14 +99,20 @@ pub async fn run(
     wait_for_crds(&client).await;
     let wc = scope.watcher_config();
     let workspaces = Controller::new(scope.api::<MeshesWorkspace>(client.clone()), wc.clone());
-    let stores = Stores { workspaces: Some(workspaces.store()), ..Default::default() };
+    let stores = Stores {
+        workspaces: Some(workspaces.store()),
+        ..Default::default()
+    };
     let ctx = Arc::new(Context::new(client.clone(), api, config.clone(), stores));
 
     // Metadata only: Secret data is read on demand, so memory does not grow with Secret sizes.
     let secret_api: Api<PartialObjectMeta<Secret>> = scope.api(client.clone());
-    let secret_events = watcher(secret_api.clone(), watcher::Config::default().any_semantic())
-        .default_backoff()
-        .touched_objects();
+    let secret_events = watcher(
+        secret_api.clone(),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .touched_objects();
     let ws_store = workspaces.store();
     let ws = workspaces
         .watches_stream(secret_events, workspace::secret_mapper(ws_store, config))
@@ -130,10 +145,15 @@ async fn janitor(ctx: Arc<Context>, secrets: Api<PartialObjectMeta<Secret>>) {
                 if !secret.finalizers().iter().any(|f| f == CREDENTIALS_IN_USE) {
                     return;
                 }
-                let sr = SecretRef { namespace: secret.namespace().unwrap_or_default(), name: secret.name_any() };
+                let sr = SecretRef {
+                    namespace: secret.namespace().unwrap_or_default(),
+                    name: secret.name_any(),
+                };
                 match users::secret_in_use(&ctx, &sr, "").await {
                     Ok(used) => credentials::release_if_unused(&ctx, &sr, used).await,
-                    Err(e) => tracing::debug!(secret = %sr, error = %e, "janitor could not list users"),
+                    Err(e) => {
+                        tracing::debug!(secret = %sr, error = %e, "janitor could not list users")
+                    }
                 }
             }
         })

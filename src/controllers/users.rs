@@ -14,7 +14,10 @@ use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
 
 async fn list<K>(ctx: &Context, namespace: Option<&str>) -> Result<Vec<K>, kube::Error>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
 {
     let api: Api<K> = match namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
@@ -24,13 +27,28 @@ where
 }
 
 /// Whether any object other than `exclude_uid` still uses `secret` for credentials.
-pub async fn secret_in_use(ctx: &Context, secret: &SecretRef, exclude_uid: &str) -> Result<bool, kube::Error> {
+pub async fn secret_in_use(
+    ctx: &Context,
+    secret: &SecretRef,
+    exclude_uid: &str,
+) -> Result<bool, kube::Error> {
     let is_default = ctx.config.default_credentials.as_ref() == Some(secret);
-    let ws_scope = if is_default { None } else { Some(secret.namespace.as_str()) };
+    let ws_scope = if is_default {
+        None
+    } else {
+        Some(secret.namespace.as_str())
+    };
     let workspaces: Vec<MeshesWorkspace> = list(ctx, ws_scope).await?;
     let connections: Vec<MeshesConnection> = list(ctx, Some(&secret.namespace)).await?;
     let rules: Vec<MeshesRule> = list(ctx, Some(&secret.namespace)).await?;
-    Ok(in_use(&ctx.config, secret, exclude_uid, &workspaces, &connections, &rules))
+    Ok(in_use(
+        &ctx.config,
+        secret,
+        exclude_uid,
+        &workspaces,
+        &connections,
+        &rules,
+    ))
 }
 
 /// The pure decision behind [`secret_in_use`]. Objects whose parent cannot be found count as
@@ -48,34 +66,43 @@ pub fn in_use(
     let same_ns = |ns: Option<String>| ns.as_deref() == Some(secret.namespace.as_str());
     let ws_uses = workspaces.iter().filter(|w| other(w.uid())).any(|w| {
         let ns = w.namespace().unwrap_or_default();
-        credentials::source(config, &ns, w.spec.credentials_ref.as_ref()).is_ok_and(|s| &s == secret)
+        credentials::source(config, &ns, w.spec.credentials_ref.as_ref())
+            .is_ok_and(|s| &s == secret)
     });
     if ws_uses {
         return true;
     }
     let workspace_exists = |name: &str| {
-        workspaces.iter().any(|w| other(w.uid()) && same_ns(w.namespace()) && w.name_any() == name)
+        workspaces
+            .iter()
+            .any(|w| other(w.uid()) && same_ns(w.namespace()) && w.name_any() == name)
     };
     let connection_exists = |name: &str| {
-        connections.iter().any(|c| other(c.uid()) && same_ns(c.namespace()) && c.name_any() == name)
+        connections
+            .iter()
+            .any(|c| other(c.uid()) && same_ns(c.namespace()) && c.name_any() == name)
     };
-    let conn_uses = connections.iter().filter(|c| other(c.uid()) && same_ns(c.namespace())).any(|c| {
-        match (&c.spec.credentials_ref, &c.spec.workspace_ref) {
+    let conn_uses = connections
+        .iter()
+        .filter(|c| other(c.uid()) && same_ns(c.namespace()))
+        .any(|c| match (&c.spec.credentials_ref, &c.spec.workspace_ref) {
             (Some(r), _) => r.name == secret.name,
             (None, Some(parent)) => !workspace_exists(&parent.name),
             (None, None) => false,
-        }
-    });
+        });
     if conn_uses {
         return true;
     }
-    rules.iter().filter(|r| other(r.uid()) && same_ns(r.namespace())).any(|r| {
-        match (&r.spec.credentials_ref, &r.spec.connection_ref) {
-            (Some(c), _) => c.name == secret.name,
-            (None, Some(parent)) => !connection_exists(&parent.name),
-            (None, None) => false,
-        }
-    })
+    rules
+        .iter()
+        .filter(|r| other(r.uid()) && same_ns(r.namespace()))
+        .any(
+            |r| match (&r.spec.credentials_ref, &r.spec.connection_ref) {
+                (Some(c), _) => c.name == secret.name,
+                (None, Some(parent)) => !connection_exists(&parent.name),
+                (None, None) => false,
+            },
+        )
 }
 
 #[cfg(test)]
@@ -105,15 +132,32 @@ mod tests {
     }
 
     fn secret() -> SecretRef {
-        SecretRef { namespace: "acme".into(), name: "creds".into() }
+        SecretRef {
+            namespace: "acme".into(),
+            name: "creds".into(),
+        }
     }
 
     #[test]
     fn a_workspace_referencing_the_secret_keeps_it() {
         let config = OperatorConfig::default();
         let w = ws("acme", "prod", "u1", Some("creds"));
-        assert!(in_use(&config, &secret(), "other", std::slice::from_ref(&w), &[], &[]));
-        assert!(!in_use(&config, &secret(), "u1", std::slice::from_ref(&w), &[], &[]));
+        assert!(in_use(
+            &config,
+            &secret(),
+            "other",
+            std::slice::from_ref(&w),
+            &[],
+            &[]
+        ));
+        assert!(!in_use(
+            &config,
+            &secret(),
+            "u1",
+            std::slice::from_ref(&w),
+            &[],
+            &[]
+        ));
         let elsewhere = ws("beta", "prod", "u2", Some("creds"));
         assert!(!in_use(&config, &secret(), "x", &[elsewhere], &[], &[]));
     }
@@ -122,7 +166,14 @@ mod tests {
     fn an_orphaned_child_keeps_the_secret_until_it_is_gone() {
         let config = OperatorConfig::default();
         let child = conn("acme", "c1", "prod");
-        assert!(in_use(&config, &secret(), "u1", &[], std::slice::from_ref(&child), &[]));
+        assert!(in_use(
+            &config,
+            &secret(),
+            "u1",
+            &[],
+            std::slice::from_ref(&child),
+            &[]
+        ));
         let parent = ws("acme", "prod", "u1", Some("other-secret"));
         // The parent exists (and uses another Secret): the child is covered by it.
         assert!(!in_use(&config, &secret(), "x", &[parent], &[child], &[]));

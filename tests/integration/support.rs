@@ -33,13 +33,29 @@ impl World {
     /// A namespace, an emulator and a `meshes-credentials` Secret holding its default key.
     pub async fn new(prefix: &str) -> World {
         let env = TestEnv::shared().await;
-        env.install_crds(&crdgen::all_crds()).await.expect("install CRDs");
+        env.install_crds(&crdgen::all_crds())
+            .await
+            .expect("install CRDs");
         let ns = env.namespace(prefix).await;
         let client = env.client().await;
-        let emu = Emulator::start(EmulatorConfig::default()).await.expect("emulator");
-        let world = World { ns, client, emu, operator: None };
+        let emu = Emulator::start(EmulatorConfig::default())
+            .await
+            .expect("emulator");
+        let world = World {
+            ns,
+            client,
+            emu,
+            operator: None,
+        };
         let c = world.emu.credentials();
-        world.put_credentials("meshes-credentials", &c.access_key, &c.secret_key, &c.org_id).await;
+        world
+            .put_credentials(
+                "meshes-credentials",
+                &c.access_key,
+                &c.secret_key,
+                &c.org_id,
+            )
+            .await;
         world
     }
 
@@ -57,16 +73,24 @@ impl World {
 
     /// The Meshes client configuration pointing at this world's emulator.
     pub fn client_config(&self) -> ClientConfig {
-        ClientConfig { base_url: self.emu.base_url(), ..ClientConfig::default() }
+        ClientConfig {
+            base_url: self.emu.base_url(),
+            ..ClientConfig::default()
+        }
     }
 
     /// Starts the operator in-process, watching only this namespace.
     pub async fn start_operator(&mut self, config: OperatorConfig) {
         let api = MeshesClient::new(self.client_config()).expect("client");
         let client = self.client.clone();
-        let scope = Scope { namespace: Some(self.ns.clone()), label_selector: None };
+        let scope = Scope {
+            namespace: Some(self.ns.clone()),
+            label_selector: None,
+        };
         self.operator = Some(tokio::spawn(async move {
-            if let Err(e) = meshes_operator::controllers::run::run(client, Arc::new(api), config, scope).await {
+            if let Err(e) =
+                meshes_operator::controllers::run::run(client, Arc::new(api), config, scope).await
+            {
                 panic!("operator failed: {e:#}");
             }
         }));
@@ -87,10 +111,14 @@ impl World {
         }))
         .unwrap();
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
-        api.patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&json!({
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
-            "stringData": s.string_data,
-        })))
+        api.patch(
+            name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                "stringData": s.string_data,
+            })),
+        )
         .await
         .expect("apply credentials Secret");
     }
@@ -111,13 +139,21 @@ impl World {
     }
 
     /// Creates a workspace with annotations.
-    pub async fn create_workspace_with(&self, name: &str, annotations: Value, spec: Value) -> MeshesWorkspace {
+    pub async fn create_workspace_with(
+        &self,
+        name: &str,
+        annotations: Value,
+        spec: Value,
+    ) -> MeshesWorkspace {
         let ws: MeshesWorkspace = serde_json::from_value(json!({
             "apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace",
             "metadata": {"name": name, "annotations": annotations}, "spec": spec
         }))
         .unwrap();
-        self.workspaces().create(&PostParams::default(), &ws).await.expect("create workspace")
+        self.workspaces()
+            .create(&PostParams::default(), &ws)
+            .await
+            .expect("create workspace")
     }
 
     /// Merge-patches a workspace.
@@ -130,7 +166,10 @@ impl World {
 
     /// Deletes a workspace.
     pub async fn delete_workspace(&self, name: &str) {
-        self.workspaces().delete(name, &DeleteParams::default()).await.expect("delete workspace");
+        self.workspaces()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete workspace");
     }
 }
 
@@ -141,7 +180,12 @@ impl Drop for World {
 }
 
 /// Polls `get` until `check` holds, or panics after `timeout` with the last value.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut get: F, check: impl Fn(&T) -> bool) -> T
+pub async fn eventually<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut get: F,
+    check: impl Fn(&T) -> bool,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -165,14 +209,18 @@ where
 
 /// The condition `type_` of an object's status, as (status, reason, message, observedGeneration).
 pub fn condition(status: &Value, type_: &str) -> Option<(String, String, String, Option<i64>)> {
-    status["conditions"].as_array()?.iter().find(|c| c["type"] == type_).map(|c| {
-        (
-            c["status"].as_str().unwrap_or_default().to_string(),
-            c["reason"].as_str().unwrap_or_default().to_string(),
-            c["message"].as_str().unwrap_or_default().to_string(),
-            c["observedGeneration"].as_i64(),
-        )
-    })
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["reason"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+                c["observedGeneration"].as_i64(),
+            )
+        })
 }
 
 /// A workspace's status as JSON.
@@ -189,7 +237,13 @@ pub fn is_ready(ws: &MeshesWorkspace) -> bool {
 /// Waits until workspace `name` is Ready for its current generation.
 pub async fn wait_ready(world: &World, name: &str) -> MeshesWorkspace {
     let api = world.workspaces();
-    eventually(&format!("workspace {name} Ready"), SOON, || async { api.get_opt(name).await.ok().flatten() }, is_ready).await
+    eventually(
+        &format!("workspace {name} Ready"),
+        SOON,
+        || async { api.get_opt(name).await.ok().flatten() },
+        is_ready,
+    )
+    .await
 }
 
 /// Waits until workspace `name` has Ready reason `reason`.

@@ -57,8 +57,14 @@ pub struct Desired {
 /// What the spec wants. A created workspace is named `spec.name` or `metadata.name`; an adopted
 /// one keeps its upstream name unless `spec.name` is set.
 pub fn desired(spec: &MeshesWorkspaceSpec, metadata_name: &str, adopted: bool) -> Desired {
-    let name = spec.name.clone().or_else(|| (!adopted).then(|| metadata_name.to_string()));
-    Desired { name, description: spec.description.clone() }
+    let name = spec
+        .name
+        .clone()
+        .or_else(|| (!adopted).then(|| metadata_name.to_string()));
+    Desired {
+        name,
+        description: spec.description.clone(),
+    }
 }
 
 /// The natural identity of a workspace to be created: its name within the org,
@@ -69,12 +75,18 @@ pub fn identity(org_id: &str, name: &str) -> String {
 
 /// The differences between `desired` and `upstream`, in words, and the full update that fixes
 /// them (PUT is a full update: unmanaged fields are sent back as upstream has them).
-pub fn plan_update(desired: &Desired, upstream: &Workspace) -> Option<(UpdateWorkspace, Vec<String>)> {
+pub fn plan_update(
+    desired: &Desired,
+    upstream: &Workspace,
+) -> Option<(UpdateWorkspace, Vec<String>)> {
     let mut diffs = Vec::new();
     if let Some(name) = &desired.name
         && *name != upstream.name
     {
-        diffs.push(format!("name is {:?}, spec wants {:?}", upstream.name, name));
+        diffs.push(format!(
+            "name is {:?}, spec wants {:?}",
+            upstream.name, name
+        ));
     }
     if let Some(d) = &desired.description {
         let current = upstream.description.as_deref().unwrap_or("");
@@ -91,7 +103,10 @@ pub fn plan_update(desired: &Desired, upstream: &Workspace) -> Option<(UpdateWor
         None => upstream.description.clone(),
     };
     let body = UpdateWorkspace {
-        name: desired.name.clone().unwrap_or_else(|| upstream.name.clone()),
+        name: desired
+            .name
+            .clone()
+            .unwrap_or_else(|| upstream.name.clone()),
         description,
     };
     Some((body, diffs))
@@ -156,38 +171,74 @@ mod tests {
         let mut s = spec();
         let mut st = MeshesWorkspaceStatus::default();
         assert_eq!(binding(&s, Some(&st), None), Binding::Create);
-        st.pending_create = Some(PendingCreate { identity: "i".into(), started_at: Time(Timestamp::from_second(1).unwrap()) });
-        assert!(matches!(binding(&s, Some(&st), None), Binding::ClaimPending(_)));
-        assert_eq!(binding(&s, Some(&st), Some("x")), Binding::Rebind("x".into()));
+        st.pending_create = Some(PendingCreate {
+            identity: "i".into(),
+            started_at: Time(Timestamp::from_second(1).unwrap()),
+        });
+        assert!(matches!(
+            binding(&s, Some(&st), None),
+            Binding::ClaimPending(_)
+        ));
+        assert_eq!(
+            binding(&s, Some(&st), Some("x")),
+            Binding::Rebind("x".into())
+        );
         s.adopt = Some(AdoptSpec { id: "a".into() });
-        assert_eq!(binding(&s, Some(&st), Some("x")), Binding::Adopt("a".into()));
+        assert_eq!(
+            binding(&s, Some(&st), Some("x")),
+            Binding::Adopt("a".into())
+        );
         st.workspace_id = Some("w".into());
-        assert_eq!(binding(&s, Some(&st), Some("x")), Binding::Bound("w".into()));
+        assert_eq!(
+            binding(&s, Some(&st), Some("x")),
+            Binding::Bound("w".into())
+        );
     }
 
     #[test]
     fn unset_fields_are_unmanaged() {
         let s = spec();
-        assert_eq!(desired(&s, "acme-prod", false).name.as_deref(), Some("acme-prod"));
+        assert_eq!(
+            desired(&s, "acme-prod", false).name.as_deref(),
+            Some("acme-prod")
+        );
         assert_eq!(desired(&s, "acme-prod", true).name, None);
         let d = desired(&s, "acme-prod", true);
-        assert_eq!(plan_update(&d, &ws("1", "Anything", 0, Some("whatever"))), None);
+        assert_eq!(
+            plan_update(&d, &ws("1", "Anything", 0, Some("whatever"))),
+            None
+        );
     }
 
     #[test]
     fn update_sends_unmanaged_fields_back_unchanged() {
-        let d = Desired { name: None, description: Some("Production".into()) };
+        let d = Desired {
+            name: None,
+            description: Some("Production".into()),
+        };
         let (body, diffs) = plan_update(&d, &ws("1", "Upstream Name", 0, Some("old"))).unwrap();
-        assert_eq!(body, UpdateWorkspace { name: "Upstream Name".into(), description: Some("Production".into()) });
+        assert_eq!(
+            body,
+            UpdateWorkspace {
+                name: "Upstream Name".into(),
+                description: Some("Production".into())
+            }
+        );
         assert_eq!(diffs.len(), 1);
-        let d = Desired { name: Some("new".into()), description: None };
+        let d = Desired {
+            name: Some("new".into()),
+            description: None,
+        };
         let (body, _) = plan_update(&d, &ws("1", "old", 0, Some("keep"))).unwrap();
         assert_eq!(body.description.as_deref(), Some("keep"));
     }
 
     #[test]
     fn empty_description_clears_and_matches_null() {
-        let d = Desired { name: None, description: Some(String::new()) };
+        let d = Desired {
+            name: None,
+            description: Some(String::new()),
+        };
         assert_eq!(plan_update(&d, &ws("1", "n", 0, None)), None);
         let (body, _) = plan_update(&d, &ws("1", "n", 0, Some("x"))).unwrap();
         assert_eq!(body.description, None);
@@ -199,11 +250,29 @@ mod tests {
         let skew = Duration::from_secs(30);
         let none = HashSet::new();
         let fresh = ws("new", "Acme", 990, None);
-        assert_eq!(claim(std::slice::from_ref(&fresh), "acme", &started, skew, &none), Claim::Ours(fresh.clone()));
+        assert_eq!(
+            claim(std::slice::from_ref(&fresh), "acme", &started, skew, &none),
+            Claim::Ours(fresh.clone())
+        );
         let old = ws("old", "Acme", 900, None);
-        assert_eq!(claim(std::slice::from_ref(&old), "acme", &started, skew, &none), Claim::Conflict(old));
+        assert_eq!(
+            claim(std::slice::from_ref(&old), "acme", &started, skew, &none),
+            Claim::Conflict(old)
+        );
         let bound: HashSet<String> = ["new".to_string()].into();
-        assert!(matches!(claim(std::slice::from_ref(&fresh), "acme", &started, skew, &bound), Claim::Conflict(_)));
-        assert_eq!(claim(&[ws("x", "other", 990, None)], "acme", &started, skew, &none), Claim::Absent);
+        assert!(matches!(
+            claim(std::slice::from_ref(&fresh), "acme", &started, skew, &bound),
+            Claim::Conflict(_)
+        ));
+        assert_eq!(
+            claim(
+                &[ws("x", "other", 990, None)],
+                "acme",
+                &started,
+                skew,
+                &none
+            ),
+            Claim::Absent
+        );
     }
 }

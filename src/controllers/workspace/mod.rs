@@ -22,7 +22,10 @@ pub fn secret_mapper(
 ) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<MeshesWorkspace>> + Send + Sync + 'static {
     move |secret| {
         let ns = secret.namespace().unwrap_or_default();
-        let changed = SecretRef { namespace: ns.clone(), name: secret.name_any() };
+        let changed = SecretRef {
+            namespace: ns.clone(),
+            name: secret.name_any(),
+        };
         let mut refs: Vec<ObjectRef<MeshesWorkspace>> = store
             .state()
             .iter()

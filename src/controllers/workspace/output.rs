@@ -55,8 +55,10 @@ pub async fn ensure(
 ) -> Result<Written, kube::Error> {
     let uid = ws.uid().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
-    let data: BTreeMap<String, ByteString> =
-        values.iter().map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec()))).collect();
+    let data: BTreeMap<String, ByteString> = values
+        .iter()
+        .map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec())))
+        .collect();
     if let Some(existing) = api.get_opt(name).await? {
         if !owned_by(&existing, &uid) {
             return Ok(Written::NotOurs);
@@ -81,8 +83,12 @@ pub async fn ensure(
         "type": "Opaque",
         "data": data,
     });
-    api.patch(name, &PatchParams::apply(&ctx.config.manager_name).force(), &Patch::Apply(&secret))
-        .await?;
+    api.patch(
+        name,
+        &PatchParams::apply(&ctx.config.manager_name).force(),
+        &Patch::Apply(&secret),
+    )
+    .await?;
     Ok(Written::Changed)
 }
 

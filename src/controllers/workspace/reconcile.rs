@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::ResourceExt;
 
 use super::decide::{self, Binding, Claim};
 use super::output::{self, Written};
@@ -42,17 +42,32 @@ struct Step {
 
 impl Step {
     fn stalled(reason: &'static str, message: String) -> Self {
-        Self { outcome: Outcome::Stalled { reason, message }, drift: Drift::Unchanged, requeue: None, quiet: false }
+        Self {
+            outcome: Outcome::Stalled { reason, message },
+            drift: Drift::Unchanged,
+            requeue: None,
+            quiet: false,
+        }
     }
 
     fn quiet(requeue: Option<Duration>) -> Self {
-        Self { outcome: Outcome::Paused, drift: Drift::Unchanged, requeue, quiet: true }
+        Self {
+            outcome: Outcome::Paused,
+            drift: Drift::Unchanged,
+            requeue,
+            quiet: true,
+        }
     }
 }
 
 impl From<Unavailable> for Step {
     fn from(u: Unavailable) -> Self {
-        Self { outcome: u.outcome, drift: Drift::Unchanged, requeue: u.requeue, quiet: false }
+        Self {
+            outcome: u.outcome,
+            drift: Drift::Unchanged,
+            requeue: u.requeue,
+            quiet: false,
+        }
     }
 }
 
@@ -101,7 +116,13 @@ async fn apply(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
         let already = conditions::find(&status.conditions, conditions::READY)
             .is_some_and(|c| c.reason == reasons::PAUSED);
         if !already {
-            outcome::apply(&mut status.conditions, &Outcome::Paused, &Drift::Unchanged, generation, &now());
+            outcome::apply(
+                &mut status.conditions,
+                &Outcome::Paused,
+                &Drift::Unchanged,
+                generation,
+                &now(),
+            );
             report::apply_status(ctx, ws, &status).await?;
         }
         return Ok(Action::await_change());
@@ -110,7 +131,10 @@ async fn apply(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
     let mut stall_key = None;
     let step = run(ws, ctx, &mut status, &mut stall_key).await;
     if step.quiet {
-        return Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change));
+        return Ok(step
+            .requeue
+            .map(Action::requeue)
+            .unwrap_or_else(Action::await_change));
     }
     let uid = ws.uid().unwrap_or_default();
     match (&step.outcome, stall_key) {
@@ -121,11 +145,20 @@ async fn apply(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
         (Outcome::Stalled { .. }, Some(key)) => ctx.remember_stall(&uid, key),
         _ => ctx.clear_stall(&uid),
     }
-    outcome::apply(&mut status.conditions, &step.outcome, &step.drift, generation, &now());
+    outcome::apply(
+        &mut status.conditions,
+        &step.outcome,
+        &step.drift,
+        generation,
+        &now(),
+    );
     if ws.status.as_ref() != Some(&status) {
         report::apply_status(ctx, ws, &status).await?;
     }
-    Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
+    Ok(step
+        .requeue
+        .map(Action::requeue)
+        .unwrap_or_else(Action::await_change))
 }
 
 async fn run(
@@ -179,14 +212,19 @@ async fn run(
         && memo.requested_at == requested
         && let Some(left) = memo.due.checked_duration_since(Instant::now())
     {
-        let key = memo.snapshot["publishable_key"].as_str().unwrap_or_default().to_string();
+        let key = memo.snapshot["publishable_key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if let Err(step) = write_output(ctx, ws, status, &id, &key).await {
             return step;
         }
         return Step {
             outcome: ready_outcome(&id, observe_only(ws)),
             drift: Drift::Unchanged,
-            requeue: Some(left), quiet: false };
+            requeue: Some(left),
+            quiet: false,
+        };
     }
 
     let external_id = ws.annotations().get(EXTERNAL_ID).cloned();
@@ -216,9 +254,18 @@ async fn run(
                             reason: reasons::UPSTREAM_DELETED,
                             message: format!("Meshes workspace {id} was deleted upstream"),
                         },
-                        requeue: None, quiet: false };
+                        requeue: None,
+                        quiet: false,
+                    };
                 }
-                report::event(ctx, ws, true, reasons::UPSTREAM_DELETED, format!("Meshes workspace {id} was deleted upstream; creating a new one")).await;
+                report::event(
+                    ctx,
+                    ws,
+                    true,
+                    reasons::UPSTREAM_DELETED,
+                    format!("Meshes workspace {id} was deleted upstream; creating a new one"),
+                )
+                .await;
                 status.workspace_id = None;
                 ctx.forget(&uid);
                 match create(ws, ctx, status, creds).await {
@@ -236,7 +283,10 @@ async fn run(
             Err(e) if e.is_not_found() => {
                 return Step::stalled(
                     reasons::REJECTED,
-                    format!("spec.adopt.id {id} is not a workspace of Meshes org {}; check the ID", creds.org_id()),
+                    format!(
+                        "spec.adopt.id {id} is not a workspace of Meshes org {}; check the ID",
+                        creds.org_id()
+                    ),
                 );
             }
             Err(e) => return api_error(ctx, &uid, &secret.to_string(), e),
@@ -252,10 +302,12 @@ async fn run(
             },
             Err(e) => return api_error(ctx, &uid, &secret.to_string(), e),
         },
-        Binding::ClaimPending(pending) => match claim_pending(ws, ctx, status, creds, &pending).await {
-            Ok(d) => d,
-            Err(step) => return step,
-        },
+        Binding::ClaimPending(pending) => {
+            match claim_pending(ws, ctx, status, creds, &pending).await {
+                Ok(d) => d,
+                Err(step) => return step,
+            }
+        }
         Binding::Create => match create(ws, ctx, status, creds).await {
             Ok(d) => d,
             Err(step) => return step,
@@ -270,7 +322,9 @@ async fn run(
         }
         return Step::stalled(
             reasons::ALREADY_MANAGED,
-            format!("Meshes workspace {id} is already managed by MeshesWorkspace {owner}; each upstream object has one owner"),
+            format!(
+                "Meshes workspace {id} is already managed by MeshesWorkspace {owner}; each upstream object has one owner"
+            ),
         );
     }
     if let Some(how) = adopted_via {
@@ -279,7 +333,10 @@ async fn run(
             ws,
             false,
             reasons::ADOPTED,
-            format!("Bound Meshes workspace {id} ({}) via {how}", detail.workspace.name),
+            format!(
+                "Bound Meshes workspace {id} ({}) via {how}",
+                detail.workspace.name
+            ),
         )
         .await;
     }
@@ -290,25 +347,43 @@ async fn run(
     // Decide and act on differences over the fields the spec sets.
     let adopted = ws.spec.adopt.is_some();
     let desired = decide::desired(&ws.spec, &ws.name_any(), adopted);
-    let mut drift = if observe_only(ws) { Drift::InSync } else { Drift::NotTracked };
+    let mut drift = if observe_only(ws) {
+        Drift::InSync
+    } else {
+        Drift::NotTracked
+    };
     if let Some((body, diffs)) = decide::plan_update(&desired, &detail.workspace) {
         if observe_only(ws) {
-            drift = Drift::Drifted { reason: reasons::UPSTREAM_CHANGED, message: diffs.join("; ") };
+            drift = Drift::Drifted {
+                reason: reasons::UPSTREAM_CHANGED,
+                message: diffs.join("; "),
+            };
         } else {
             match ctx.api.update_workspace(creds, &id, &body).await {
                 Ok(_) => {
-                    let spec_changed = ws.status.as_ref().and_then(|s| s.observed_generation) != ws.metadata.generation;
+                    let spec_changed = ws.status.as_ref().and_then(|s| s.observed_generation)
+                        != ws.metadata.generation;
                     let (reason, what) = if spec_changed {
                         (reasons::UPDATED, "Updated")
                     } else {
                         (reasons::DRIFT_CORRECTED, "Corrected upstream drift on")
                     };
-                    report::event(ctx, ws, false, reason, format!("{what} Meshes workspace {id}: {}", diffs.join("; "))).await;
+                    report::event(
+                        ctx,
+                        ws,
+                        false,
+                        reason,
+                        format!("{what} Meshes workspace {id}: {}", diffs.join("; ")),
+                    )
+                    .await;
                 }
                 Err(ApiError::Conflict { message, .. }) => {
                     return Step::stalled(
                         reasons::NAME_CONFLICT,
-                        format!("Renaming Meshes workspace {id} to {:?} was refused: {message}; choose another spec.name", body.name),
+                        format!(
+                            "Renaming Meshes workspace {id} to {:?} was refused: {message}; choose another spec.name",
+                            body.name
+                        ),
                     );
                 }
                 Err(e) => return api_error(ctx, &uid, &secret.to_string(), e),
@@ -316,11 +391,19 @@ async fn run(
         }
     }
 
-    if let Err(step) = write_output(ctx, ws, status, &id, &detail.publishable_key.public_key).await {
+    if let Err(step) = write_output(ctx, ws, status, &id, &detail.publishable_key.public_key).await
+    {
         return step;
     }
     if let Err(e) = report::annotate(ctx, ws, EXTERNAL_ID, &id).await {
-        return Step { outcome: Outcome::Transient { message: format!("writing annotation: {e}") }, drift, requeue: Some(ctx.next_backoff(&uid)), quiet: false };
+        return Step {
+            outcome: Outcome::Transient {
+                message: format!("writing annotation: {e}"),
+            },
+            drift,
+            requeue: Some(ctx.next_backoff(&uid)),
+            quiet: false,
+        };
     }
     let due_in = jittered(interval, ctx.config.resync_jitter, rand::random());
     ctx.remember(
@@ -333,12 +416,18 @@ async fn run(
             snapshot: serde_json::json!({"publishable_key": detail.publishable_key.public_key}),
         },
     );
-    Step { outcome: ready_outcome(&id, observe_only(ws)), drift, requeue: Some(due_in), quiet: false }
+    Step {
+        outcome: ready_outcome(&id, observe_only(ws)),
+        drift,
+        requeue: Some(due_in),
+        quiet: false,
+    }
 }
 
 /// Whether the API server has a newer version of `ws` than the cache handed us.
 async fn is_stale(ctx: &Context, ws: &MeshesWorkspace) -> Result<bool, kube::Error> {
-    let api: Api<MeshesWorkspace> = Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    let api: Api<MeshesWorkspace> =
+        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
     let fresh = api.get(&ws.name_any()).await?;
     Ok(fresh.metadata.resource_version != ws.metadata.resource_version)
 }
@@ -401,30 +490,54 @@ async fn create(
     let desired = decide::desired(&ws.spec, &ws.name_any(), false);
     let name = desired.name.clone().unwrap_or_else(|| ws.name_any());
     let started = now();
-    let pending = PendingCreate { identity: decide::identity(creds.org_id(), &name), started_at: started.clone() };
+    let pending = PendingCreate {
+        identity: decide::identity(creds.org_id(), &name),
+        started_at: started.clone(),
+    };
     status.pending_create = Some(pending);
     status.org_id = Some(creds.org_id().to_string());
     let message = format!("Creating Meshes workspace {name:?}");
     outcome::apply(
         &mut status.conditions,
-        &Outcome::Progressing { reason: reasons::CREATING, message },
+        &Outcome::Progressing {
+            reason: reasons::CREATING,
+            message,
+        },
         &Drift::Unchanged,
         ws.metadata.generation,
         &started,
     );
     if let Err(e) = report::apply_status(ctx, ws, status).await {
-        return Err(Step { outcome: Outcome::Transient { message: format!("recording the pending create: {e}") }, drift: Drift::Unchanged, requeue: Some(ctx.next_backoff(&uid)), quiet: false });
+        return Err(Step {
+            outcome: Outcome::Transient {
+                message: format!("recording the pending create: {e}"),
+            },
+            drift: Drift::Unchanged,
+            requeue: Some(ctx.next_backoff(&uid)),
+            quiet: false,
+        });
     }
     let body = CreateWorkspace {
         name: name.clone(),
         description: desired.description.filter(|d| !d.is_empty()),
     };
     let idempotency_key = format!("{uid}-{}", started.0.as_millisecond());
-    match ctx.api.create_workspace(creds, &body, Some(&idempotency_key)).await {
+    match ctx
+        .api
+        .create_workspace(creds, &body, Some(&idempotency_key))
+        .await
+    {
         Ok(created) => {
             status.pending_create = None;
             status.workspace_id = Some(created.id.clone());
-            report::event(ctx, ws, false, reasons::CREATED, format!("Created Meshes workspace {} ({name})", created.id)).await;
+            report::event(
+                ctx,
+                ws,
+                false,
+                reasons::CREATED,
+                format!("Created Meshes workspace {} ({name})", created.id),
+            )
+            .await;
             fetch_detail(ctx, &uid, creds, &created.id).await
         }
         Err(ApiError::Conflict { .. }) => {
@@ -440,8 +553,16 @@ async fn create(
     }
 }
 
-async fn fetch_detail(ctx: &Context, uid: &str, creds: &Credentials, id: &str) -> Result<WorkspaceDetail, Step> {
-    ctx.api.get_workspace(creds, id).await.map_err(|e| api_error(ctx, uid, "", e))
+async fn fetch_detail(
+    ctx: &Context,
+    uid: &str,
+    creds: &Credentials,
+    id: &str,
+) -> Result<WorkspaceDetail, Step> {
+    ctx.api
+        .get_workspace(creds, id)
+        .await
+        .map_err(|e| api_error(ctx, uid, "", e))
 }
 
 async fn name_conflict(ctx: &Context, creds: &Credentials, name: &str) -> Step {
@@ -471,9 +592,21 @@ async fn claim_pending(
     pending: &PendingCreate,
 ) -> Result<WorkspaceDetail, Step> {
     let uid = ws.uid().unwrap_or_default();
-    let name = decide::desired(&ws.spec, &ws.name_any(), false).name.unwrap_or_else(|| ws.name_any());
-    let all = ctx.api.list_workspaces(creds).await.map_err(|e| api_error(ctx, &uid, "", e))?;
-    match decide::claim(&all, &name, &pending.started_at, ctx.config.create_skew, &bound_elsewhere(ws, ctx)) {
+    let name = decide::desired(&ws.spec, &ws.name_any(), false)
+        .name
+        .unwrap_or_else(|| ws.name_any());
+    let all = ctx
+        .api
+        .list_workspaces(creds)
+        .await
+        .map_err(|e| api_error(ctx, &uid, "", e))?;
+    match decide::claim(
+        &all,
+        &name,
+        &pending.started_at,
+        ctx.config.create_skew,
+        &bound_elsewhere(ws, ctx),
+    ) {
         Claim::Ours(found) => {
             status.pending_create = None;
             status.workspace_id = Some(found.id.clone());
@@ -520,7 +653,10 @@ async fn write_output(
     let values: BTreeMap<String, String> = [
         (output::PUBLISHABLE_KEY.to_string(), key.to_string()),
         (output::WORKSPACE_ID.to_string(), id.to_string()),
-        (output::EVENTS_URL.to_string(), ctx.config.events_url.clone()),
+        (
+            output::EVENTS_URL.to_string(),
+            ctx.config.events_url.clone(),
+        ),
     ]
     .into();
     match output::ensure(ctx, ws, &name, &values).await {
@@ -541,34 +677,57 @@ async fn write_output(
 
 fn kube_transient(ctx: &Context, uid: &str, e: kube::Error) -> Step {
     Step {
-        outcome: Outcome::Transient { message: format!("Kubernetes API: {e}") },
+        outcome: Outcome::Transient {
+            message: format!("Kubernetes API: {e}"),
+        },
         drift: Drift::Unchanged,
-        requeue: Some(ctx.next_backoff(uid)), quiet: false }
+        requeue: Some(ctx.next_backoff(uid)),
+        quiet: false,
+    }
 }
 
 /// Maps a Meshes error to a step: transient → backoff; permanent → Stalled.
 fn api_error(ctx: &Context, uid: &str, secret: &str, e: ApiError) -> Step {
-    let from_secret = if secret.is_empty() { String::new() } else { format!(" in Secret {secret}") };
+    let from_secret = if secret.is_empty() {
+        String::new()
+    } else {
+        format!(" in Secret {secret}")
+    };
     match &e {
         ApiError::RateLimited { retry_after, .. } => Step {
-            outcome: Outcome::Transient { message: e.to_string() },
+            outcome: Outcome::Transient {
+                message: e.to_string(),
+            },
             drift: Drift::Unchanged,
-            requeue: Some(retry_after.unwrap_or_default().max(ctx.next_backoff(uid))), quiet: false },
+            requeue: Some(retry_after.unwrap_or_default().max(ctx.next_backoff(uid))),
+            quiet: false,
+        },
         ApiError::Unauthorized { message, .. } => Step::stalled(
             reasons::INVALID_CREDENTIALS,
-            format!("Meshes refused the credentials{from_secret} (401: {message}); fix or rotate them"),
+            format!(
+                "Meshes refused the credentials{from_secret} (401: {message}); fix or rotate them"
+            ),
         ),
         ApiError::Forbidden { message, .. } => Step::stalled(
             reasons::INVALID_CREDENTIALS,
-            format!("The access key{from_secret} may not do this (403: {message}); use a key with access to the workspace"),
+            format!(
+                "The access key{from_secret} may not do this (403: {message}); use a key with access to the workspace"
+            ),
         ),
         ApiError::Invalid { .. } | ApiError::Conflict { .. } | ApiError::NotFound { .. } => {
-            Step::stalled(reasons::REJECTED, format!("Meshes rejected the request: {e}"))
+            Step::stalled(
+                reasons::REJECTED,
+                format!("Meshes rejected the request: {e}"),
+            )
         }
         _ => Step {
-            outcome: Outcome::Transient { message: e.to_string() },
+            outcome: Outcome::Transient {
+                message: e.to_string(),
+            },
             drift: Drift::Unchanged,
-            requeue: Some(ctx.next_backoff(uid)), quiet: false },
+            requeue: Some(ctx.next_backoff(uid)),
+            quiet: false,
+        },
     }
 }
 
@@ -586,7 +745,12 @@ async fn cleanup(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
             s.state()
                 .iter()
                 .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
-                .filter(|c| c.spec.workspace_ref.as_ref().is_some_and(|r| r.name == ws.name_any()))
+                .filter(|c| {
+                    c.spec
+                        .workspace_ref
+                        .as_ref()
+                        .is_some_and(|r| r.name == ws.name_any())
+                })
                 .filter(|c| c.metadata.deletion_timestamp.is_some())
                 .count()
         })
