@@ -136,8 +136,9 @@ impl Admin {
         self.app.counters.reset();
     }
 
-    /// Back to the state right after start (start credentials and seed), no faults, zero
-    /// counters, rate limit kept.
+    /// Back to the state right after start (start credentials and seed, no events), no faults,
+    /// zero counters, no delivery records, rate limit kept. Pending deliveries of dropped
+    /// events stop at their next attempt.
     pub fn reset(&self) {
         let initial = self
             .app
@@ -148,6 +149,7 @@ impl Admin {
         *self.app.store.write() = initial;
         self.app.faults.reset();
         self.app.counters.reset();
+        self.app.delivery.clear();
     }
 
     /// Loads a seed on top of the current state (all or nothing).

@@ -275,6 +275,73 @@ mod tests {
     }
 
     #[test]
+    fn raw_mode_basic_auth_and_reserved_custom_headers() {
+        let now = Utc::now();
+        let mut metadata = Map::new();
+        for (k, v) in [
+            ("url", json!("https://example.com/h")),
+            ("payload_mode", json!("raw")),
+            ("http_method", json!("PATCH")),
+            ("auth_scheme", json!("basic")),
+            ("basic_username", json!("u")),
+            ("basic_password", json!("p")),
+            (
+                "custom_headers",
+                json!({ "X-Env": "prod", "Content-Type": "text/plain",
+                                       "X-Meshes-Event": "forged" }),
+            ),
+            ("signing_secret", json!("k")),
+            ("signature_header", json!("X-Sig")),
+        ] {
+            metadata.insert(k.into(), v);
+        }
+        let conn = Connection {
+            id: Uuid::new_v4(),
+            seq: 1,
+            org_id: "o".into(),
+            workspace: Uuid::new_v4(),
+            kind: "webhook".into(),
+            name: "n".into(),
+            metadata,
+            action_data: None,
+            active: true,
+            inactive_reason: None,
+            hidden: false,
+            created_by: "u".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let mut payload = Map::new();
+        payload.insert("email".into(), json!("a@b.co"));
+        let ev = EventSnapshot {
+            id: Uuid::new_v4(),
+            event: "user.signup".into(),
+            resource: Some("user".into()),
+            resource_id: None,
+            payload,
+            created_at: now,
+        };
+        let Ok((method, body, headers)) = build(&conn, &ev) else {
+            panic!("build failed");
+        };
+        let h = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(method, reqwest::Method::PATCH);
+        assert_eq!(body, br#"{"email":"a@b.co"}"#.to_vec());
+        assert_eq!(h("authorization").as_deref(), Some("Basic dTpw"));
+        assert_eq!(h("content-type").as_deref(), Some("application/json"));
+        assert_eq!(h("x-env").as_deref(), Some("prod"));
+        assert_eq!(h("x-meshes-event").as_deref(), Some("user.signup"));
+        assert_eq!(h("x-meshes-resource").as_deref(), Some("user"));
+        assert!(h("x-meshes-resource-id").is_none());
+        assert_eq!(h("x-sig"), Some(signature("hmac-sha256", "k", &body)));
+    }
+
+    #[test]
     fn signature_matches_a_known_vector() {
         // RFC 4231 test case 2.
         assert_eq!(
