@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::config::OperatorConfig;
 use crate::api::MeshesApi;
@@ -34,6 +34,37 @@ impl std::fmt::Debug for Stores {
     }
 }
 
+/// Channels that make the connection and rule controllers reconcile given objects now.
+#[derive(Clone, Default)]
+pub struct Triggers {
+    /// Connection reconcile requests.
+    pub connections: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<MeshesConnection>>>,
+    /// Rule reconcile requests.
+    pub rules: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<MeshesRule>>>,
+}
+
+impl std::fmt::Debug for Triggers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Triggers")
+    }
+}
+
+impl Triggers {
+    /// Asks for a reconcile of `obj` (ignored when that controller is not running).
+    pub fn connection(&self, obj: ObjectRef<MeshesConnection>) {
+        if let Some(tx) = &self.connections {
+            let _ = tx.unbounded_send(obj);
+        }
+    }
+
+    /// Asks for a reconcile of `obj` (ignored when that controller is not running).
+    pub fn rule(&self, obj: ObjectRef<MeshesRule>) {
+        if let Some(tx) = &self.rules {
+            let _ = tx.unbounded_send(obj);
+        }
+    }
+}
+
 /// What the last successful upstream observation of an object established, keyed by UID.
 /// Lets a reconcile triggered by our own status write skip the Meshes call.
 #[derive(Debug, Clone)]
@@ -46,8 +77,15 @@ pub struct Memo {
     pub credentials: u64,
     /// Value of `meshes.io/reconcile-requested-at` at that time.
     pub requested_at: Option<String>,
-    /// Kind-specific snapshot (e.g. the publishable key) as JSON.
+    /// Kind-specific facts (e.g. the publishable key) as JSON.
     pub snapshot: serde_json::Value,
+    /// When the operator last wrote this object upstream (a workspace snapshot older than this
+    /// may not contain it yet).
+    pub written_at: Instant,
+    /// The workspace snapshot sequence number this object was last checked against.
+    pub checked_seq: u64,
+    /// Fingerprint of kind-specific inputs (e.g. a connection's settings including secrets).
+    pub inputs: u64,
 }
 
 /// Everything a reconcile needs.
@@ -62,6 +100,14 @@ pub struct Context {
     pub recorder: Recorder,
     /// Stores of the three kinds.
     pub stores: Stores,
+    /// Per-workspace snapshots of upstream connections and rules.
+    pub snapshots: super::snapshot::Snapshots,
+    /// Integrations catalogs per org.
+    pub catalogs: super::catalog::Catalogs,
+    /// Counters.
+    pub metrics: Arc<super::metrics::Metrics>,
+    /// Asks the child controllers to look at a workspace's new snapshot.
+    pub triggers: Triggers,
     memos: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     waiting_since: Mutex<HashMap<String, Instant>>,
@@ -96,6 +142,8 @@ impl Context {
         api: Arc<dyn MeshesApi>,
         config: OperatorConfig,
         stores: Stores,
+        metrics: Arc<super::metrics::Metrics>,
+        triggers: Triggers,
     ) -> Self {
         let reporter = Reporter {
             controller: config.manager_name.clone(),
@@ -107,6 +155,10 @@ impl Context {
             api,
             config,
             stores,
+            snapshots: Default::default(),
+            catalogs: Default::default(),
+            metrics,
+            triggers,
             memos: Mutex::default(),
             failures: Mutex::default(),
             waiting_since: Mutex::default(),

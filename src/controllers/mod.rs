@@ -7,19 +7,32 @@
 //! - [`config`]: operator-wide settings.
 //! - [`context`]: shared state, memos that spare Meshes calls, backoff.
 //! - [`credentials`], [`users`]: credentials resolution and the in-use finalizer.
+//! - [`parents`]: dependencies between kinds and inherited credentials.
+//! - [`settings`]: connection settings merged with Secret values.
 //! - [`outcome`]: one conditions vocabulary for all kinds.
 //! - [`ownership`]: which CR owns an upstream object.
+//! - [`snapshot`], [`catalog`]: shared upstream lists (bulk drift, integrations catalog).
+//! - [`metrics`]: counters.
 //! - [`report`]: status, Events, annotations.
-//! - [`workspace`]: the `MeshesWorkspace` controller.
+//! - [`step`]: a pass's conclusion and the error mappings all controllers share.
+//! - [`workspace`], [`connection`], [`rule`]: one controller per kind.
 //! - [`run`]: starting everything.
 
+pub mod catalog;
 pub mod config;
+pub mod connection;
 pub mod context;
 pub mod credentials;
 pub mod error;
+pub mod metrics;
 pub mod outcome;
 pub mod ownership;
+pub mod parents;
 pub mod report;
+pub mod rule;
 pub mod run;
+pub mod settings;
+pub mod snapshot;
+pub mod step;
 pub mod users;
 pub mod workspace;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::channel::mpsc;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -15,12 +16,13 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::config::{OperatorConfig, SecretRef};
-use super::context::{Context, Stores};
+use super::context::{Context, Stores, Triggers};
+use super::metrics::Metrics;
 use super::error::Error;
-use super::{credentials, users, workspace};
+use super::{connection, credentials, rule, users, workspace};
 use crate::api::MeshesApi;
 use crate::resources::finalizers::CREDENTIALS_IN_USE;
-use crate::resources::{GROUP, MeshesWorkspace, VERSION};
+use crate::resources::{GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
 
 /// Which objects this operator instance handles (shards split by namespace or label selector).
 #[derive(Debug, Clone, Default)]
@@ -96,39 +98,73 @@ pub async fn run(
     config: OperatorConfig,
     scope: Scope,
 ) -> anyhow::Result<()> {
+    run_with_metrics(client, api, config, scope, Arc::default()).await
+}
+
+/// [`run`] with caller-provided counters (tests read them).
+pub async fn run_with_metrics(
+    client: kube::Client,
+    api: Arc<dyn MeshesApi>,
+    config: OperatorConfig,
+    scope: Scope,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
     wait_for_crds(&client).await;
     let wc = scope.watcher_config();
     let workspaces = Controller::new(scope.api::<MeshesWorkspace>(client.clone()), wc.clone());
+    let connections = Controller::new(scope.api::<MeshesConnection>(client.clone()), wc.clone());
+    let rules = Controller::new(scope.api::<MeshesRule>(client.clone()), wc.clone());
     let stores = Stores {
         workspaces: Some(workspaces.store()),
-        ..Default::default()
+        connections: Some(connections.store()),
+        rules: Some(rules.store()),
     };
-    let ctx = Arc::new(Context::new(client.clone(), api, config.clone(), stores));
+    let (conn_tx, conn_rx) = mpsc::unbounded();
+    let (rule_tx, rule_rx) = mpsc::unbounded();
+    let triggers = Triggers { connections: Some(conn_tx), rules: Some(rule_tx) };
+    let ctx = Arc::new(Context::new(client.clone(), api, config.clone(), stores.clone(), metrics, triggers));
 
     // Metadata only: Secret data is read on demand, so memory does not grow with Secret sizes.
     let secret_api: Api<PartialObjectMeta<Secret>> = scope.api(client.clone());
-    let secret_events = watcher(
-        secret_api.clone(),
-        watcher::Config::default().any_semantic(),
-    )
-    .default_backoff()
-    .touched_objects();
+    let secrets = || {
+        watcher(secret_api.clone(), watcher::Config::default().any_semantic())
+            .default_backoff()
+            .touched_objects()
+    };
     let ws_store = workspaces.store();
+    let conn_store = connections.store();
+    let rule_store = rules.store();
     let ws = workspaces
-        .watches_stream(secret_events, workspace::secret_mapper(ws_store, config))
+        .watches_stream(secrets(), workspace::secret_mapper(ws_store.clone(), config.clone()))
         .shutdown_on_signal()
         .run(workspace::reconcile::reconcile, error_policy, ctx.clone())
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "workspace controller");
-            }
-        });
-    let janitor = tokio::spawn(janitor(ctx.clone(), secret_api));
+        .for_each(|r| log_result("MeshesWorkspace", r));
+    let conns = connections
+        .watches(scope.api::<MeshesWorkspace>(client.clone()), wc.clone(), connection::workspace_mapper(conn_store.clone()))
+        .watches_stream(secrets(), connection::secret_mapper(conn_store, ws_store))
+        .reconcile_on(conn_rx)
+        .shutdown_on_signal()
+        .run(connection::reconcile::reconcile, error_policy, ctx.clone())
+        .for_each(|r| log_result("MeshesConnection", r));
+    let rules = rules
+        .watches(scope.api::<MeshesConnection>(client.clone()), wc, rule::connection_mapper(rule_store.clone()))
+        .watches_stream(secrets(), rule::secret_mapper(rule_store))
+        .reconcile_on(rule_rx)
+        .shutdown_on_signal()
+        .run(rule::reconcile::reconcile, error_policy, ctx.clone())
+        .for_each(|r| log_result("MeshesRule", r));
+    let janitor = tokio::spawn(janitor(ctx.clone(), secret_api.clone()));
     tracing::info!("controllers started");
-    ws.await;
+    tokio::join!(ws, conns, rules);
     janitor.abort();
     tracing::info!("controllers stopped");
     Ok(())
+}
+
+async fn log_result<T, E: std::fmt::Display>(kind: &'static str, res: Result<T, E>) {
+    if let Err(e) = res {
+        tracing::debug!(kind, error = %e, "controller");
+    }
 }
 
 /// Removes the in-use finalizer from credentials Secrets no object uses any more (a CR switched

@@ -201,6 +201,10 @@ pub struct MeshesRuleStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_rule_id: Option<String>,
 
+    /// Hash of the rule tuple last applied; a different spec means the rule is replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_hash: Option<String>,
+
     /// Meshes ID of the connection the rule sends to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,

@@ -6,20 +6,21 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
 
 use super::decide::{self, Binding, Claim};
 use super::output::{self, Written};
 use crate::api::types::{CreateWorkspace, WorkspaceDetail};
 use crate::api::{ApiError, Credentials};
 use crate::controllers::context::{Context, Memo, StallKey, jittered};
-use crate::controllers::credentials::{self, Unavailable};
+use crate::controllers::credentials;
 use crate::controllers::error::Error;
+use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
 use crate::controllers::outcome::{self, Drift, Outcome};
 use crate::controllers::ownership::{Claimant, winner_other_than};
 use crate::controllers::{report, users};
@@ -29,47 +30,6 @@ use crate::resources::{
     DeletionPolicy, ManagementPolicy, MeshesWorkspace, MeshesWorkspaceStatus, PendingCreate,
     conditions, reasons,
 };
-
-/// What one pass concluded.
-struct Step {
-    outcome: Outcome,
-    drift: Drift,
-    requeue: Option<Duration>,
-    /// Nothing was decided (a stale cache entry, or a stall whose inputs did not change):
-    /// leave status untouched.
-    quiet: bool,
-}
-
-impl Step {
-    fn stalled(reason: &'static str, message: String) -> Self {
-        Self {
-            outcome: Outcome::Stalled { reason, message },
-            drift: Drift::Unchanged,
-            requeue: None,
-            quiet: false,
-        }
-    }
-
-    fn quiet(requeue: Option<Duration>) -> Self {
-        Self {
-            outcome: Outcome::Paused,
-            drift: Drift::Unchanged,
-            requeue,
-            quiet: true,
-        }
-    }
-}
-
-impl From<Unavailable> for Step {
-    fn from(u: Unavailable) -> Self {
-        Self {
-            outcome: u.outcome,
-            drift: Drift::Unchanged,
-            requeue: u.requeue,
-            quiet: false,
-        }
-    }
-}
 
 /// Entry point for the controller runtime.
 pub async fn reconcile(ws: Arc<MeshesWorkspace>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -85,9 +45,6 @@ pub async fn reconcile(ws: Arc<MeshesWorkspace>, ctx: Arc<Context>) -> Result<Ac
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-fn now() -> Time {
-    Time(Timestamp::now())
-}
 
 fn is_paused(ws: &MeshesWorkspace) -> bool {
     ws.annotations().get(PAUSED).is_some_and(|v| v == "true")
@@ -405,6 +362,14 @@ async fn run(
             quiet: false,
         };
     }
+    // The resync tick of a bound workspace: one list of its connections and one of its rules,
+    // shared by every child for its drift check (not on first creation: nothing to check yet).
+    if bound_before.as_deref() == Some(id.as_str()) {
+        match ctx.snapshots.refresh(ctx.api.as_ref(), creds, &id).await {
+            Ok(_) => trigger_children(ctx, ws, &id),
+            Err(e) => tracing::debug!(workspace = %id, error = %e, "snapshot failed; retried at the next tick"),
+        }
+    }
     let due_in = jittered(interval, ctx.config.resync_jitter, rand::random());
     ctx.remember(
         &uid,
@@ -414,6 +379,9 @@ async fn run(
             credentials: resolved.fingerprint,
             requested_at: requested,
             snapshot: serde_json::json!({"publishable_key": detail.publishable_key.public_key}),
+            written_at: Instant::now(),
+            checked_seq: 0,
+            inputs: 0,
         },
     );
     Step {
@@ -424,12 +392,26 @@ async fn run(
     }
 }
 
-/// Whether the API server has a newer version of `ws` than the cache handed us.
-async fn is_stale(ctx: &Context, ws: &MeshesWorkspace) -> Result<bool, kube::Error> {
-    let api: Api<MeshesWorkspace> =
-        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
-    let fresh = api.get(&ws.name_any()).await?;
-    Ok(fresh.metadata.resource_version != ws.metadata.resource_version)
+
+/// Asks every connection and rule of workspace `id` to check the new snapshot.
+fn trigger_children(ctx: &Context, ws: &MeshesWorkspace, id: &str) {
+    let ns = ws.namespace();
+    if let Some(store) = &ctx.stores.connections {
+        for c in store.state() {
+            let in_ws = c.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id);
+            if c.namespace() == ns && in_ws {
+                ctx.triggers.connection(ObjectRef::from_obj(c.as_ref()));
+            }
+        }
+    }
+    if let Some(store) = &ctx.stores.rules {
+        for r in store.state() {
+            let in_ws = r.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id);
+            if r.namespace() == ns && in_ws {
+                ctx.triggers.rule(ObjectRef::from_obj(r.as_ref()));
+            }
+        }
+    }
 }
 
 fn ready_outcome(id: &str, observe: bool) -> Outcome {
@@ -675,61 +657,7 @@ async fn write_output(
     }
 }
 
-fn kube_transient(ctx: &Context, uid: &str, e: kube::Error) -> Step {
-    Step {
-        outcome: Outcome::Transient {
-            message: format!("Kubernetes API: {e}"),
-        },
-        drift: Drift::Unchanged,
-        requeue: Some(ctx.next_backoff(uid)),
-        quiet: false,
-    }
-}
 
-/// Maps a Meshes error to a step: transient → backoff; permanent → Stalled.
-fn api_error(ctx: &Context, uid: &str, secret: &str, e: ApiError) -> Step {
-    let from_secret = if secret.is_empty() {
-        String::new()
-    } else {
-        format!(" in Secret {secret}")
-    };
-    match &e {
-        ApiError::RateLimited { retry_after, .. } => Step {
-            outcome: Outcome::Transient {
-                message: e.to_string(),
-            },
-            drift: Drift::Unchanged,
-            requeue: Some(retry_after.unwrap_or_default().max(ctx.next_backoff(uid))),
-            quiet: false,
-        },
-        ApiError::Unauthorized { message, .. } => Step::stalled(
-            reasons::INVALID_CREDENTIALS,
-            format!(
-                "Meshes refused the credentials{from_secret} (401: {message}); fix or rotate them"
-            ),
-        ),
-        ApiError::Forbidden { message, .. } => Step::stalled(
-            reasons::INVALID_CREDENTIALS,
-            format!(
-                "The access key{from_secret} may not do this (403: {message}); use a key with access to the workspace"
-            ),
-        ),
-        ApiError::Invalid { .. } | ApiError::Conflict { .. } | ApiError::NotFound { .. } => {
-            Step::stalled(
-                reasons::REJECTED,
-                format!("Meshes rejected the request: {e}"),
-            )
-        }
-        _ => Step {
-            outcome: Outcome::Transient {
-                message: e.to_string(),
-            },
-            drift: Drift::Unchanged,
-            requeue: Some(ctx.next_backoff(uid)),
-            quiet: false,
-        },
-    }
-}
 
 /// Deleting the CR releases the workspace (Meshes has no workspace delete): the output Secret
 /// goes, and the credentials Secret is released when nothing else uses it.

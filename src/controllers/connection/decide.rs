@@ -1,0 +1,206 @@
+//! Pure decisions of the connection controller: binding path, desired name, drift over the
+//! keys the spec sets, whether a PUT is safe, and claiming a lost create.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::{Map, Value};
+
+use crate::api::types::Connection;
+use crate::resources::{
+    DeletionPolicy, ManagementPolicy, MeshesConnectionSpec, MeshesConnectionStatus, PendingCreate,
+};
+
+/// How the CR finds its upstream connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Binding {
+    /// Status records the connection ID.
+    Bound(String),
+    /// `spec.adopt.id`.
+    Adopt(String),
+    /// The external-id annotation of a restored object.
+    Rebind(String),
+    /// A create with an unknown outcome.
+    ClaimPending(PendingCreate),
+    /// Create.
+    Create,
+}
+
+/// Chooses the binding path.
+pub fn binding(
+    spec: &MeshesConnectionSpec,
+    status: Option<&MeshesConnectionStatus>,
+    external_id: Option<&str>,
+) -> Binding {
+    if let Some(id) = status.and_then(|s| s.connection_id.clone()) {
+        return Binding::Bound(id);
+    }
+    if let Some(a) = &spec.adopt {
+        return Binding::Adopt(a.id.clone());
+    }
+    if let Some(id) = external_id.filter(|s| !s.is_empty()) {
+        return Binding::Rebind(id.to_string());
+    }
+    if let Some(p) = status.and_then(|s| s.pending_create.clone()) {
+        return Binding::ClaimPending(p);
+    }
+    Binding::Create
+}
+
+/// The managed name: `spec.name`, else `metadata.name` unless adopted (then unmanaged).
+pub fn desired_name(spec: &MeshesConnectionSpec, metadata_name: &str) -> Option<String> {
+    spec.name.clone().or_else(|| spec.adopt.is_none().then(|| metadata_name.to_string()))
+}
+
+/// The deletion policy in effect: the spec's, else Orphan for observed or adopted connections,
+/// else the operator default.
+pub fn deletion_policy(spec: &MeshesConnectionSpec, default: DeletionPolicy) -> DeletionPolicy {
+    if let Some(p) = spec.deletion_policy {
+        return p;
+    }
+    if spec.management_policy == Some(ManagementPolicy::Observe) || spec.adopt.is_some() {
+        return DeletionPolicy::Orphan;
+    }
+    default
+}
+
+/// Whether a PUT may be sent. Meshes never echoes secret settings and a PUT is a full update,
+/// so a connection whose spec carries no secret settings is never PUT unless the operator
+/// created it (and so knows it has none).
+pub fn may_put(spec: &MeshesConnectionSpec) -> bool {
+    spec.adopt.is_none() || spec.secret_metadata.as_ref().is_some_and(|s| !s.is_empty())
+}
+
+/// Differences between the spec and `upstream`, over what the spec sets: plain `metadata` keys
+/// (never secret ones, which Meshes does not echo), the name and `hidden`.
+pub fn drift(
+    spec_metadata: Option<&Map<String, Value>>,
+    name: Option<&str>,
+    hidden: Option<bool>,
+    upstream: &Connection,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(n) = name
+        && n != upstream.name
+    {
+        out.push(format!("name is {:?}, spec wants {n:?}", upstream.name));
+    }
+    if let Some(h) = hidden
+        && upstream.hidden.unwrap_or(false) != h
+    {
+        out.push(format!("hidden is {}, spec wants {h}", upstream.hidden.unwrap_or(false)));
+    }
+    for (k, v) in spec_metadata.into_iter().flatten() {
+        match upstream.metadata.get(k) {
+            Some(u) if u == v => {}
+            Some(u) => out.push(format!("metadata.{k} is {u}, spec wants {v}")),
+            None => out.push(format!("metadata.{k} is unset, spec wants {v}")),
+        }
+    }
+    out
+}
+
+/// Natural identity of a connection to be created: its name within the workspace.
+pub fn identity(workspace_id: &str, name: &str) -> String {
+    format!("connection:{workspace_id}/{}", name.to_lowercase())
+}
+
+/// Result of looking for the connection a lost create may have made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Ours: bind it.
+    Ours(Connection),
+    /// Same name, but older than the attempt or bound by another CR.
+    Conflict(Connection),
+    /// Not there: create again.
+    Absent,
+}
+
+/// Finds connection `name` and decides whether the pending create made it.
+pub fn claim(
+    upstream: &[Connection],
+    name: &str,
+    started_at: &Time,
+    skew: Duration,
+    bound_elsewhere: &HashSet<String>,
+) -> Claim {
+    let Some(found) = upstream.iter().find(|c| c.name.eq_ignore_ascii_case(name)) else {
+        return Claim::Absent;
+    };
+    let skew = i64::try_from(skew.as_millis()).unwrap_or(i64::MAX);
+    let earliest = started_at.0.as_millisecond().saturating_sub(skew);
+    if found.created_at.timestamp_millis() >= earliest && !bound_elsewhere.contains(&found.id) {
+        Claim::Ours(found.clone())
+    } else {
+        Claim::Conflict(found.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use serde_json::json;
+
+    fn spec(v: Value) -> MeshesConnectionSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn upstream(metadata: Value, name: &str) -> Connection {
+        serde_json::from_value(json!({
+            "id": "c1", "workspace": "w1", "type": "webhook", "name": name,
+            "metadata": metadata, "created_by": "u", "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn drift_ignores_server_defaults_and_unmanaged_keys() {
+        let s = spec(json!({"workspaceRef": {"name": "w"}, "type": "webhook", "metadata": {"url": "https://a"}}));
+        // Meshes added http_method and payload_mode: not in spec, not drift.
+        let up = upstream(json!({"url": "https://a", "http_method": "POST", "payload_mode": "wrapped"}), "hook");
+        assert!(drift(s.metadata.as_ref(), Some("hook"), None, &up).is_empty());
+        let up = upstream(json!({"url": "https://b"}), "hook");
+        let d = drift(s.metadata.as_ref(), Some("hook"), None, &up);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].contains("metadata.url"));
+        let d = drift(s.metadata.as_ref(), Some("other"), Some(true), &upstream(json!({"url": "https://a"}), "hook"));
+        assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn adopted_connections_without_secret_settings_are_never_put() {
+        let created = spec(json!({"workspaceRef": {"name": "w"}, "type": "webhook"}));
+        assert!(may_put(&created));
+        let adopted = spec(json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}}));
+        assert!(!may_put(&adopted));
+        let adopted_with_secret = spec(json!({"workspaceId": "x", "type": "webhook", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"},
+            "secretMetadata": [{"key": "signing_secret", "secretKeyRef": {"name": "s", "key": "k"}}]}));
+        assert!(may_put(&adopted_with_secret));
+    }
+
+    #[test]
+    fn deletion_policy_defaults() {
+        let created = spec(json!({"workspaceRef": {"name": "w"}, "type": "webhook"}));
+        assert_eq!(deletion_policy(&created, DeletionPolicy::Delete), DeletionPolicy::Delete);
+        assert_eq!(deletion_policy(&created, DeletionPolicy::Orphan), DeletionPolicy::Orphan);
+        let adopted = spec(json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}}));
+        assert_eq!(deletion_policy(&adopted, DeletionPolicy::Delete), DeletionPolicy::Orphan);
+        let explicit = spec(json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}, "deletionPolicy": "Delete"}));
+        assert_eq!(deletion_policy(&explicit, DeletionPolicy::Orphan), DeletionPolicy::Delete);
+    }
+
+    #[test]
+    fn claim_respects_the_start_time_and_other_bindings() {
+        let started = Time(k8s_openapi::jiff::Timestamp::from_second(1_000).unwrap());
+        let mut c = upstream(json!({}), "Hook");
+        c.created_at = Utc.timestamp_opt(995, 0).unwrap();
+        let none = HashSet::new();
+        assert!(matches!(claim(std::slice::from_ref(&c), "hook", &started, Duration::from_secs(10), &none), Claim::Ours(_)));
+        c.created_at = Utc.timestamp_opt(900, 0).unwrap();
+        assert!(matches!(claim(std::slice::from_ref(&c), "hook", &started, Duration::from_secs(10), &none), Claim::Conflict(_)));
+        assert_eq!(claim(&[], "hook", &started, Duration::from_secs(10), &none), Claim::Absent);
+    }
+}

@@ -1,0 +1,677 @@
+//! The connection reconcile: resolve (workspace, credentials, secret settings) → observe (the
+//! workspace snapshot, not a GET per connection) → decide ([`super::decide`]) → act (create,
+//! adopt, update, recreate) → report. Deletion follows the deletion policy and never hangs.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+
+use super::decide::{self, Binding, Claim};
+use crate::api::types::{Connection, CreateConnection, IntegrationType as WireType, UpdateConnection};
+use crate::api::{ApiError, Credentials};
+use crate::controllers::context::{Context, Memo, StallKey};
+use crate::controllers::credentials::{self, Resolved};
+use crate::controllers::error::Error;
+use crate::controllers::outcome::{self, Drift, Outcome};
+use crate::controllers::parents::{self, Parent};
+use crate::controllers::settings::{self, Settings};
+use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
+use crate::controllers::{report, users};
+use crate::resources::annotations::{EXTERNAL_ID, PAUSED, RECONCILE_REQUESTED_AT};
+use crate::resources::finalizers::FINALIZER;
+use crate::resources::{
+    DeletionPolicy, ManagementPolicy, MeshesConnection, MeshesConnectionStatus, PendingCreate,
+    conditions, reasons,
+};
+
+/// The kind name used in metrics and messages.
+pub const KIND: &str = "MeshesConnection";
+
+/// Entry point for the controller runtime.
+pub async fn reconcile(conn: Arc<MeshesConnection>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = conn.namespace().unwrap_or_default();
+    ctx.metrics.reconciled(KIND, &ns, &conn.name_any());
+    let api: Api<MeshesConnection> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, conn, |event| async {
+        match event {
+            FinalizerEvent::Apply(c) => apply(&c, &ctx).await,
+            FinalizerEvent::Cleanup(c) => cleanup(&c, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+fn observe_only(c: &MeshesConnection) -> bool {
+    c.spec.management_policy == Some(ManagementPolicy::Observe)
+}
+
+fn ready(id: &str, observe: bool) -> Outcome {
+    Outcome::Ready {
+        message: if observe {
+            format!("Observing Meshes connection {id} (no writes upstream)")
+        } else {
+            format!("Meshes connection {id} matches the spec")
+        },
+    }
+}
+
+async fn apply(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error> {
+    let generation = conn.metadata.generation;
+    let uid = conn.uid().unwrap_or_default();
+    let mut status = conn.status.clone().unwrap_or_default();
+    status.observed_generation = generation;
+    status.effective_deletion_policy =
+        Some(decide::deletion_policy(&conn.spec, ctx.config.default_deletion_policy));
+
+    if conn.annotations().get(PAUSED).is_some_and(|v| v == "true") {
+        let already = conditions::find(&status.conditions, conditions::READY)
+            .is_some_and(|c| c.reason == reasons::PAUSED);
+        if !already {
+            outcome::apply(&mut status.conditions, &Outcome::Paused, &Drift::Unchanged, generation, &now());
+            report::apply_status(ctx, conn, &status).await?;
+        }
+        return Ok(Action::await_change());
+    }
+
+    let mut stall_key = None;
+    let step = run(conn, ctx, &mut status, &mut stall_key).await;
+    if step.quiet {
+        return Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change));
+    }
+    match (&step.outcome, stall_key) {
+        (Outcome::Ready { .. }, _) => {
+            ctx.reset_backoff(&uid);
+            ctx.clear_stall(&uid);
+        }
+        (Outcome::Stalled { .. }, Some(key)) => ctx.remember_stall(&uid, key),
+        _ => ctx.clear_stall(&uid),
+    }
+    outcome::apply(&mut status.conditions, &step.outcome, &step.drift, generation, &now());
+    if conn.status.as_ref() != Some(&status) {
+        report::apply_status(ctx, conn, &status).await?;
+    }
+    Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
+}
+
+/// Everything resolved before talking to Meshes.
+struct Inputs {
+    parent: Parent,
+    resolved: Resolved,
+    settings: Settings,
+    name: String,
+    requested: Option<String>,
+}
+
+async fn resolve(conn: &MeshesConnection, ctx: &Context, deleting: bool) -> Result<Inputs, Step> {
+    let uid = conn.uid().unwrap_or_default();
+    let ns = conn.namespace().unwrap_or_default();
+    let parent = parents::of_connection(ctx, conn, deleting)?;
+    let resolved = credentials::load(ctx, &uid, &parent.credentials).await.map_err(Step::from)?;
+    // Empty for an adopted connection without spec.name: its name is unmanaged.
+    let name = decide::desired_name(&conn.spec, &conn.name_any()).unwrap_or_default();
+    let settings = settings::resolve(ctx, &uid, &ns, &name, &conn.spec).await.map_err(Step::from)?;
+    Ok(Inputs {
+        parent,
+        resolved,
+        settings,
+        name,
+        requested: conn.annotations().get(RECONCILE_REQUESTED_AT).cloned(),
+    })
+}
+
+async fn run(
+    conn: &MeshesConnection,
+    ctx: &Context,
+    status: &mut MeshesConnectionStatus,
+    stall_key: &mut Option<StallKey>,
+) -> Step {
+    let uid = conn.uid().unwrap_or_default();
+    let inputs = match resolve(conn, ctx, false).await {
+        Ok(i) => i,
+        Err(step) => return step,
+    };
+    let creds = &inputs.resolved.creds;
+    let inputs_fp = fingerprint(&inputs.settings.hash);
+    if let Some(org) = &status.org_id
+        && org != creds.org_id()
+    {
+        return Step::stalled(
+            reasons::CREDENTIALS_ORG_CHANGED,
+            format!(
+                "This connection was bound in Meshes org {org}, but its credentials ({}) are now for \
+                 org {}; restore credentials for org {org}",
+                inputs.parent.credentials,
+                creds.org_id()
+            ),
+        );
+    }
+    if status.workspace_id.as_ref().is_some_and(|w| *w != inputs.parent.workspace_id)
+        && status.connection_id.is_some()
+    {
+        return Step::stalled(
+            reasons::INVALID_SPEC,
+            format!(
+                "This connection is bound in Meshes workspace {}, but its workspace now resolves to {}; \
+                 a connection cannot move between workspaces (delete and re-create it)",
+                status.workspace_id.clone().unwrap_or_default(),
+                inputs.parent.workspace_id
+            ),
+        );
+    }
+    let key = StallKey {
+        generation: conn.metadata.generation,
+        credentials: inputs.resolved.fingerprint ^ inputs_fp,
+        requested_at: inputs.requested.clone(),
+    };
+    if ctx.stalled_with(&uid, &key) {
+        return Step::quiet(None);
+    }
+    *stall_key = Some(key);
+    status.workspace_id = Some(inputs.parent.workspace_id.clone());
+
+    let external_id = conn.annotations().get(EXTERNAL_ID).cloned();
+    let binding = decide::binding(&conn.spec, Some(status), external_id.as_deref());
+    if matches!(binding, Binding::Create | Binding::ClaimPending(_)) {
+        match is_stale(ctx, conn).await {
+            Ok(false) => {}
+            Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
+            Err(e) => return kube_transient(ctx, &uid, e),
+        }
+    }
+
+    let memo = ctx.memo(&uid);
+    let unchanged_inputs = memo.as_ref().is_some_and(|m| {
+        m.generation == conn.metadata.generation
+            && m.credentials == inputs.resolved.fingerprint
+            && m.inputs == inputs_fp
+            && m.requested_at == inputs.requested
+    });
+
+    let mut written = false;
+    let upstream: Connection = match binding {
+        Binding::Bound(id) => {
+            let settings_changed = status.applied_hash.as_deref() != Some(inputs.settings.hash.as_str());
+            if unchanged_inputs && !settings_changed {
+                // Nothing of ours changed: look only at a newer workspace snapshot, if any.
+                let memo = memo.clone().unwrap_or_else(|| unreachable_memo());
+                match ctx.snapshots.get(&inputs.parent.workspace_id) {
+                    Some(snap) if snap.seq > memo.checked_seq && snap.taken_at > memo.written_at => {
+                        match snap.connections.iter().find(|c| c.id == id) {
+                            Some(c) => c.clone(),
+                            None => return upstream_deleted(conn, ctx, status, &inputs, &id).await,
+                        }
+                    }
+                    _ => {
+                        return Step {
+                            outcome: status_outcome(status, &id, observe_only(conn)),
+                            drift: Drift::Unchanged,
+                            requeue: None,
+                            quiet: false,
+                        };
+                    }
+                }
+            } else if settings_changed && !observe_only(conn) && decide::may_put(&conn.spec) {
+                match put(conn, ctx, creds, &id, &inputs).await {
+                    Ok(c) => {
+                        written = true;
+                        c
+                    }
+                    Err(step) => return step,
+                }
+            } else {
+                // Restart, rotated credentials, or a forced look: use the workspace snapshot
+                // (one pair of lists per workspace, shared by its children).
+                let snap = match ctx.snapshots.load(ctx.api.as_ref(), creds, &inputs.parent.workspace_id, ctx.config.resync_interval).await {
+                    Ok(s) => s,
+                    Err(e) => return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e),
+                };
+                match snap.connections.iter().find(|c| c.id == id) {
+                    Some(c) => c.clone(),
+                    None => return upstream_deleted(conn, ctx, status, &inputs, &id).await,
+                }
+            }
+        }
+        Binding::Adopt(id) | Binding::Rebind(id) => match ctx.api.get_connection(creds, &id).await {
+            Ok(c) => {
+                if c.workspace != inputs.parent.workspace_id {
+                    return Step::stalled(
+                        reasons::INVALID_SPEC,
+                        format!("Meshes connection {id} belongs to workspace {}, not {}", c.workspace, inputs.parent.workspace_id),
+                    );
+                }
+                if c.kind.as_str() != conn.spec.type_.as_str() {
+                    return Step::stalled(
+                        reasons::INVALID_SPEC,
+                        format!("Meshes connection {id} is of type {}, but spec.type is {}", c.kind, conn.spec.type_),
+                    );
+                }
+                if let Some(owner) = other_owner(conn, ctx, &id) {
+                    return Step::stalled(
+                        reasons::ALREADY_MANAGED,
+                        format!("Meshes connection {id} is already managed by MeshesConnection {owner}"),
+                    );
+                }
+                report::event(ctx, conn, false, reasons::ADOPTED, format!("Bound Meshes connection {id} ({})", c.name)).await;
+                c
+            }
+            Err(e) if e.is_not_found() && conn.spec.adopt.is_none() => match create(conn, ctx, status, creds, &inputs).await {
+                Ok(c) => {
+                    written = true;
+                    c
+                }
+                Err(step) => return step,
+            },
+            Err(e) if e.is_not_found() => {
+                return Step::stalled(reasons::REJECTED, format!("spec.adopt.id {id} is not a Meshes connection visible to these credentials"));
+            }
+            Err(e) => return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e),
+        },
+        Binding::ClaimPending(pending) => match claim_pending(conn, ctx, status, creds, &inputs, &pending).await {
+            Ok(c) => {
+                written = true;
+                c
+            }
+            Err(step) => return step,
+        },
+        Binding::Create => match create(conn, ctx, status, creds, &inputs).await {
+            Ok(c) => {
+                written = true;
+                c
+            }
+            Err(step) => return step,
+        },
+    };
+    finish(conn, ctx, status, &inputs, upstream, written).await
+}
+
+fn unreachable_memo() -> Memo {
+    Memo {
+        due: Instant::now(),
+        generation: None,
+        credentials: 0,
+        requested_at: None,
+        snapshot: serde_json::Value::Null,
+        written_at: Instant::now(),
+        checked_seq: u64::MAX,
+        inputs: 0,
+    }
+}
+
+fn fingerprint(hash: &str) -> u64 {
+    u64::from_str_radix(hash.get(..16).unwrap_or("0"), 16).unwrap_or(0)
+}
+
+fn status_outcome(status: &MeshesConnectionStatus, id: &str, observe: bool) -> Outcome {
+    if status.active == Some(false) {
+        let why = status.inactive_reason.clone().unwrap_or_else(|| "unknown".into());
+        return Outcome::Stalled {
+            reason: reasons::CONNECTION_INACTIVE,
+            message: format!("Meshes connection {id} is inactive upstream ({why}); reconnect it in the Meshes dashboard"),
+        };
+    }
+    ready(id, observe)
+}
+
+/// Checks `upstream` against the spec (correcting or reporting drift), records it, reports.
+async fn finish(
+    conn: &MeshesConnection,
+    ctx: &Context,
+    status: &mut MeshesConnectionStatus,
+    inputs: &Inputs,
+    upstream: Connection,
+    mut written: bool,
+) -> Step {
+    let uid = conn.uid().unwrap_or_default();
+    let creds = &inputs.resolved.creds;
+    let id = upstream.id.clone();
+    let mut current = upstream;
+    let mut drift = if observe_only(conn) { Drift::InSync } else { Drift::NotTracked };
+    let name = decide::desired_name(&conn.spec, &conn.name_any());
+    let diffs = decide::drift(conn.spec.metadata.as_ref(), name.as_deref(), conn.spec.hidden, &current);
+    if !diffs.is_empty() && !written {
+        if observe_only(conn) || !decide::may_put(&conn.spec) {
+            drift = Drift::Drifted { reason: reasons::UPSTREAM_CHANGED, message: diffs.join("; ") };
+        } else {
+            match put(conn, ctx, creds, &id, inputs).await {
+                Ok(c) => {
+                    report::event(ctx, conn, false, reasons::DRIFT_CORRECTED, format!("Corrected upstream drift on Meshes connection {id}: {}", diffs.join("; "))).await;
+                    current = c;
+                    written = true;
+                }
+                Err(step) => return step,
+            }
+        }
+    }
+    status.connection_id = Some(id.clone());
+    status.org_id = Some(creds.org_id().to_string());
+    status.pending_create = None;
+    status.active = Some(current.active.unwrap_or(true));
+    status.inactive_reason = current.inactive_reason.as_ref().map(|r| r.as_str().to_string());
+    if written || status.applied_hash.is_none() || decide::may_put(&conn.spec) && diffs.is_empty() {
+        status.applied_hash = Some(inputs.settings.hash.clone());
+    }
+    if let Err(e) = report::annotate(ctx, conn, EXTERNAL_ID, &id).await {
+        return kube_transient(ctx, &uid, e);
+    }
+    let seq = ctx.snapshots.get(&inputs.parent.workspace_id).map(|s| s.seq).unwrap_or(0);
+    let prev_written = ctx.memo(&uid).map(|m| m.written_at);
+    ctx.remember(
+        &uid,
+        Memo {
+            due: Instant::now() + ctx.config.resync_interval,
+            generation: conn.metadata.generation,
+            credentials: inputs.resolved.fingerprint,
+            requested_at: inputs.requested.clone(),
+            snapshot: serde_json::Value::Null,
+            written_at: if written { Instant::now() } else { prev_written.unwrap_or_else(Instant::now) },
+            checked_seq: seq,
+            inputs: fingerprint(&inputs.settings.hash),
+        },
+    );
+    // Rules of this connection may be waiting for it.
+    trigger_rules(ctx, conn);
+    Step { outcome: status_outcome(status, &id, observe_only(conn)), drift, requeue: None, quiet: false }
+}
+
+fn trigger_rules(ctx: &Context, conn: &MeshesConnection) {
+    let Some(store) = &ctx.stores.rules else { return };
+    let ns = conn.namespace();
+    for r in store.state() {
+        if r.namespace() == ns && r.spec.connection_ref.as_ref().is_some_and(|c| c.name == conn.name_any()) {
+            ctx.triggers.rule(kube::runtime::reflector::ObjectRef::from_obj(r.as_ref()));
+        }
+    }
+}
+
+async fn put(
+    conn: &MeshesConnection,
+    ctx: &Context,
+    creds: &Credentials,
+    id: &str,
+    inputs: &Inputs,
+) -> Result<Connection, Step> {
+    let uid = conn.uid().unwrap_or_default();
+    let name = if inputs.name.is_empty() {
+        // Unmanaged name: PUT is a full update, so send back the current one.
+        match ctx.api.get_connection(creds, id).await {
+            Ok(c) => c.name,
+            Err(e) => return Err(api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e)),
+        }
+    } else {
+        inputs.name.clone()
+    };
+    let body = UpdateConnection {
+        name,
+        metadata: inputs.settings.merged.clone(),
+        hidden: conn.spec.hidden,
+    };
+    match ctx.api.update_connection(creds, id, &body).await {
+        Ok(c) => {
+            report::event(ctx, conn, false, reasons::UPDATED, format!("Updated Meshes connection {id}")).await;
+            Ok(c)
+        }
+        Err(ApiError::Conflict { message, .. }) => Err(Step::stalled(
+            reasons::NAME_CONFLICT,
+            format!("Updating Meshes connection {id} was refused: {message}; choose another spec.name"),
+        )),
+        Err(e) => Err(api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e)),
+    }
+}
+
+async fn upstream_deleted(
+    conn: &MeshesConnection,
+    ctx: &Context,
+    status: &mut MeshesConnectionStatus,
+    inputs: &Inputs,
+    id: &str,
+) -> Step {
+    if observe_only(conn) || conn.spec.adopt.is_some() {
+        return Step {
+            outcome: Outcome::Stalled { reason: reasons::REJECTED, message: format!("Meshes connection {id} no longer exists upstream") },
+            drift: Drift::Drifted { reason: reasons::UPSTREAM_DELETED, message: format!("Meshes connection {id} was deleted upstream") },
+            requeue: None,
+            quiet: false,
+        };
+    }
+    report::event(ctx, conn, true, reasons::UPSTREAM_DELETED, format!("Meshes connection {id} was deleted upstream; creating it again")).await;
+    status.connection_id = None;
+    status.applied_hash = None;
+    let creds = inputs.resolved.creds.clone();
+    match create(conn, ctx, status, &creds, inputs).await {
+        Ok(c) => {
+            report::event(ctx, conn, false, reasons::DRIFT_CORRECTED, format!("Recreated Meshes connection as {}", c.id)).await;
+            finish(conn, ctx, status, inputs, c, true).await
+        }
+        Err(step) => step,
+    }
+}
+
+fn other_owner(conn: &MeshesConnection, ctx: &Context, id: &str) -> Option<String> {
+    let store = ctx.stores.connections.as_ref()?;
+    use crate::controllers::ownership::{Claimant, winner_other_than};
+    let claimant = |c: &MeshesConnection, bound: bool| Claimant {
+        key: format!("{}/{}", c.namespace().unwrap_or_default(), c.name_any()),
+        uid: c.uid().unwrap_or_default(),
+        created: c.metadata.creation_timestamp.clone(),
+        bound,
+    };
+    let me = claimant(conn, conn.status.as_ref().and_then(|s| s.connection_id.as_deref()) == Some(id));
+    let others: Vec<Claimant> = store
+        .state()
+        .iter()
+        .filter(|c| c.uid() != conn.uid() && c.metadata.deletion_timestamp.is_none())
+        .filter_map(|c| {
+            let bound = c.status.as_ref().and_then(|s| s.connection_id.as_deref()) == Some(id);
+            let adopts = c.spec.adopt.as_ref().is_some_and(|a| a.id == id);
+            (bound || adopts).then(|| claimant(c, bound))
+        })
+        .collect();
+    winner_other_than(&me, &others).map(|c| c.key.clone())
+}
+
+fn bound_elsewhere(conn: &MeshesConnection, ctx: &Context) -> HashSet<String> {
+    ctx.stores
+        .connections
+        .as_ref()
+        .map(|s| {
+            s.state()
+                .iter()
+                .filter(|c| c.uid() != conn.uid())
+                .filter_map(|c| c.status.as_ref().and_then(|s| s.connection_id.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn create(
+    conn: &MeshesConnection,
+    ctx: &Context,
+    status: &mut MeshesConnectionStatus,
+    creds: &Credentials,
+    inputs: &Inputs,
+) -> Result<Connection, Step> {
+    let uid = conn.uid().unwrap_or_default();
+    if observe_only(conn) {
+        return Err(Step::stalled(reasons::INVALID_SPEC, "managementPolicy Observe never creates; set spec.adopt.id".into()));
+    }
+    if conn.spec.type_.is_oauth() {
+        return Err(Step::stalled(
+            reasons::INVALID_SPEC,
+            format!("{} connections are created in the Meshes dashboard (OAuth); set spec.adopt.id to manage one", conn.spec.type_),
+        ));
+    }
+    let started = now();
+    status.pending_create = Some(PendingCreate {
+        identity: decide::identity(&inputs.parent.workspace_id, &inputs.name),
+        started_at: started.clone(),
+    });
+    status.org_id = Some(creds.org_id().to_string());
+    outcome::apply(
+        &mut status.conditions,
+        &Outcome::Progressing { reason: reasons::CREATING, message: format!("Creating Meshes connection {:?}", inputs.name) },
+        &Drift::Unchanged,
+        conn.metadata.generation,
+        &started,
+    );
+    if let Err(e) = report::apply_status(ctx, conn, status).await {
+        return Err(kube_transient(ctx, &uid, e));
+    }
+    let body = CreateConnection {
+        workspace: inputs.parent.workspace_id.clone(),
+        kind: WireType::from(conn.spec.type_.as_str()),
+        name: inputs.name.clone(),
+        metadata: inputs.settings.merged.clone(),
+        hidden: conn.spec.hidden,
+    };
+    let key = format!("{uid}-{}", started.0.as_millisecond());
+    match ctx.api.create_connection(creds, &body, Some(&key)).await {
+        Ok(c) => {
+            status.pending_create = None;
+            status.connection_id = Some(c.id.clone());
+            report::event(ctx, conn, false, reasons::CREATED, format!("Created Meshes connection {} ({})", c.id, c.name)).await;
+            Ok(c)
+        }
+        Err(ApiError::Conflict { .. }) => {
+            status.pending_create = None;
+            Err(Step::stalled(
+                reasons::NAME_CONFLICT,
+                format!(
+                    "A connection named {:?} already exists in Meshes workspace {} and was not created by \
+                     this object; set spec.adopt.id to manage it, or choose another spec.name",
+                    inputs.name, inputs.parent.workspace_id
+                ),
+            ))
+        }
+        Err(e) => {
+            if !(e.is_transient() || matches!(e, ApiError::RateLimited { .. })) {
+                status.pending_create = None;
+            }
+            Err(api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e))
+        }
+    }
+}
+
+async fn claim_pending(
+    conn: &MeshesConnection,
+    ctx: &Context,
+    status: &mut MeshesConnectionStatus,
+    creds: &Credentials,
+    inputs: &Inputs,
+    pending: &PendingCreate,
+) -> Result<Connection, Step> {
+    let uid = conn.uid().unwrap_or_default();
+    let snap = ctx
+        .snapshots
+        .refresh(ctx.api.as_ref(), creds, &inputs.parent.workspace_id)
+        .await
+        .map_err(|e| api_error(ctx, &uid, "", e))?;
+    match decide::claim(&snap.connections, &inputs.name, &pending.started_at, ctx.config.create_skew, &bound_elsewhere(conn, ctx)) {
+        Claim::Ours(c) => {
+            status.pending_create = None;
+            status.connection_id = Some(c.id.clone());
+            report::event(ctx, conn, false, reasons::CREATED, format!("Created Meshes connection {}; claimed after a create whose response was lost", c.id)).await;
+            Ok(c)
+        }
+        Claim::Conflict(c) => {
+            status.pending_create = None;
+            Err(Step::stalled(
+                reasons::NAME_CONFLICT,
+                format!("A connection named {:?} (ID {}) already exists and was not created by this object; set spec.adopt.id to manage it", inputs.name, c.id),
+            ))
+        }
+        Claim::Absent => create(conn, ctx, status, creds, inputs).await,
+    }
+}
+
+/// Deletion per policy. A connection Meshes refuses to delete because rules remain waits while
+/// those rules are operator-managed and being deleted, then (bounded) releases with a Warning
+/// naming the leftover rule IDs. Never force-deletes rules.
+async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error> {
+    let uid = conn.uid().unwrap_or_default();
+    let ns = conn.namespace().unwrap_or_default();
+    let deleting_for = conn
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok())
+        .unwrap_or(Duration::ZERO);
+    let timed_out = deleting_for >= ctx.config.deletion_release_timeout;
+    let policy = decide::deletion_policy(&conn.spec, ctx.config.default_deletion_policy);
+    let id = conn.status.as_ref().and_then(|s| s.connection_id.clone());
+    if let (Some(id), DeletionPolicy::Delete) = (&id, policy) {
+        let inputs = match resolve(conn, ctx, true).await {
+            Ok(i) => Some(i),
+            Err(_) if timed_out => None,
+            Err(_) => return Ok(Action::requeue(Duration::from_secs(2))),
+        };
+        match inputs {
+            None => {
+                report::event(ctx, conn, true, reasons::ORPHANED, format!(
+                    "Released Meshes connection {id} without deleting it: its workspace or credentials are gone"
+                )).await;
+            }
+            Some(inputs) => match ctx.api.delete_connection(&inputs.resolved.creds, id, false).await {
+                Ok(_) => report::event(ctx, conn, false, reasons::DELETED, format!("Deleted Meshes connection {id}")).await,
+                Err(e) if e.is_not_found() => {}
+                Err(ApiError::Conflict { .. }) => {
+                    // Rules remain. Operator-managed rules being deleted go within seconds;
+                    // others are never force-deleted: wait, bounded, then release.
+                    if !timed_out {
+                        let deleting = managed_rules(ctx, conn, id).iter().filter(|d| **d).count();
+                        tracing::debug!(connection = %id, deleting, "waiting for rules before deleting the connection");
+                        return Ok(Action::requeue(Duration::from_secs(1)));
+                    }
+                    let leftovers = ctx
+                        .api
+                        .list_workspace_rules(&inputs.resolved.creds, &inputs.parent.workspace_id, &Default::default())
+                        .await
+                        .map(|rules| rules.into_iter().filter(|r| r.connection == *id).map(|r| r.id).collect::<Vec<_>>())
+                        .unwrap_or_default();
+                    report::event(ctx, conn, true, reasons::ORPHANED, format!(
+                        "Released Meshes connection {id} without deleting it: Meshes still has rules on it ({}); they were not force-deleted",
+                        leftovers.join(", ")
+                    )).await;
+                }
+                Err(e) if e.is_transient() || matches!(e, ApiError::RateLimited { .. }) => {
+                    return Ok(Action::requeue(ctx.next_backoff(&uid)));
+                }
+                Err(e) if timed_out => {
+                    report::event(ctx, conn, true, reasons::ORPHANED, format!("Released Meshes connection {id} without deleting it: {e}")).await;
+                }
+                Err(_) => return Ok(Action::requeue(Duration::from_secs(2))),
+            },
+        }
+    } else if let Some(id) = &id {
+        report::event(ctx, conn, false, reasons::ORPHANED, format!("Released Meshes connection {id}; it stays in Meshes (deletionPolicy Orphan)")).await;
+    }
+    ctx.forget(&uid);
+    if let Ok(parent) = parents::of_connection(ctx, conn, true) {
+        let used = users::secret_in_use(ctx, &parent.credentials, &uid).await?;
+        if parent.credentials.namespace == ns {
+            credentials::release_if_unused(ctx, &parent.credentials, used).await;
+        }
+    }
+    Ok(Action::await_change())
+}
+
+/// Rule CRs bound to connection `id` (or referencing this CR), each as "being deleted?".
+fn managed_rules(ctx: &Context, conn: &MeshesConnection, id: &str) -> Vec<bool> {
+    let Some(store) = &ctx.stores.rules else { return Vec::new() };
+    store
+        .state()
+        .iter()
+        .filter(|r| r.namespace() == conn.namespace())
+        .filter(|r| {
+            r.status.as_ref().and_then(|s| s.connection_id.as_deref()) == Some(id)
+                || r.spec.connection_ref.as_ref().is_some_and(|c| c.name == conn.name_any())
+        })
+        .map(|r| r.metadata.deletion_timestamp.is_some())
+        .collect()
+}

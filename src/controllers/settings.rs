@@ -1,0 +1,142 @@
+//! A connection's settings: `spec.metadata` merged with `spec.secretMetadata` values read from
+//! Secrets at call time. Secret values exist only in the merged map sent to Meshes and inside the
+//! hash recorded in status; never in status, logs, Events or errors.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::context::Context;
+use super::credentials::Unavailable;
+use super::outcome::Outcome;
+use crate::resources::{MeshesConnectionSpec, reasons};
+
+/// The merged settings. `Debug` prints keys only.
+#[derive(Clone)]
+pub struct Settings {
+    /// Everything sent as connection `metadata`.
+    pub merged: Map<String, Value>,
+    /// Keys whose values came from Secrets.
+    pub secret_keys: Vec<String>,
+    /// SHA-256 over name, hidden and the merged settings, hex.
+    pub hash: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("keys", &self.merged.keys().collect::<Vec<_>>())
+            .field("secret_keys", &self.secret_keys)
+            .field("hash", &self.hash)
+            .finish()
+    }
+}
+
+/// The hash that decides whether a connection must be updated.
+pub fn settings_hash(name: &str, hidden: Option<bool>, merged: &Map<String, Value>) -> String {
+    // serde_json maps are ordered (BTreeMap without preserve_order), so this is canonical.
+    let doc = serde_json::json!({"name": name, "hidden": hidden, "metadata": merged});
+    hex::encode(Sha256::digest(doc.to_string().as_bytes()))
+}
+
+fn stalled(message: String) -> Unavailable {
+    Unavailable { outcome: Outcome::Stalled { reason: reasons::INVALID_SPEC, message }, requeue: None }
+}
+
+/// Reads the secret settings and merges them. Missing Secrets are waited for during the grace
+/// period (keyed by `uid`), then stall; missing keys and key collisions stall at once.
+pub async fn resolve(
+    ctx: &Context,
+    uid: &str,
+    namespace: &str,
+    name: &str,
+    spec: &MeshesConnectionSpec,
+) -> Result<Settings, Unavailable> {
+    let mut merged = spec.metadata.clone().unwrap_or_default();
+    let mut secret_keys = Vec::new();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut cache: BTreeMap<String, Option<Secret>> = BTreeMap::new();
+    for entry in spec.secret_metadata.iter().flatten() {
+        let secret_name = &entry.secret_key_ref.name;
+        if !cache.contains_key(secret_name) {
+            let found = api.get_opt(secret_name).await.map_err(|e| Unavailable {
+                outcome: Outcome::Transient { message: format!("reading Secret {namespace}/{secret_name}: {e}") },
+                requeue: Some(ctx.next_backoff(uid)),
+            })?;
+            cache.insert(secret_name.clone(), found);
+        }
+        let Some(secret) = cache.get(secret_name).and_then(Option::as_ref) else {
+            let waited = ctx.waiting_since(uid).elapsed();
+            let grace = ctx.config.secret_grace;
+            if waited < grace {
+                return Err(Unavailable {
+                    outcome: Outcome::Progressing {
+                        reason: reasons::WAITING_FOR_SECRET,
+                        message: format!("Waiting for Secret {namespace}/{secret_name} (secretMetadata {})", entry.key),
+                    },
+                    requeue: Some(grace - waited + Duration::from_millis(200)),
+                });
+            }
+            return Err(stalled(format!(
+                "Secret {namespace}/{secret_name} for secretMetadata {} not found after waiting {}s",
+                entry.key,
+                grace.as_secs()
+            )));
+        };
+        let value = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&entry.secret_key_ref.key))
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
+            .ok_or_else(|| {
+                stalled(format!(
+                    "Secret {namespace}/{secret_name} has no UTF-8 key {} (for secretMetadata {})",
+                    entry.secret_key_ref.key, entry.key
+                ))
+            })?;
+        if merged.contains_key(&entry.key) {
+            return Err(stalled(format!(
+                "{} is set in both spec.metadata and spec.secretMetadata; keep one",
+                entry.key
+            )));
+        }
+        merged.insert(entry.key.clone(), Value::String(value));
+        secret_keys.push(entry.key.clone());
+    }
+    ctx.stop_waiting(uid);
+    let hash = settings_hash(name, spec.hidden, &merged);
+    Ok(Settings { merged, secret_keys, hash })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_changes_with_any_setting_and_is_order_independent() {
+        let mut a = Map::new();
+        a.insert("url".into(), Value::String("https://x".into()));
+        a.insert("signing_secret".into(), Value::String("s1".into()));
+        let mut b = Map::new();
+        b.insert("signing_secret".into(), Value::String("s1".into()));
+        b.insert("url".into(), Value::String("https://x".into()));
+        assert_eq!(settings_hash("n", None, &a), settings_hash("n", None, &b));
+        b.insert("signing_secret".into(), Value::String("s2".into()));
+        assert_ne!(settings_hash("n", None, &a), settings_hash("n", None, &b));
+        assert_ne!(settings_hash("n", None, &a), settings_hash("m", None, &a));
+        assert_ne!(settings_hash("n", None, &a), settings_hash("n", Some(true), &a));
+    }
+
+    #[test]
+    fn debug_shows_keys_not_values() {
+        let mut m = Map::new();
+        m.insert("signing_secret".into(), Value::String("hunter2-secret".into()));
+        let s = Settings { hash: settings_hash("n", None, &m), merged: m, secret_keys: vec!["signing_secret".into()] };
+        let out = format!("{s:?}");
+        assert!(out.contains("signing_secret") && !out.contains("hunter2"), "{out}");
+    }
+}

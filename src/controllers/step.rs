@@ -1,0 +1,143 @@
+//! One reconcile pass's conclusion ([`Step`]) and the mappings every controller shares: Meshes
+//! errors to outcomes (transient → backoff, permanent → Stalled), Kubernetes failures, and the
+//! stale-cache check that guards every create.
+
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::context::Context;
+use super::credentials::Unavailable;
+use super::outcome::{Drift, Outcome};
+use crate::api::ApiError;
+use crate::resources::reasons;
+
+/// What one pass concluded.
+#[derive(Debug)]
+pub struct Step {
+    /// The conclusion.
+    pub outcome: Outcome,
+    /// The Drifted condition.
+    pub drift: Drift,
+    /// When to run again without a watch event.
+    pub requeue: Option<Duration>,
+    /// Nothing was decided (a stale cache entry, or a stall whose inputs did not change):
+    /// leave status untouched.
+    pub quiet: bool,
+}
+
+impl Step {
+    /// A stall with `reason` and an actionable `message`.
+    pub fn stalled(reason: &'static str, message: String) -> Self {
+        Self {
+            outcome: Outcome::Stalled { reason, message },
+            drift: Drift::Unchanged,
+            requeue: None,
+            quiet: false,
+        }
+    }
+
+    /// Decide nothing, write nothing.
+    pub fn quiet(requeue: Option<Duration>) -> Self {
+        Self {
+            outcome: Outcome::Paused,
+            drift: Drift::Unchanged,
+            requeue,
+            quiet: true,
+        }
+    }
+}
+
+impl From<Unavailable> for Step {
+    fn from(u: Unavailable) -> Self {
+        Self {
+            outcome: u.outcome,
+            drift: Drift::Unchanged,
+            requeue: u.requeue,
+            quiet: false,
+        }
+    }
+}
+
+
+/// The current time as a Kubernetes timestamp.
+pub fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// Whether the API server has a newer version of `obj` than the cache handed us. Checked before
+/// any create: our own last status write (an ID, or the end of a pending create) may not have
+/// reached the cache yet, and acting on the stale copy would create twice.
+pub async fn is_stale<K>(ctx: &Context, obj: &K) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let fresh = api.get(&obj.name_any()).await?;
+    Ok(fresh.meta().resource_version != obj.meta().resource_version)
+}
+
+/// A transient Kubernetes API failure.
+pub fn kube_transient(ctx: &Context, uid: &str, e: kube::Error) -> Step {
+    Step {
+        outcome: Outcome::Transient {
+            message: format!("Kubernetes API: {e}"),
+        },
+        drift: Drift::Unchanged,
+        requeue: Some(ctx.next_backoff(uid)),
+        quiet: false,
+    }
+}
+
+/// Maps a Meshes error to a step: transient → backoff; permanent → Stalled.
+pub fn api_error(ctx: &Context, uid: &str, secret: &str, e: ApiError) -> Step {
+    let from_secret = if secret.is_empty() {
+        String::new()
+    } else {
+        format!(" in Secret {secret}")
+    };
+    match &e {
+        ApiError::RateLimited { retry_after, .. } => Step {
+            outcome: Outcome::Transient {
+                message: e.to_string(),
+            },
+            drift: Drift::Unchanged,
+            requeue: Some(retry_after.unwrap_or_default().max(ctx.next_backoff(uid))),
+            quiet: false,
+        },
+        ApiError::Unauthorized { message, .. } => Step::stalled(
+            reasons::INVALID_CREDENTIALS,
+            format!(
+                "Meshes refused the credentials{from_secret} (401: {message}); fix or rotate them"
+            ),
+        ),
+        ApiError::Forbidden { message, .. } => Step::stalled(
+            reasons::INVALID_CREDENTIALS,
+            format!(
+                "The access key{from_secret} may not do this (403: {message}); use a key with access to the workspace"
+            ),
+        ),
+        ApiError::Invalid { .. } | ApiError::Conflict { .. } | ApiError::NotFound { .. } => {
+            Step::stalled(
+                reasons::REJECTED,
+                format!("Meshes rejected the request: {e}"),
+            )
+        }
+        _ => Step {
+            outcome: Outcome::Transient {
+                message: e.to_string(),
+            },
+            drift: Drift::Unchanged,
+            requeue: Some(ctx.next_backoff(uid)),
+            quiet: false,
+        },
+    }
+}
