@@ -20,13 +20,18 @@ pub struct Catalogs {
 
 impl Catalogs {
     /// The catalog of `creds`' org, listing it when missing or older than [`CATALOG_TTL`].
-    pub async fn get(&self, api: &dyn MeshesApi, creds: &Credentials) -> Result<Vec<Integration>, ApiError> {
+    pub async fn get(
+        &self,
+        api: &dyn MeshesApi,
+        creds: &Credentials,
+    ) -> Result<Vec<Integration>, ApiError> {
         let org = creds.org_id().to_string();
         let cached = || {
-            self.by_org
-                .lock()
-                .ok()
-                .and_then(|m| m.get(&org).filter(|(at, _)| at.elapsed() < CATALOG_TTL).map(|(_, c)| c.clone()))
+            self.by_org.lock().ok().and_then(|m| {
+                m.get(&org)
+                    .filter(|(at, _)| at.elapsed() < CATALOG_TTL)
+                    .map(|(_, c)| c.clone())
+            })
         };
         if let Some(c) = cached() {
             return Ok(c);
@@ -45,12 +50,9 @@ impl Catalogs {
 
 /// The action keys integration `type_` offers, or `None` when the catalog does not know the type.
 pub fn actions_of(catalog: &[Integration], type_: &str) -> Option<Vec<String>> {
-    catalog
-        .iter()
-        .find(|i| i.kind.as_str() == type_)
-        .map(|i| {
-            let mut keys: Vec<String> = i.actions.keys().cloned().collect();
-            keys.sort();
-            keys
-        })
+    catalog.iter().find(|i| i.kind.as_str() == type_).map(|i| {
+        let mut keys: Vec<String> = i.actions.keys().cloned().collect();
+        keys.sort();
+        keys
+    })
 }

@@ -22,7 +22,11 @@ impl Metrics {
     pub fn reconciles_of(&self, kind: &str, namespace: &str, name: &str) -> u64 {
         self.reconciles
             .lock()
-            .map(|m| m.get(&format!("{kind}/{namespace}/{name}")).copied().unwrap_or(0))
+            .map(|m| {
+                m.get(&format!("{kind}/{namespace}/{name}"))
+                    .copied()
+                    .unwrap_or(0)
+            })
             .unwrap_or(0)
     }
 
@@ -31,7 +35,12 @@ impl Metrics {
         let prefix = format!("{kind}/");
         self.reconciles
             .lock()
-            .map(|m| m.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| v).sum())
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.starts_with(&prefix))
+                    .map(|(_, v)| v)
+                    .sum()
+            })
             .unwrap_or(0)
     }
 }

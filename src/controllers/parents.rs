@@ -27,7 +27,10 @@ pub struct Parent {
 
 fn waiting(message: String, ctx: &Context) -> Step {
     Step {
-        outcome: Outcome::Progressing { reason: reasons::WAITING_FOR_DEPENDENCY, message },
+        outcome: Outcome::Progressing {
+            reason: reasons::WAITING_FOR_DEPENDENCY,
+            message,
+        },
         drift: super::outcome::Drift::Unchanged,
         // Watches on the parent do the real work; this is only a safety net.
         requeue: Some(ctx.config.dependency_requeue),
@@ -36,21 +39,44 @@ fn waiting(message: String, ctx: &Context) -> Step {
 }
 
 fn find_workspace(ctx: &Context, ns: &str, name: &str) -> Option<std::sync::Arc<MeshesWorkspace>> {
-    ctx.stores.workspaces.as_ref()?.state().into_iter().find(|w| w.namespace().as_deref() == Some(ns) && w.name_any() == name)
+    ctx.stores
+        .workspaces
+        .as_ref()?
+        .state()
+        .into_iter()
+        .find(|w| w.namespace().as_deref() == Some(ns) && w.name_any() == name)
 }
 
-fn find_connection(ctx: &Context, ns: &str, name: &str) -> Option<std::sync::Arc<MeshesConnection>> {
-    ctx.stores.connections.as_ref()?.state().into_iter().find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == name)
+fn find_connection(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+) -> Option<std::sync::Arc<MeshesConnection>> {
+    ctx.stores
+        .connections
+        .as_ref()?
+        .state()
+        .into_iter()
+        .find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == name)
 }
 
 fn workspace_by_id(ctx: &Context, ns: &str, id: &str) -> Option<std::sync::Arc<MeshesWorkspace>> {
-    ctx.stores.workspaces.as_ref()?.state().into_iter().find(|w| {
-        w.namespace().as_deref() == Some(ns) && w.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id)
-    })
+    ctx.stores
+        .workspaces
+        .as_ref()?
+        .state()
+        .into_iter()
+        .find(|w| {
+            w.namespace().as_deref() == Some(ns)
+                && w.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id)
+        })
 }
 
 fn own_secret(ns: &str, r: &crate::resources::LocalObjectReference) -> SecretRef {
-    SecretRef { namespace: ns.to_string(), name: r.name.clone() }
+    SecretRef {
+        namespace: ns.to_string(),
+        name: r.name.clone(),
+    }
 }
 
 /// The credentials Secret of a workspace CR.
@@ -61,7 +87,11 @@ fn workspace_credentials(ctx: &Context, ws: &MeshesWorkspace) -> Result<SecretRe
 
 /// Resolves a connection's workspace. `deleting`: the connection only needs enough to delete
 /// itself, so a parent that is gone or not Ready is acceptable when status recorded the IDs.
-pub fn of_connection(ctx: &Context, conn: &MeshesConnection, deleting: bool) -> Result<Parent, Step> {
+pub fn of_connection(
+    ctx: &Context,
+    conn: &MeshesConnection,
+    deleting: bool,
+) -> Result<Parent, Step> {
     let ns = conn.namespace().unwrap_or_default();
     let recorded = conn.status.as_ref().and_then(|s| s.workspace_id.clone());
     if conn.spec.credentials_ref.is_none() && conn.spec.adopt.is_some() {
@@ -72,23 +102,52 @@ pub fn of_connection(ctx: &Context, conn: &MeshesConnection, deleting: bool) -> 
     }
     if let Some(id) = &conn.spec.workspace_id {
         let Some(r) = &conn.spec.credentials_ref else {
-            return Err(Step::stalled(reasons::INVALID_SPEC, "spec.workspaceId requires spec.credentialsRef".into()));
+            return Err(Step::stalled(
+                reasons::INVALID_SPEC,
+                "spec.workspaceId requires spec.credentialsRef".into(),
+            ));
         };
-        return Ok(Parent { workspace_id: id.clone(), connection_id: None, connection_type: None, credentials: own_secret(&ns, r) });
+        return Ok(Parent {
+            workspace_id: id.clone(),
+            connection_id: None,
+            connection_type: None,
+            credentials: own_secret(&ns, r),
+        });
     }
     let Some(wref) = &conn.spec.workspace_ref else {
-        return Err(Step::stalled(reasons::INVALID_SPEC, "set exactly one of spec.workspaceRef or spec.workspaceId".into()));
+        return Err(Step::stalled(
+            reasons::INVALID_SPEC,
+            "set exactly one of spec.workspaceRef or spec.workspaceId".into(),
+        ));
     };
     let parent = find_workspace(ctx, &ns, &wref.name);
     let usable = parent.as_ref().filter(|w| {
-        w.metadata.deletion_timestamp.is_none() && conditions::is_true(&w.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default(), READY)
+        w.metadata.deletion_timestamp.is_none()
+            && conditions::is_true(
+                &w.status
+                    .as_ref()
+                    .map(|s| s.conditions.clone())
+                    .unwrap_or_default(),
+                READY,
+            )
     });
-    let workspace_id = match (usable.and_then(|w| w.status.as_ref()?.workspace_id.clone()), deleting, &recorded) {
+    let workspace_id = match (
+        usable.and_then(|w| w.status.as_ref()?.workspace_id.clone()),
+        deleting,
+        &recorded,
+    ) {
         (Some(id), _, _) => id,
         (None, true, Some(id)) => id.clone(),
         (None, _, _) => {
-            let why = if parent.is_none() { "not found" } else { "not Ready yet" };
-            return Err(waiting(format!("Waiting for MeshesWorkspace {} ({why})", wref.name), ctx));
+            let why = if parent.is_none() {
+                "not found"
+            } else {
+                "not Ready yet"
+            };
+            return Err(waiting(
+                format!("Waiting for MeshesWorkspace {} ({why})", wref.name),
+                ctx,
+            ));
         }
     };
     let creds = match (&conn.spec.credentials_ref, parent.as_deref()) {
@@ -96,10 +155,23 @@ pub fn of_connection(ctx: &Context, conn: &MeshesConnection, deleting: bool) -> 
         (None, Some(w)) => workspace_credentials(ctx, w)?,
         (None, None) => match workspace_by_id(ctx, &ns, &workspace_id) {
             Some(w) => workspace_credentials(ctx, &w)?,
-            None => return Err(waiting(format!("Waiting for MeshesWorkspace {} (not found; its credentials are needed)", wref.name), ctx)),
+            None => {
+                return Err(waiting(
+                    format!(
+                        "Waiting for MeshesWorkspace {} (not found; its credentials are needed)",
+                        wref.name
+                    ),
+                    ctx,
+                ));
+            }
         },
     };
-    Ok(Parent { workspace_id, connection_id: None, connection_type: None, credentials: creds })
+    Ok(Parent {
+        workspace_id,
+        connection_id: None,
+        connection_type: None,
+        credentials: creds,
+    })
 }
 
 /// Resolves a rule's connection (and through it the workspace and credentials).
@@ -114,22 +186,37 @@ pub fn of_rule(ctx: &Context, rule: &MeshesRule, deleting: bool) -> Result<Paren
     }
     if let Some(id) = &rule.spec.connection_id {
         let Some(r) = &rule.spec.credentials_ref else {
-            return Err(Step::stalled(reasons::INVALID_SPEC, "spec.connectionId requires spec.credentialsRef".into()));
+            return Err(Step::stalled(
+                reasons::INVALID_SPEC,
+                "spec.connectionId requires spec.credentialsRef".into(),
+            ));
         };
         // The workspace and type are learned from Meshes by the rule controller.
         return Ok(Parent {
-            workspace_id: status.and_then(|s| s.workspace_id.clone()).unwrap_or_default(),
+            workspace_id: status
+                .and_then(|s| s.workspace_id.clone())
+                .unwrap_or_default(),
             connection_id: Some(id.clone()),
             connection_type: None,
             credentials: own_secret(&ns, r),
         });
     }
     let Some(cref) = &rule.spec.connection_ref else {
-        return Err(Step::stalled(reasons::INVALID_SPEC, "set exactly one of spec.connectionRef or spec.connectionId".into()));
+        return Err(Step::stalled(
+            reasons::INVALID_SPEC,
+            "set exactly one of spec.connectionRef or spec.connectionId".into(),
+        ));
     };
     let parent = find_connection(ctx, &ns, &cref.name);
     let ready = parent.as_ref().filter(|c| {
-        c.metadata.deletion_timestamp.is_none() && conditions::is_true(&c.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default(), READY)
+        c.metadata.deletion_timestamp.is_none()
+            && conditions::is_true(
+                &c.status
+                    .as_ref()
+                    .map(|s| s.conditions.clone())
+                    .unwrap_or_default(),
+                READY,
+            )
     });
     let ids = ready.and_then(|c| {
         let st = c.status.as_ref()?;
@@ -137,13 +224,28 @@ pub fn of_rule(ctx: &Context, rule: &MeshesRule, deleting: bool) -> Result<Paren
     });
     let (connection_id, workspace_id) = match (ids, deleting) {
         (Some(ids), _) => ids,
-        (None, true) => match (status.and_then(|s| s.connection_id.clone()), status.and_then(|s| s.workspace_id.clone())) {
+        (None, true) => match (
+            status.and_then(|s| s.connection_id.clone()),
+            status.and_then(|s| s.workspace_id.clone()),
+        ) {
             (Some(c), Some(w)) => (c, w),
-            _ => return Err(waiting(format!("Waiting for MeshesConnection {}", cref.name), ctx)),
+            _ => {
+                return Err(waiting(
+                    format!("Waiting for MeshesConnection {}", cref.name),
+                    ctx,
+                ));
+            }
         },
         (None, false) => {
-            let why = if parent.is_none() { "not found" } else { "not Ready yet" };
-            return Err(waiting(format!("Waiting for MeshesConnection {} ({why})", cref.name), ctx));
+            let why = if parent.is_none() {
+                "not found"
+            } else {
+                "not Ready yet"
+            };
+            return Err(waiting(
+                format!("Waiting for MeshesConnection {} ({why})", cref.name),
+                ctx,
+            ));
         }
     };
     let creds = match (&rule.spec.credentials_ref, parent.as_deref()) {
@@ -151,7 +253,15 @@ pub fn of_rule(ctx: &Context, rule: &MeshesRule, deleting: bool) -> Result<Paren
         (None, Some(c)) => of_connection(ctx, c, true)?.credentials,
         (None, None) => match workspace_by_id(ctx, &ns, &workspace_id) {
             Some(w) => workspace_credentials(ctx, &w)?,
-            None => return Err(waiting(format!("Waiting for MeshesConnection {} (not found; its credentials are needed)", cref.name), ctx)),
+            None => {
+                return Err(waiting(
+                    format!(
+                        "Waiting for MeshesConnection {} (not found; its credentials are needed)",
+                        cref.name
+                    ),
+                    ctx,
+                ));
+            }
         },
     };
     Ok(Parent {

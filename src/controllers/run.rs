@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 
 use super::config::{OperatorConfig, SecretRef};
 use super::context::{Context, Stores, Triggers};
-use super::metrics::Metrics;
 use super::error::Error;
+use super::metrics::Metrics;
 use super::{connection, credentials, rule, users, workspace};
 use crate::api::MeshesApi;
 use crate::resources::finalizers::CREDENTIALS_IN_USE;
@@ -121,33 +121,57 @@ pub async fn run_with_metrics(
     };
     let (conn_tx, conn_rx) = mpsc::unbounded();
     let (rule_tx, rule_rx) = mpsc::unbounded();
-    let triggers = Triggers { connections: Some(conn_tx), rules: Some(rule_tx) };
-    let ctx = Arc::new(Context::new(client.clone(), api, config.clone(), stores.clone(), metrics, triggers));
+    let triggers = Triggers {
+        connections: Some(conn_tx),
+        rules: Some(rule_tx),
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        api,
+        config.clone(),
+        stores.clone(),
+        metrics,
+        triggers,
+    ));
 
     // Metadata only: Secret data is read on demand, so memory does not grow with Secret sizes.
     let secret_api: Api<PartialObjectMeta<Secret>> = scope.api(client.clone());
     let secrets = || {
-        watcher(secret_api.clone(), watcher::Config::default().any_semantic())
-            .default_backoff()
-            .touched_objects()
+        watcher(
+            secret_api.clone(),
+            watcher::Config::default().any_semantic(),
+        )
+        .default_backoff()
+        .touched_objects()
     };
     let ws_store = workspaces.store();
     let conn_store = connections.store();
     let rule_store = rules.store();
     let ws = workspaces
-        .watches_stream(secrets(), workspace::secret_mapper(ws_store.clone(), config.clone()))
+        .watches_stream(
+            secrets(),
+            workspace::secret_mapper(ws_store.clone(), config.clone()),
+        )
         .shutdown_on_signal()
         .run(workspace::reconcile::reconcile, error_policy, ctx.clone())
         .for_each(|r| log_result("MeshesWorkspace", r));
     let conns = connections
-        .watches(scope.api::<MeshesWorkspace>(client.clone()), wc.clone(), connection::workspace_mapper(conn_store.clone()))
+        .watches(
+            scope.api::<MeshesWorkspace>(client.clone()),
+            wc.clone(),
+            connection::workspace_mapper(conn_store.clone()),
+        )
         .watches_stream(secrets(), connection::secret_mapper(conn_store, ws_store))
         .reconcile_on(conn_rx)
         .shutdown_on_signal()
         .run(connection::reconcile::reconcile, error_policy, ctx.clone())
         .for_each(|r| log_result("MeshesConnection", r));
     let rules = rules
-        .watches(scope.api::<MeshesConnection>(client.clone()), wc, rule::connection_mapper(rule_store.clone()))
+        .watches(
+            scope.api::<MeshesConnection>(client.clone()),
+            wc,
+            rule::connection_mapper(rule_store.clone()),
+        )
         .watches_stream(secrets(), rule::secret_mapper(rule_store))
         .reconcile_on(rule_rx)
         .shutdown_on_signal()

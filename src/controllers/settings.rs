@@ -44,7 +44,13 @@ pub fn settings_hash(name: &str, hidden: Option<bool>, merged: &Map<String, Valu
 }
 
 fn stalled(message: String) -> Unavailable {
-    Unavailable { outcome: Outcome::Stalled { reason: reasons::INVALID_SPEC, message }, requeue: None }
+    Unavailable {
+        outcome: Outcome::Stalled {
+            reason: reasons::INVALID_SPEC,
+            message,
+        },
+        requeue: None,
+    }
 }
 
 /// Reads the secret settings and merges them. Missing Secrets are waited for during the grace
@@ -64,7 +70,9 @@ pub async fn resolve(
         let secret_name = &entry.secret_key_ref.name;
         if !cache.contains_key(secret_name) {
             let found = api.get_opt(secret_name).await.map_err(|e| Unavailable {
-                outcome: Outcome::Transient { message: format!("reading Secret {namespace}/{secret_name}: {e}") },
+                outcome: Outcome::Transient {
+                    message: format!("reading Secret {namespace}/{secret_name}: {e}"),
+                },
                 requeue: Some(ctx.next_backoff(uid)),
             })?;
             cache.insert(secret_name.clone(), found);
@@ -76,7 +84,10 @@ pub async fn resolve(
                 return Err(Unavailable {
                     outcome: Outcome::Progressing {
                         reason: reasons::WAITING_FOR_SECRET,
-                        message: format!("Waiting for Secret {namespace}/{secret_name} (secretMetadata {})", entry.key),
+                        message: format!(
+                            "Waiting for Secret {namespace}/{secret_name} (secretMetadata {})",
+                            entry.key
+                        ),
                     },
                     requeue: Some(grace - waited + Duration::from_millis(200)),
                 });
@@ -109,7 +120,11 @@ pub async fn resolve(
     }
     ctx.stop_waiting(uid);
     let hash = settings_hash(name, spec.hidden, &merged);
-    Ok(Settings { merged, secret_keys, hash })
+    Ok(Settings {
+        merged,
+        secret_keys,
+        hash,
+    })
 }
 
 #[cfg(test)]
@@ -128,15 +143,28 @@ mod tests {
         b.insert("signing_secret".into(), Value::String("s2".into()));
         assert_ne!(settings_hash("n", None, &a), settings_hash("n", None, &b));
         assert_ne!(settings_hash("n", None, &a), settings_hash("m", None, &a));
-        assert_ne!(settings_hash("n", None, &a), settings_hash("n", Some(true), &a));
+        assert_ne!(
+            settings_hash("n", None, &a),
+            settings_hash("n", Some(true), &a)
+        );
     }
 
     #[test]
     fn debug_shows_keys_not_values() {
         let mut m = Map::new();
-        m.insert("signing_secret".into(), Value::String("hunter2-secret".into()));
-        let s = Settings { hash: settings_hash("n", None, &m), merged: m, secret_keys: vec!["signing_secret".into()] };
+        m.insert(
+            "signing_secret".into(),
+            Value::String("hunter2-secret".into()),
+        );
+        let s = Settings {
+            hash: settings_hash("n", None, &m),
+            merged: m,
+            secret_keys: vec!["signing_secret".into()],
+        };
         let out = format!("{s:?}");
-        assert!(out.contains("signing_secret") && !out.contains("hunter2"), "{out}");
+        assert!(
+            out.contains("signing_secret") && !out.contains("hunter2"),
+            "{out}"
+        );
     }
 }

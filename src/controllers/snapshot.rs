@@ -65,10 +65,17 @@ impl Snapshots {
     }
 
     /// Lists the workspace's connections and rules now and stores the snapshot.
-    pub async fn refresh(&self, api: &dyn MeshesApi, creds: &Credentials, id: &str) -> Result<Arc<Snapshot>, ApiError> {
+    pub async fn refresh(
+        &self,
+        api: &dyn MeshesApi,
+        creds: &Credentials,
+        id: &str,
+    ) -> Result<Arc<Snapshot>, ApiError> {
         let taken_at = Instant::now();
         let connections = api.list_workspace_connections(creds, id).await?;
-        let rules = api.list_workspace_rules(creds, id, &RuleFilter::default()).await?;
+        let rules = api
+            .list_workspace_rules(creds, id, &RuleFilter::default())
+            .await?;
         let snap = Arc::new(Snapshot {
             connections,
             rules,

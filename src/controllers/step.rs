@@ -64,7 +64,6 @@ impl From<Unavailable> for Step {
     }
 }
 
-
 /// The current time as a Kubernetes timestamp.
 pub fn now() -> Time {
     Time(Timestamp::now())

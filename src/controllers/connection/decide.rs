@@ -50,7 +50,9 @@ pub fn binding(
 
 /// The managed name: `spec.name`, else `metadata.name` unless adopted (then unmanaged).
 pub fn desired_name(spec: &MeshesConnectionSpec, metadata_name: &str) -> Option<String> {
-    spec.name.clone().or_else(|| spec.adopt.is_none().then(|| metadata_name.to_string()))
+    spec.name
+        .clone()
+        .or_else(|| spec.adopt.is_none().then(|| metadata_name.to_string()))
 }
 
 /// The deletion policy in effect: the spec's, else Orphan for observed or adopted connections,
@@ -89,7 +91,10 @@ pub fn drift(
     if let Some(h) = hidden
         && upstream.hidden.unwrap_or(false) != h
     {
-        out.push(format!("hidden is {}, spec wants {h}", upstream.hidden.unwrap_or(false)));
+        out.push(format!(
+            "hidden is {}, spec wants {h}",
+            upstream.hidden.unwrap_or(false)
+        ));
     }
     for (k, v) in spec_metadata.into_iter().flatten() {
         match upstream.metadata.get(k) {
@@ -158,15 +163,25 @@ mod tests {
 
     #[test]
     fn drift_ignores_server_defaults_and_unmanaged_keys() {
-        let s = spec(json!({"workspaceRef": {"name": "w"}, "type": "webhook", "metadata": {"url": "https://a"}}));
+        let s = spec(
+            json!({"workspaceRef": {"name": "w"}, "type": "webhook", "metadata": {"url": "https://a"}}),
+        );
         // Meshes added http_method and payload_mode: not in spec, not drift.
-        let up = upstream(json!({"url": "https://a", "http_method": "POST", "payload_mode": "wrapped"}), "hook");
+        let up = upstream(
+            json!({"url": "https://a", "http_method": "POST", "payload_mode": "wrapped"}),
+            "hook",
+        );
         assert!(drift(s.metadata.as_ref(), Some("hook"), None, &up).is_empty());
         let up = upstream(json!({"url": "https://b"}), "hook");
         let d = drift(s.metadata.as_ref(), Some("hook"), None, &up);
         assert_eq!(d.len(), 1);
         assert!(d[0].contains("metadata.url"));
-        let d = drift(s.metadata.as_ref(), Some("other"), Some(true), &upstream(json!({"url": "https://a"}), "hook"));
+        let d = drift(
+            s.metadata.as_ref(),
+            Some("other"),
+            Some(true),
+            &upstream(json!({"url": "https://a"}), "hook"),
+        );
         assert_eq!(d.len(), 2);
     }
 
@@ -174,22 +189,42 @@ mod tests {
     fn adopted_connections_without_secret_settings_are_never_put() {
         let created = spec(json!({"workspaceRef": {"name": "w"}, "type": "webhook"}));
         assert!(may_put(&created));
-        let adopted = spec(json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}}));
+        let adopted = spec(
+            json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}}),
+        );
         assert!(!may_put(&adopted));
-        let adopted_with_secret = spec(json!({"workspaceId": "x", "type": "webhook", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"},
-            "secretMetadata": [{"key": "signing_secret", "secretKeyRef": {"name": "s", "key": "k"}}]}));
+        let adopted_with_secret = spec(
+            json!({"workspaceId": "x", "type": "webhook", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"},
+            "secretMetadata": [{"key": "signing_secret", "secretKeyRef": {"name": "s", "key": "k"}}]}),
+        );
         assert!(may_put(&adopted_with_secret));
     }
 
     #[test]
     fn deletion_policy_defaults() {
         let created = spec(json!({"workspaceRef": {"name": "w"}, "type": "webhook"}));
-        assert_eq!(deletion_policy(&created, DeletionPolicy::Delete), DeletionPolicy::Delete);
-        assert_eq!(deletion_policy(&created, DeletionPolicy::Orphan), DeletionPolicy::Orphan);
-        let adopted = spec(json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}}));
-        assert_eq!(deletion_policy(&adopted, DeletionPolicy::Delete), DeletionPolicy::Orphan);
-        let explicit = spec(json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}, "deletionPolicy": "Delete"}));
-        assert_eq!(deletion_policy(&explicit, DeletionPolicy::Orphan), DeletionPolicy::Delete);
+        assert_eq!(
+            deletion_policy(&created, DeletionPolicy::Delete),
+            DeletionPolicy::Delete
+        );
+        assert_eq!(
+            deletion_policy(&created, DeletionPolicy::Orphan),
+            DeletionPolicy::Orphan
+        );
+        let adopted = spec(
+            json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}}),
+        );
+        assert_eq!(
+            deletion_policy(&adopted, DeletionPolicy::Delete),
+            DeletionPolicy::Orphan
+        );
+        let explicit = spec(
+            json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}, "deletionPolicy": "Delete"}),
+        );
+        assert_eq!(
+            deletion_policy(&explicit, DeletionPolicy::Orphan),
+            DeletionPolicy::Delete
+        );
     }
 
     #[test]
@@ -198,9 +233,30 @@ mod tests {
         let mut c = upstream(json!({}), "Hook");
         c.created_at = Utc.timestamp_opt(995, 0).unwrap();
         let none = HashSet::new();
-        assert!(matches!(claim(std::slice::from_ref(&c), "hook", &started, Duration::from_secs(10), &none), Claim::Ours(_)));
+        assert!(matches!(
+            claim(
+                std::slice::from_ref(&c),
+                "hook",
+                &started,
+                Duration::from_secs(10),
+                &none
+            ),
+            Claim::Ours(_)
+        ));
         c.created_at = Utc.timestamp_opt(900, 0).unwrap();
-        assert!(matches!(claim(std::slice::from_ref(&c), "hook", &started, Duration::from_secs(10), &none), Claim::Conflict(_)));
-        assert_eq!(claim(&[], "hook", &started, Duration::from_secs(10), &none), Claim::Absent);
+        assert!(matches!(
+            claim(
+                std::slice::from_ref(&c),
+                "hook",
+                &started,
+                Duration::from_secs(10),
+                &none
+            ),
+            Claim::Conflict(_)
+        ));
+        assert_eq!(
+            claim(&[], "hook", &started, Duration::from_secs(10), &none),
+            Claim::Absent
+        );
     }
 }

@@ -21,7 +21,12 @@ pub fn workspace_mapper(
             .state()
             .iter()
             .filter(|c| c.namespace() == ns)
-            .filter(|c| c.spec.workspace_ref.as_ref().is_some_and(|r| r.name == ws.name_any()))
+            .filter(|c| {
+                c.spec
+                    .workspace_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == ws.name_any())
+            })
             .map(|c| ObjectRef::from_obj(c.as_ref()))
             .collect()
     }
@@ -32,7 +37,8 @@ pub fn workspace_mapper(
 pub fn secret_mapper(
     store: Store<MeshesConnection>,
     workspaces: Store<MeshesWorkspace>,
-) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<MeshesConnection>> + Send + Sync + 'static {
+) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<MeshesConnection>> + Send + Sync + 'static
+{
     move |secret| {
         let ns = secret.namespace();
         let name = secret.name_any();
@@ -42,7 +48,11 @@ pub fn secret_mapper(
                     workspaces.state().iter().any(|ws| {
                         ws.namespace() == ns
                             && ws.name_any() == w.name
-                            && ws.spec.credentials_ref.as_ref().is_some_and(|r| r.name == name)
+                            && ws
+                                .spec
+                                .credentials_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name)
                     })
                 })
         };
@@ -51,8 +61,15 @@ pub fn secret_mapper(
             .iter()
             .filter(|c| c.namespace() == ns)
             .filter(|c| {
-                c.spec.credentials_ref.as_ref().is_some_and(|r| r.name == name)
-                    || c.spec.secret_metadata.iter().flatten().any(|e| e.secret_key_ref.name == name)
+                c.spec
+                    .credentials_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == name)
+                    || c.spec
+                        .secret_metadata
+                        .iter()
+                        .flatten()
+                        .any(|e| e.secret_key_ref.name == name)
                     || inherits(c)
             })
             .map(|c| ObjectRef::from_obj(c.as_ref()))

@@ -13,7 +13,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 
 use super::decide::{self, Binding, Claim};
-use crate::api::types::{Connection, CreateConnection, IntegrationType as WireType, UpdateConnection};
+use crate::api::types::{
+    Connection, CreateConnection, IntegrationType as WireType, UpdateConnection,
+};
 use crate::api::{ApiError, Credentials};
 use crate::controllers::context::{Context, Memo, StallKey};
 use crate::controllers::credentials::{self, Resolved};
@@ -67,14 +69,22 @@ async fn apply(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error> 
     let uid = conn.uid().unwrap_or_default();
     let mut status = conn.status.clone().unwrap_or_default();
     status.observed_generation = generation;
-    status.effective_deletion_policy =
-        Some(decide::deletion_policy(&conn.spec, ctx.config.default_deletion_policy));
+    status.effective_deletion_policy = Some(decide::deletion_policy(
+        &conn.spec,
+        ctx.config.default_deletion_policy,
+    ));
 
     if conn.annotations().get(PAUSED).is_some_and(|v| v == "true") {
         let already = conditions::find(&status.conditions, conditions::READY)
             .is_some_and(|c| c.reason == reasons::PAUSED);
         if !already {
-            outcome::apply(&mut status.conditions, &Outcome::Paused, &Drift::Unchanged, generation, &now());
+            outcome::apply(
+                &mut status.conditions,
+                &Outcome::Paused,
+                &Drift::Unchanged,
+                generation,
+                &now(),
+            );
             report::apply_status(ctx, conn, &status).await?;
         }
         return Ok(Action::await_change());
@@ -83,7 +93,10 @@ async fn apply(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error> 
     let mut stall_key = None;
     let step = run(conn, ctx, &mut status, &mut stall_key).await;
     if step.quiet {
-        return Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change));
+        return Ok(step
+            .requeue
+            .map(Action::requeue)
+            .unwrap_or_else(Action::await_change));
     }
     match (&step.outcome, stall_key) {
         (Outcome::Ready { .. }, _) => {
@@ -93,11 +106,20 @@ async fn apply(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error> 
         (Outcome::Stalled { .. }, Some(key)) => ctx.remember_stall(&uid, key),
         _ => ctx.clear_stall(&uid),
     }
-    outcome::apply(&mut status.conditions, &step.outcome, &step.drift, generation, &now());
+    outcome::apply(
+        &mut status.conditions,
+        &step.outcome,
+        &step.drift,
+        generation,
+        &now(),
+    );
     if conn.status.as_ref() != Some(&status) {
         report::apply_status(ctx, conn, &status).await?;
     }
-    Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
+    Ok(step
+        .requeue
+        .map(Action::requeue)
+        .unwrap_or_else(Action::await_change))
 }
 
 /// Everything resolved before talking to Meshes.
@@ -113,10 +135,14 @@ async fn resolve(conn: &MeshesConnection, ctx: &Context, deleting: bool) -> Resu
     let uid = conn.uid().unwrap_or_default();
     let ns = conn.namespace().unwrap_or_default();
     let parent = parents::of_connection(ctx, conn, deleting)?;
-    let resolved = credentials::load(ctx, &uid, &parent.credentials).await.map_err(Step::from)?;
+    let resolved = credentials::load(ctx, &uid, &parent.credentials)
+        .await
+        .map_err(Step::from)?;
     // Empty for an adopted connection without spec.name: its name is unmanaged.
     let name = decide::desired_name(&conn.spec, &conn.name_any()).unwrap_or_default();
-    let settings = settings::resolve(ctx, &uid, &ns, &name, &conn.spec).await.map_err(Step::from)?;
+    let settings = settings::resolve(ctx, &uid, &ns, &name, &conn.spec)
+        .await
+        .map_err(Step::from)?;
     Ok(Inputs {
         parent,
         resolved,
@@ -152,7 +178,10 @@ async fn run(
             ),
         );
     }
-    if status.workspace_id.as_ref().is_some_and(|w| *w != inputs.parent.workspace_id)
+    if status
+        .workspace_id
+        .as_ref()
+        .is_some_and(|w| *w != inputs.parent.workspace_id)
         && status.connection_id.is_some()
     {
         return Step::stalled(
@@ -197,12 +226,15 @@ async fn run(
     let mut written = false;
     let upstream: Connection = match binding {
         Binding::Bound(id) => {
-            let settings_changed = status.applied_hash.as_deref() != Some(inputs.settings.hash.as_str());
+            let settings_changed =
+                status.applied_hash.as_deref() != Some(inputs.settings.hash.as_str());
             if unchanged_inputs && !settings_changed {
                 // Nothing of ours changed: look only at a newer workspace snapshot, if any.
                 let memo = memo.clone().unwrap_or_else(|| unreachable_memo());
                 match ctx.snapshots.get(&inputs.parent.workspace_id) {
-                    Some(snap) if snap.seq > memo.checked_seq && snap.taken_at > memo.written_at => {
+                    Some(snap)
+                        if snap.seq > memo.checked_seq && snap.taken_at > memo.written_at =>
+                    {
                         match snap.connections.iter().find(|c| c.id == id) {
                             Some(c) => c.clone(),
                             None => return upstream_deleted(conn, ctx, status, &inputs, &id).await,
@@ -228,9 +260,20 @@ async fn run(
             } else {
                 // Restart, rotated credentials, or a forced look: use the workspace snapshot
                 // (one pair of lists per workspace, shared by its children).
-                let snap = match ctx.snapshots.load(ctx.api.as_ref(), creds, &inputs.parent.workspace_id, ctx.config.resync_interval).await {
+                let snap = match ctx
+                    .snapshots
+                    .load(
+                        ctx.api.as_ref(),
+                        creds,
+                        &inputs.parent.workspace_id,
+                        ctx.config.resync_interval,
+                    )
+                    .await
+                {
                     Ok(s) => s,
-                    Err(e) => return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e),
+                    Err(e) => {
+                        return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e);
+                    }
                 };
                 match snap.connections.iter().find(|c| c.id == id) {
                     Some(c) => c.clone(),
@@ -238,48 +281,74 @@ async fn run(
                 }
             }
         }
-        Binding::Adopt(id) | Binding::Rebind(id) => match ctx.api.get_connection(creds, &id).await {
-            Ok(c) => {
-                if c.workspace != inputs.parent.workspace_id {
+        Binding::Adopt(id) | Binding::Rebind(id) => {
+            match ctx.api.get_connection(creds, &id).await {
+                Ok(c) => {
+                    if c.workspace != inputs.parent.workspace_id {
+                        return Step::stalled(
+                            reasons::INVALID_SPEC,
+                            format!(
+                                "Meshes connection {id} belongs to workspace {}, not {}",
+                                c.workspace, inputs.parent.workspace_id
+                            ),
+                        );
+                    }
+                    if c.kind.as_str() != conn.spec.type_.as_str() {
+                        return Step::stalled(
+                            reasons::INVALID_SPEC,
+                            format!(
+                                "Meshes connection {id} is of type {}, but spec.type is {}",
+                                c.kind, conn.spec.type_
+                            ),
+                        );
+                    }
+                    if let Some(owner) = other_owner(conn, ctx, &id) {
+                        return Step::stalled(
+                            reasons::ALREADY_MANAGED,
+                            format!(
+                                "Meshes connection {id} is already managed by MeshesConnection {owner}"
+                            ),
+                        );
+                    }
+                    report::event(
+                        ctx,
+                        conn,
+                        false,
+                        reasons::ADOPTED,
+                        format!("Bound Meshes connection {id} ({})", c.name),
+                    )
+                    .await;
+                    c
+                }
+                Err(e) if e.is_not_found() && conn.spec.adopt.is_none() => {
+                    match create(conn, ctx, status, creds, &inputs).await {
+                        Ok(c) => {
+                            written = true;
+                            c
+                        }
+                        Err(step) => return step,
+                    }
+                }
+                Err(e) if e.is_not_found() => {
                     return Step::stalled(
-                        reasons::INVALID_SPEC,
-                        format!("Meshes connection {id} belongs to workspace {}, not {}", c.workspace, inputs.parent.workspace_id),
+                        reasons::REJECTED,
+                        format!(
+                            "spec.adopt.id {id} is not a Meshes connection visible to these credentials"
+                        ),
                     );
                 }
-                if c.kind.as_str() != conn.spec.type_.as_str() {
-                    return Step::stalled(
-                        reasons::INVALID_SPEC,
-                        format!("Meshes connection {id} is of type {}, but spec.type is {}", c.kind, conn.spec.type_),
-                    );
-                }
-                if let Some(owner) = other_owner(conn, ctx, &id) {
-                    return Step::stalled(
-                        reasons::ALREADY_MANAGED,
-                        format!("Meshes connection {id} is already managed by MeshesConnection {owner}"),
-                    );
-                }
-                report::event(ctx, conn, false, reasons::ADOPTED, format!("Bound Meshes connection {id} ({})", c.name)).await;
-                c
+                Err(e) => return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e),
             }
-            Err(e) if e.is_not_found() && conn.spec.adopt.is_none() => match create(conn, ctx, status, creds, &inputs).await {
+        }
+        Binding::ClaimPending(pending) => {
+            match claim_pending(conn, ctx, status, creds, &inputs, &pending).await {
                 Ok(c) => {
                     written = true;
                     c
                 }
                 Err(step) => return step,
-            },
-            Err(e) if e.is_not_found() => {
-                return Step::stalled(reasons::REJECTED, format!("spec.adopt.id {id} is not a Meshes connection visible to these credentials"));
             }
-            Err(e) => return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e),
-        },
-        Binding::ClaimPending(pending) => match claim_pending(conn, ctx, status, creds, &inputs, &pending).await {
-            Ok(c) => {
-                written = true;
-                c
-            }
-            Err(step) => return step,
-        },
+        }
         Binding::Create => match create(conn, ctx, status, creds, &inputs).await {
             Ok(c) => {
                 written = true;
@@ -310,10 +379,15 @@ fn fingerprint(hash: &str) -> u64 {
 
 fn status_outcome(status: &MeshesConnectionStatus, id: &str, observe: bool) -> Outcome {
     if status.active == Some(false) {
-        let why = status.inactive_reason.clone().unwrap_or_else(|| "unknown".into());
+        let why = status
+            .inactive_reason
+            .clone()
+            .unwrap_or_else(|| "unknown".into());
         return Outcome::Stalled {
             reason: reasons::CONNECTION_INACTIVE,
-            message: format!("Meshes connection {id} is inactive upstream ({why}); reconnect it in the Meshes dashboard"),
+            message: format!(
+                "Meshes connection {id} is inactive upstream ({why}); reconnect it in the Meshes dashboard"
+            ),
         };
     }
     ready(id, observe)
@@ -332,16 +406,38 @@ async fn finish(
     let creds = &inputs.resolved.creds;
     let id = upstream.id.clone();
     let mut current = upstream;
-    let mut drift = if observe_only(conn) { Drift::InSync } else { Drift::NotTracked };
+    let mut drift = if observe_only(conn) {
+        Drift::InSync
+    } else {
+        Drift::NotTracked
+    };
     let name = decide::desired_name(&conn.spec, &conn.name_any());
-    let diffs = decide::drift(conn.spec.metadata.as_ref(), name.as_deref(), conn.spec.hidden, &current);
+    let diffs = decide::drift(
+        conn.spec.metadata.as_ref(),
+        name.as_deref(),
+        conn.spec.hidden,
+        &current,
+    );
     if !diffs.is_empty() && !written {
         if observe_only(conn) || !decide::may_put(&conn.spec) {
-            drift = Drift::Drifted { reason: reasons::UPSTREAM_CHANGED, message: diffs.join("; ") };
+            drift = Drift::Drifted {
+                reason: reasons::UPSTREAM_CHANGED,
+                message: diffs.join("; "),
+            };
         } else {
             match put(conn, ctx, creds, &id, inputs).await {
                 Ok(c) => {
-                    report::event(ctx, conn, false, reasons::DRIFT_CORRECTED, format!("Corrected upstream drift on Meshes connection {id}: {}", diffs.join("; "))).await;
+                    report::event(
+                        ctx,
+                        conn,
+                        false,
+                        reasons::DRIFT_CORRECTED,
+                        format!(
+                            "Corrected upstream drift on Meshes connection {id}: {}",
+                            diffs.join("; ")
+                        ),
+                    )
+                    .await;
                     current = c;
                     written = true;
                 }
@@ -353,14 +449,21 @@ async fn finish(
     status.org_id = Some(creds.org_id().to_string());
     status.pending_create = None;
     status.active = Some(current.active.unwrap_or(true));
-    status.inactive_reason = current.inactive_reason.as_ref().map(|r| r.as_str().to_string());
+    status.inactive_reason = current
+        .inactive_reason
+        .as_ref()
+        .map(|r| r.as_str().to_string());
     if written || status.applied_hash.is_none() || decide::may_put(&conn.spec) && diffs.is_empty() {
         status.applied_hash = Some(inputs.settings.hash.clone());
     }
     if let Err(e) = report::annotate(ctx, conn, EXTERNAL_ID, &id).await {
         return kube_transient(ctx, &uid, e);
     }
-    let seq = ctx.snapshots.get(&inputs.parent.workspace_id).map(|s| s.seq).unwrap_or(0);
+    let seq = ctx
+        .snapshots
+        .get(&inputs.parent.workspace_id)
+        .map(|s| s.seq)
+        .unwrap_or(0);
     let prev_written = ctx.memo(&uid).map(|m| m.written_at);
     ctx.remember(
         &uid,
@@ -370,22 +473,39 @@ async fn finish(
             credentials: inputs.resolved.fingerprint,
             requested_at: inputs.requested.clone(),
             snapshot: serde_json::Value::Null,
-            written_at: if written { Instant::now() } else { prev_written.unwrap_or_else(Instant::now) },
+            written_at: if written {
+                Instant::now()
+            } else {
+                prev_written.unwrap_or_else(Instant::now)
+            },
             checked_seq: seq,
             inputs: fingerprint(&inputs.settings.hash),
         },
     );
     // Rules of this connection may be waiting for it.
     trigger_rules(ctx, conn);
-    Step { outcome: status_outcome(status, &id, observe_only(conn)), drift, requeue: None, quiet: false }
+    Step {
+        outcome: status_outcome(status, &id, observe_only(conn)),
+        drift,
+        requeue: None,
+        quiet: false,
+    }
 }
 
 fn trigger_rules(ctx: &Context, conn: &MeshesConnection) {
-    let Some(store) = &ctx.stores.rules else { return };
+    let Some(store) = &ctx.stores.rules else {
+        return;
+    };
     let ns = conn.namespace();
     for r in store.state() {
-        if r.namespace() == ns && r.spec.connection_ref.as_ref().is_some_and(|c| c.name == conn.name_any()) {
-            ctx.triggers.rule(kube::runtime::reflector::ObjectRef::from_obj(r.as_ref()));
+        if r.namespace() == ns
+            && r.spec
+                .connection_ref
+                .as_ref()
+                .is_some_and(|c| c.name == conn.name_any())
+        {
+            ctx.triggers
+                .rule(kube::runtime::reflector::ObjectRef::from_obj(r.as_ref()));
         }
     }
 }
@@ -402,7 +522,14 @@ async fn put(
         // Unmanaged name: PUT is a full update, so send back the current one.
         match ctx.api.get_connection(creds, id).await {
             Ok(c) => c.name,
-            Err(e) => return Err(api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e)),
+            Err(e) => {
+                return Err(api_error(
+                    ctx,
+                    &uid,
+                    &inputs.parent.credentials.to_string(),
+                    e,
+                ));
+            }
         }
     } else {
         inputs.name.clone()
@@ -414,14 +541,28 @@ async fn put(
     };
     match ctx.api.update_connection(creds, id, &body).await {
         Ok(c) => {
-            report::event(ctx, conn, false, reasons::UPDATED, format!("Updated Meshes connection {id}")).await;
+            report::event(
+                ctx,
+                conn,
+                false,
+                reasons::UPDATED,
+                format!("Updated Meshes connection {id}"),
+            )
+            .await;
             Ok(c)
         }
         Err(ApiError::Conflict { message, .. }) => Err(Step::stalled(
             reasons::NAME_CONFLICT,
-            format!("Updating Meshes connection {id} was refused: {message}; choose another spec.name"),
+            format!(
+                "Updating Meshes connection {id} was refused: {message}; choose another spec.name"
+            ),
         )),
-        Err(e) => Err(api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e)),
+        Err(e) => Err(api_error(
+            ctx,
+            &uid,
+            &inputs.parent.credentials.to_string(),
+            e,
+        )),
     }
 }
 
@@ -434,19 +575,39 @@ async fn upstream_deleted(
 ) -> Step {
     if observe_only(conn) || conn.spec.adopt.is_some() {
         return Step {
-            outcome: Outcome::Stalled { reason: reasons::REJECTED, message: format!("Meshes connection {id} no longer exists upstream") },
-            drift: Drift::Drifted { reason: reasons::UPSTREAM_DELETED, message: format!("Meshes connection {id} was deleted upstream") },
+            outcome: Outcome::Stalled {
+                reason: reasons::REJECTED,
+                message: format!("Meshes connection {id} no longer exists upstream"),
+            },
+            drift: Drift::Drifted {
+                reason: reasons::UPSTREAM_DELETED,
+                message: format!("Meshes connection {id} was deleted upstream"),
+            },
             requeue: None,
             quiet: false,
         };
     }
-    report::event(ctx, conn, true, reasons::UPSTREAM_DELETED, format!("Meshes connection {id} was deleted upstream; creating it again")).await;
+    report::event(
+        ctx,
+        conn,
+        true,
+        reasons::UPSTREAM_DELETED,
+        format!("Meshes connection {id} was deleted upstream; creating it again"),
+    )
+    .await;
     status.connection_id = None;
     status.applied_hash = None;
     let creds = inputs.resolved.creds.clone();
     match create(conn, ctx, status, &creds, inputs).await {
         Ok(c) => {
-            report::event(ctx, conn, false, reasons::DRIFT_CORRECTED, format!("Recreated Meshes connection as {}", c.id)).await;
+            report::event(
+                ctx,
+                conn,
+                false,
+                reasons::DRIFT_CORRECTED,
+                format!("Recreated Meshes connection as {}", c.id),
+            )
+            .await;
             finish(conn, ctx, status, inputs, c, true).await
         }
         Err(step) => step,
@@ -462,7 +623,13 @@ fn other_owner(conn: &MeshesConnection, ctx: &Context, id: &str) -> Option<Strin
         created: c.metadata.creation_timestamp.clone(),
         bound,
     };
-    let me = claimant(conn, conn.status.as_ref().and_then(|s| s.connection_id.as_deref()) == Some(id));
+    let me = claimant(
+        conn,
+        conn.status
+            .as_ref()
+            .and_then(|s| s.connection_id.as_deref())
+            == Some(id),
+    );
     let others: Vec<Claimant> = store
         .state()
         .iter()
@@ -499,12 +666,18 @@ async fn create(
 ) -> Result<Connection, Step> {
     let uid = conn.uid().unwrap_or_default();
     if observe_only(conn) {
-        return Err(Step::stalled(reasons::INVALID_SPEC, "managementPolicy Observe never creates; set spec.adopt.id".into()));
+        return Err(Step::stalled(
+            reasons::INVALID_SPEC,
+            "managementPolicy Observe never creates; set spec.adopt.id".into(),
+        ));
     }
     if conn.spec.type_.is_oauth() {
         return Err(Step::stalled(
             reasons::INVALID_SPEC,
-            format!("{} connections are created in the Meshes dashboard (OAuth); set spec.adopt.id to manage one", conn.spec.type_),
+            format!(
+                "{} connections are created in the Meshes dashboard (OAuth); set spec.adopt.id to manage one",
+                conn.spec.type_
+            ),
         ));
     }
     let started = now();
@@ -515,7 +688,10 @@ async fn create(
     status.org_id = Some(creds.org_id().to_string());
     outcome::apply(
         &mut status.conditions,
-        &Outcome::Progressing { reason: reasons::CREATING, message: format!("Creating Meshes connection {:?}", inputs.name) },
+        &Outcome::Progressing {
+            reason: reasons::CREATING,
+            message: format!("Creating Meshes connection {:?}", inputs.name),
+        },
         &Drift::Unchanged,
         conn.metadata.generation,
         &started,
@@ -535,7 +711,14 @@ async fn create(
         Ok(c) => {
             status.pending_create = None;
             status.connection_id = Some(c.id.clone());
-            report::event(ctx, conn, false, reasons::CREATED, format!("Created Meshes connection {} ({})", c.id, c.name)).await;
+            report::event(
+                ctx,
+                conn,
+                false,
+                reasons::CREATED,
+                format!("Created Meshes connection {} ({})", c.id, c.name),
+            )
+            .await;
             Ok(c)
         }
         Err(ApiError::Conflict { .. }) => {
@@ -553,7 +736,12 @@ async fn create(
             if !(e.is_transient() || matches!(e, ApiError::RateLimited { .. })) {
                 status.pending_create = None;
             }
-            Err(api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e))
+            Err(api_error(
+                ctx,
+                &uid,
+                &inputs.parent.credentials.to_string(),
+                e,
+            ))
         }
     }
 }
@@ -572,18 +760,37 @@ async fn claim_pending(
         .refresh(ctx.api.as_ref(), creds, &inputs.parent.workspace_id)
         .await
         .map_err(|e| api_error(ctx, &uid, "", e))?;
-    match decide::claim(&snap.connections, &inputs.name, &pending.started_at, ctx.config.create_skew, &bound_elsewhere(conn, ctx)) {
+    match decide::claim(
+        &snap.connections,
+        &inputs.name,
+        &pending.started_at,
+        ctx.config.create_skew,
+        &bound_elsewhere(conn, ctx),
+    ) {
         Claim::Ours(c) => {
             status.pending_create = None;
             status.connection_id = Some(c.id.clone());
-            report::event(ctx, conn, false, reasons::CREATED, format!("Created Meshes connection {}; claimed after a create whose response was lost", c.id)).await;
+            report::event(
+                ctx,
+                conn,
+                false,
+                reasons::CREATED,
+                format!(
+                    "Created Meshes connection {}; claimed after a create whose response was lost",
+                    c.id
+                ),
+            )
+            .await;
             Ok(c)
         }
         Claim::Conflict(c) => {
             status.pending_create = None;
             Err(Step::stalled(
                 reasons::NAME_CONFLICT,
-                format!("A connection named {:?} (ID {}) already exists and was not created by this object; set spec.adopt.id to manage it", inputs.name, c.id),
+                format!(
+                    "A connection named {:?} (ID {}) already exists and was not created by this object; set spec.adopt.id to manage it",
+                    inputs.name, c.id
+                ),
             ))
         }
         Claim::Absent => create(conn, ctx, status, creds, inputs).await,
@@ -617,8 +824,21 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     "Released Meshes connection {id} without deleting it: its workspace or credentials are gone"
                 )).await;
             }
-            Some(inputs) => match ctx.api.delete_connection(&inputs.resolved.creds, id, false).await {
-                Ok(_) => report::event(ctx, conn, false, reasons::DELETED, format!("Deleted Meshes connection {id}")).await,
+            Some(inputs) => match ctx
+                .api
+                .delete_connection(&inputs.resolved.creds, id, false)
+                .await
+            {
+                Ok(_) => {
+                    report::event(
+                        ctx,
+                        conn,
+                        false,
+                        reasons::DELETED,
+                        format!("Deleted Meshes connection {id}"),
+                    )
+                    .await
+                }
                 Err(e) if e.is_not_found() => {}
                 Err(ApiError::Conflict { .. }) => {
                     // Rules remain. Operator-managed rules being deleted go within seconds;
@@ -630,9 +850,19 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     }
                     let leftovers = ctx
                         .api
-                        .list_workspace_rules(&inputs.resolved.creds, &inputs.parent.workspace_id, &Default::default())
+                        .list_workspace_rules(
+                            &inputs.resolved.creds,
+                            &inputs.parent.workspace_id,
+                            &Default::default(),
+                        )
                         .await
-                        .map(|rules| rules.into_iter().filter(|r| r.connection == *id).map(|r| r.id).collect::<Vec<_>>())
+                        .map(|rules| {
+                            rules
+                                .into_iter()
+                                .filter(|r| r.connection == *id)
+                                .map(|r| r.id)
+                                .collect::<Vec<_>>()
+                        })
                         .unwrap_or_default();
                     report::event(ctx, conn, true, reasons::ORPHANED, format!(
                         "Released Meshes connection {id} without deleting it: Meshes still has rules on it ({}); they were not force-deleted",
@@ -643,13 +873,27 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     return Ok(Action::requeue(ctx.next_backoff(&uid)));
                 }
                 Err(e) if timed_out => {
-                    report::event(ctx, conn, true, reasons::ORPHANED, format!("Released Meshes connection {id} without deleting it: {e}")).await;
+                    report::event(
+                        ctx,
+                        conn,
+                        true,
+                        reasons::ORPHANED,
+                        format!("Released Meshes connection {id} without deleting it: {e}"),
+                    )
+                    .await;
                 }
                 Err(_) => return Ok(Action::requeue(Duration::from_secs(2))),
             },
         }
     } else if let Some(id) = &id {
-        report::event(ctx, conn, false, reasons::ORPHANED, format!("Released Meshes connection {id}; it stays in Meshes (deletionPolicy Orphan)")).await;
+        report::event(
+            ctx,
+            conn,
+            false,
+            reasons::ORPHANED,
+            format!("Released Meshes connection {id}; it stays in Meshes (deletionPolicy Orphan)"),
+        )
+        .await;
     }
     ctx.forget(&uid);
     if let Ok(parent) = parents::of_connection(ctx, conn, true) {
@@ -663,14 +907,19 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
 
 /// Rule CRs bound to connection `id` (or referencing this CR), each as "being deleted?".
 fn managed_rules(ctx: &Context, conn: &MeshesConnection, id: &str) -> Vec<bool> {
-    let Some(store) = &ctx.stores.rules else { return Vec::new() };
+    let Some(store) = &ctx.stores.rules else {
+        return Vec::new();
+    };
     store
         .state()
         .iter()
         .filter(|r| r.namespace() == conn.namespace())
         .filter(|r| {
             r.status.as_ref().and_then(|s| s.connection_id.as_deref()) == Some(id)
-                || r.spec.connection_ref.as_ref().is_some_and(|c| c.name == conn.name_any())
+                || r.spec
+                    .connection_ref
+                    .as_ref()
+                    .is_some_and(|c| c.name == conn.name_any())
         })
         .map(|r| r.metadata.deletion_timestamp.is_some())
         .collect()

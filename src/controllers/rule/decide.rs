@@ -31,7 +31,11 @@ pub enum Binding {
 
 /// Chooses the binding path. A pending create wins even over a recorded ID: during a replace
 /// the old ID is still recorded while the new rule's create may have been lost.
-pub fn binding(spec: &MeshesRuleSpec, status: Option<&MeshesRuleStatus>, external_id: Option<&str>) -> Binding {
+pub fn binding(
+    spec: &MeshesRuleSpec,
+    status: Option<&MeshesRuleStatus>,
+    external_id: Option<&str>,
+) -> Binding {
     if let Some(p) = status.and_then(|s| s.pending_create.clone()) {
         return Binding::ClaimPending(p);
     }
@@ -79,7 +83,10 @@ pub fn matches(r: &Rule, want: &CreateRule) -> bool {
         && r.event == want.event
         && r.resource == want.resource
         && r.resource_id == want.resource_id
-        && want.metadata.iter().all(|(k, v)| r.metadata.get(k) == Some(v))
+        && want
+            .metadata
+            .iter()
+            .all(|(k, v)| r.metadata.get(k) == Some(v))
         && want.active.is_none_or(|a| r.active.unwrap_or(true) == a)
         && want.hidden.is_none_or(|h| r.hidden.unwrap_or(false) == h)
 }
@@ -97,8 +104,14 @@ pub fn deletion_policy(spec: &MeshesRuleSpec, default: DeletionPolicy) -> Deleti
 
 /// An identical upstream rule no CR has bound: creating ours would silently duplicate or take
 /// it over, so the CR stalls instead.
-pub fn collision<'a>(upstream: &'a [Rule], want: &CreateRule, bound: &HashSet<String>) -> Option<&'a Rule> {
-    upstream.iter().find(|r| matches(r, want) && !bound.contains(&r.id))
+pub fn collision<'a>(
+    upstream: &'a [Rule],
+    want: &CreateRule,
+    bound: &HashSet<String>,
+) -> Option<&'a Rule> {
+    upstream
+        .iter()
+        .find(|r| matches(r, want) && !bound.contains(&r.id))
 }
 
 /// Result of looking for the rule a lost create may have made.
@@ -112,7 +125,13 @@ pub enum Claim {
 
 /// Finds a rule with the desired tuple created no earlier than `started_at - skew` and bound by
 /// no other CR.
-pub fn claim(upstream: &[Rule], want: &CreateRule, started_at: &Time, skew: Duration, bound: &HashSet<String>) -> Claim {
+pub fn claim(
+    upstream: &[Rule],
+    want: &CreateRule,
+    started_at: &Time,
+    skew: Duration,
+    bound: &HashSet<String>,
+) -> Claim {
     let skew = i64::try_from(skew.as_millis()).unwrap_or(i64::MAX);
     let earliest = started_at.0.as_millisecond().saturating_sub(skew);
     upstream
@@ -142,7 +161,9 @@ mod tests {
 
     #[test]
     fn any_tuple_change_changes_the_hash() {
-        let a = spec(json!({"connectionRef": {"name": "c"}, "event": "user.signup", "metadata": {"action": "send_webhook"}}));
+        let a = spec(
+            json!({"connectionRef": {"name": "c"}, "event": "user.signup", "metadata": {"action": "send_webhook"}}),
+        );
         let mut b = a.clone();
         let base = hash(&desired(&a, "w", "c"));
         assert_eq!(base, hash(&desired(&b, "w", "c")));
@@ -156,33 +177,81 @@ mod tests {
 
     #[test]
     fn matching_ignores_members_meshes_adds() {
-        let s = spec(json!({"connectionRef": {"name": "c"}, "event": "user.signup", "metadata": {"action": "send_webhook"}}));
+        let s = spec(
+            json!({"connectionRef": {"name": "c"}, "event": "user.signup", "metadata": {"action": "send_webhook"}}),
+        );
         let want = desired(&s, "w", "c");
-        assert!(matches(&rule("r", json!({"action": "send_webhook", "extra": "x"}), "2026-01-01T00:00:00Z"), &want));
-        assert!(!matches(&rule("r", json!({"action": "other"}), "2026-01-01T00:00:00Z"), &want));
+        assert!(matches(
+            &rule(
+                "r",
+                json!({"action": "send_webhook", "extra": "x"}),
+                "2026-01-01T00:00:00Z"
+            ),
+            &want
+        ));
+        assert!(!matches(
+            &rule("r", json!({"action": "other"}), "2026-01-01T00:00:00Z"),
+            &want
+        ));
     }
 
     #[test]
     fn pending_wins_over_a_recorded_id_during_a_replace() {
-        let s = spec(json!({"connectionRef": {"name": "c"}, "event": "e", "metadata": {"action": "a"}}));
+        let s = spec(
+            json!({"connectionRef": {"name": "c"}, "event": "e", "metadata": {"action": "a"}}),
+        );
         let st: MeshesRuleStatus = serde_json::from_value(json!({
             "ruleId": "old", "pendingCreate": {"identity": "i", "startedAt": "2026-01-01T00:00:00Z"}
         }))
         .unwrap();
-        assert!(matches!(binding(&s, Some(&st), None), Binding::ClaimPending(_)));
+        assert!(matches!(
+            binding(&s, Some(&st), None),
+            Binding::ClaimPending(_)
+        ));
     }
 
     #[test]
     fn claims_only_new_unbound_rules_and_collisions_only_unbound_ones() {
-        let s = spec(json!({"connectionRef": {"name": "c"}, "event": "user.signup", "metadata": {"action": "send_webhook"}}));
+        let s = spec(
+            json!({"connectionRef": {"name": "c"}, "event": "user.signup", "metadata": {"action": "send_webhook"}}),
+        );
         let want = desired(&s, "w", "c");
         let started = Time(k8s_openapi::jiff::Timestamp::from_second(1_767_225_600).unwrap()); // 2026-01-01
-        let old = rule("old", json!({"action": "send_webhook"}), "2025-12-01T00:00:00Z");
-        let new = rule("new", json!({"action": "send_webhook"}), "2026-01-01T00:00:01Z");
+        let old = rule(
+            "old",
+            json!({"action": "send_webhook"}),
+            "2025-12-01T00:00:00Z",
+        );
+        let new = rule(
+            "new",
+            json!({"action": "send_webhook"}),
+            "2026-01-01T00:00:01Z",
+        );
         let none = HashSet::new();
-        assert_eq!(claim(&[old.clone(), new.clone()], &want, &started, Duration::from_secs(5), &none), Claim::Ours(new.clone()));
-        assert_eq!(claim(std::slice::from_ref(&old), &want, &started, Duration::from_secs(5), &none), Claim::Absent);
-        assert_eq!(collision(std::slice::from_ref(&old), &want, &none).map(|r| r.id.as_str()), Some("old"));
+        assert_eq!(
+            claim(
+                &[old.clone(), new.clone()],
+                &want,
+                &started,
+                Duration::from_secs(5),
+                &none
+            ),
+            Claim::Ours(new.clone())
+        );
+        assert_eq!(
+            claim(
+                std::slice::from_ref(&old),
+                &want,
+                &started,
+                Duration::from_secs(5),
+                &none
+            ),
+            Claim::Absent
+        );
+        assert_eq!(
+            collision(std::slice::from_ref(&old), &want, &none).map(|r| r.id.as_str()),
+            Some("old")
+        );
         let bound: HashSet<String> = ["old".to_string()].into();
         assert!(collision(&[old], &want, &bound).is_none());
     }

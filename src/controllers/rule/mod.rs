@@ -21,7 +21,12 @@ pub fn connection_mapper(
             .state()
             .iter()
             .filter(|r| r.namespace() == ns)
-            .filter(|r| r.spec.connection_ref.as_ref().is_some_and(|c| c.name == conn.name_any()))
+            .filter(|r| {
+                r.spec
+                    .connection_ref
+                    .as_ref()
+                    .is_some_and(|c| c.name == conn.name_any())
+            })
             .map(|r| ObjectRef::from_obj(r.as_ref()))
             .collect()
     }
@@ -37,7 +42,13 @@ pub fn secret_mapper(
         store
             .state()
             .iter()
-            .filter(|r| r.namespace() == ns && r.spec.credentials_ref.as_ref().is_some_and(|c| c.name == name))
+            .filter(|r| {
+                r.namespace() == ns
+                    && r.spec
+                        .credentials_ref
+                        .as_ref()
+                        .is_some_and(|c| c.name == name)
+            })
             .map(|r| ObjectRef::from_obj(r.as_ref()))
             .collect()
     }

@@ -68,11 +68,21 @@ async fn apply(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
     let uid = rule.uid().unwrap_or_default();
     let mut status = rule.status.clone().unwrap_or_default();
     status.observed_generation = generation;
-    status.effective_deletion_policy = Some(decide::deletion_policy(&rule.spec, ctx.config.default_deletion_policy));
+    status.effective_deletion_policy = Some(decide::deletion_policy(
+        &rule.spec,
+        ctx.config.default_deletion_policy,
+    ));
     if rule.annotations().get(PAUSED).is_some_and(|v| v == "true") {
-        let already = conditions::find(&status.conditions, conditions::READY).is_some_and(|c| c.reason == reasons::PAUSED);
+        let already = conditions::find(&status.conditions, conditions::READY)
+            .is_some_and(|c| c.reason == reasons::PAUSED);
         if !already {
-            outcome::apply(&mut status.conditions, &Outcome::Paused, &Drift::Unchanged, generation, &now());
+            outcome::apply(
+                &mut status.conditions,
+                &Outcome::Paused,
+                &Drift::Unchanged,
+                generation,
+                &now(),
+            );
             report::apply_status(ctx, rule, &status).await?;
         }
         return Ok(Action::await_change());
@@ -80,7 +90,10 @@ async fn apply(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
     let mut stall_key = None;
     let step = run(rule, ctx, &mut status, &mut stall_key).await;
     if step.quiet {
-        return Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change));
+        return Ok(step
+            .requeue
+            .map(Action::requeue)
+            .unwrap_or_else(Action::await_change));
     }
     match (&step.outcome, stall_key) {
         (Outcome::Ready { .. }, _) => {
@@ -90,11 +103,20 @@ async fn apply(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
         (Outcome::Stalled { .. }, Some(key)) => ctx.remember_stall(&uid, key),
         _ => ctx.clear_stall(&uid),
     }
-    outcome::apply(&mut status.conditions, &step.outcome, &step.drift, generation, &now());
+    outcome::apply(
+        &mut status.conditions,
+        &step.outcome,
+        &step.drift,
+        generation,
+        &now(),
+    );
     if rule.status.as_ref() != Some(&status) {
         report::apply_status(ctx, rule, &status).await?;
     }
-    Ok(step.requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
+    Ok(step
+        .requeue
+        .map(Action::requeue)
+        .unwrap_or_else(Action::await_change))
 }
 
 struct Inputs {
@@ -106,21 +128,36 @@ struct Inputs {
 }
 
 /// Resolves the connection, workspace, integration type and credentials.
-async fn resolve(rule: &MeshesRule, ctx: &Context, deleting: bool) -> Result<(Inputs, Option<String>), Step> {
+async fn resolve(
+    rule: &MeshesRule,
+    ctx: &Context,
+    deleting: bool,
+) -> Result<(Inputs, Option<String>), Step> {
     let uid = rule.uid().unwrap_or_default();
     let mut parent = parents::of_rule(ctx, rule, deleting)?;
-    let resolved = credentials::load(ctx, &uid, &parent.credentials).await.map_err(Step::from)?;
+    let resolved = credentials::load(ctx, &uid, &parent.credentials)
+        .await
+        .map_err(Step::from)?;
     let connection_id = parent.connection_id.clone().unwrap_or_default();
     let mut kind = parent.connection_type.clone();
     if parent.workspace_id.is_empty() || kind.is_none() {
         // A raw connectionId: learn its workspace and type from Meshes (recorded in status).
-        match ctx.api.get_connection(&resolved.creds, &connection_id).await {
+        match ctx
+            .api
+            .get_connection(&resolved.creds, &connection_id)
+            .await
+        {
             Ok(c) => {
                 parent.workspace_id = c.workspace.clone();
                 kind = Some(c.kind.as_str().to_string());
             }
             Err(e) if e.is_not_found() => {
-                return Err(Step::stalled(reasons::INVALID_SPEC, format!("spec.connectionId {connection_id} is not a Meshes connection visible to these credentials")));
+                return Err(Step::stalled(
+                    reasons::INVALID_SPEC,
+                    format!(
+                        "spec.connectionId {connection_id} is not a Meshes connection visible to these credentials"
+                    ),
+                ));
             }
             Err(e) => return Err(api_error(ctx, &uid, &parent.credentials.to_string(), e)),
         }
@@ -128,15 +165,30 @@ async fn resolve(rule: &MeshesRule, ctx: &Context, deleting: bool) -> Result<(In
     let want = decide::desired(&rule.spec, &parent.workspace_id, &connection_id);
     let hash = decide::hash(&want);
     Ok((
-        Inputs { parent, resolved, want, hash, requested: rule.annotations().get(RECONCILE_REQUESTED_AT).cloned() },
+        Inputs {
+            parent,
+            resolved,
+            want,
+            hash,
+            requested: rule.annotations().get(RECONCILE_REQUESTED_AT).cloned(),
+        },
         kind,
     ))
 }
 
-async fn check_action(rule: &MeshesRule, ctx: &Context, creds: &Credentials, kind: Option<&str>) -> Result<(), Step> {
+async fn check_action(
+    rule: &MeshesRule,
+    ctx: &Context,
+    creds: &Credentials,
+    kind: Option<&str>,
+) -> Result<(), Step> {
     let uid = rule.uid().unwrap_or_default();
     let Some(kind) = kind else { return Ok(()) };
-    let catalog = ctx.catalogs.get(ctx.api.as_ref(), creds).await.map_err(|e| api_error(ctx, &uid, "", e))?;
+    let catalog = ctx
+        .catalogs
+        .get(ctx.api.as_ref(), creds)
+        .await
+        .map_err(|e| api_error(ctx, &uid, "", e))?;
     match actions_of(&catalog, kind) {
         Some(actions) if !actions.contains(&rule.spec.metadata.action) => Err(Step::stalled(
             reasons::INVALID_SPEC,
@@ -150,7 +202,12 @@ async fn check_action(rule: &MeshesRule, ctx: &Context, creds: &Credentials, kin
     }
 }
 
-async fn run(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, stall_key: &mut Option<StallKey>) -> Step {
+async fn run(
+    rule: &MeshesRule,
+    ctx: &Context,
+    status: &mut MeshesRuleStatus,
+    stall_key: &mut Option<StallKey>,
+) -> Step {
     let uid = rule.uid().unwrap_or_default();
     let (inputs, kind) = match resolve(rule, ctx, false).await {
         Ok(i) => i,
@@ -162,11 +219,18 @@ async fn run(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, st
     {
         return Step::stalled(
             reasons::CREDENTIALS_ORG_CHANGED,
-            format!("This rule was bound in Meshes org {org}, but its credentials are now for org {}; restore credentials for org {org}", creds.org_id()),
+            format!(
+                "This rule was bound in Meshes org {org}, but its credentials are now for org {}; restore credentials for org {org}",
+                creds.org_id()
+            ),
         );
     }
     let inputs_fp = u64::from_str_radix(inputs.hash.get(..16).unwrap_or("0"), 16).unwrap_or(0);
-    let key = StallKey { generation: rule.metadata.generation, credentials: inputs.resolved.fingerprint ^ inputs_fp, requested_at: inputs.requested.clone() };
+    let key = StallKey {
+        generation: rule.metadata.generation,
+        credentials: inputs.resolved.fingerprint ^ inputs_fp,
+        requested_at: inputs.requested.clone(),
+    };
     if ctx.stalled_with(&uid, &key) {
         return Step::quiet(None);
     }
@@ -196,12 +260,18 @@ async fn run(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, st
     }
     let memo = ctx.memo(&uid);
     let unchanged = memo.as_ref().is_some_and(|m| {
-        m.generation == rule.metadata.generation && m.credentials == inputs.resolved.fingerprint && m.inputs == inputs_fp && m.requested_at == inputs.requested
+        m.generation == rule.metadata.generation
+            && m.credentials == inputs.resolved.fingerprint
+            && m.inputs == inputs_fp
+            && m.requested_at == inputs.requested
     });
     let mut written = false;
     let upstream: Rule = match binding {
         Binding::Bound(id) => {
-            if status.applied_hash.as_deref() != Some(inputs.hash.as_str()) && status.applied_hash.is_some() && !observe_only(rule) {
+            if status.applied_hash.as_deref() != Some(inputs.hash.as_str())
+                && status.applied_hash.is_some()
+                && !observe_only(rule)
+            {
                 match replace(rule, ctx, status, &inputs, &id).await {
                     Ok(r) => {
                         written = true;
@@ -212,18 +282,38 @@ async fn run(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, st
             } else if unchanged {
                 let checked = memo.as_ref().map(|m| (m.checked_seq, m.written_at));
                 match (ctx.snapshots.get(&inputs.parent.workspace_id), checked) {
-                    (Some(snap), Some((seq, written_at))) if snap.seq > seq && snap.taken_at > written_at => {
+                    (Some(snap), Some((seq, written_at)))
+                        if snap.seq > seq && snap.taken_at > written_at =>
+                    {
                         match snap.rules.iter().find(|r| r.id == id) {
                             Some(r) => r.clone(),
                             None => return upstream_deleted(rule, ctx, status, &inputs, &id).await,
                         }
                     }
-                    _ => return Step { outcome: ready(&id, observe_only(rule)), drift: Drift::Unchanged, requeue: None, quiet: false },
+                    _ => {
+                        return Step {
+                            outcome: ready(&id, observe_only(rule)),
+                            drift: Drift::Unchanged,
+                            requeue: None,
+                            quiet: false,
+                        };
+                    }
                 }
             } else {
-                let snap = match ctx.snapshots.load(ctx.api.as_ref(), &creds, &inputs.parent.workspace_id, ctx.config.resync_interval).await {
+                let snap = match ctx
+                    .snapshots
+                    .load(
+                        ctx.api.as_ref(),
+                        &creds,
+                        &inputs.parent.workspace_id,
+                        ctx.config.resync_interval,
+                    )
+                    .await
+                {
                     Ok(s) => s,
-                    Err(e) => return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e),
+                    Err(e) => {
+                        return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e);
+                    }
                 };
                 match snap.rules.iter().find(|r| r.id == id) {
                     Some(r) => r.clone(),
@@ -234,31 +324,57 @@ async fn run(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, st
         Binding::Adopt(id) | Binding::Rebind(id) => match ctx.api.get_rule(&creds, &id).await {
             Ok(r) => {
                 if Some(&r.connection) != inputs.parent.connection_id.as_ref() {
-                    return Step::stalled(reasons::INVALID_SPEC, format!("Meshes rule {id} belongs to connection {}, not {}", r.connection, inputs.parent.connection_id.clone().unwrap_or_default()));
+                    return Step::stalled(
+                        reasons::INVALID_SPEC,
+                        format!(
+                            "Meshes rule {id} belongs to connection {}, not {}",
+                            r.connection,
+                            inputs.parent.connection_id.clone().unwrap_or_default()
+                        ),
+                    );
                 }
                 if let Some(owner) = other_owner(rule, ctx, &id) {
-                    return Step::stalled(reasons::ALREADY_MANAGED, format!("Meshes rule {id} is already managed by MeshesRule {owner}"));
+                    return Step::stalled(
+                        reasons::ALREADY_MANAGED,
+                        format!("Meshes rule {id} is already managed by MeshesRule {owner}"),
+                    );
                 }
-                report::event(ctx, rule, false, reasons::ADOPTED, format!("Bound Meshes rule {id} ({})", r.event)).await;
+                report::event(
+                    ctx,
+                    rule,
+                    false,
+                    reasons::ADOPTED,
+                    format!("Bound Meshes rule {id} ({})", r.event),
+                )
+                .await;
                 r
             }
-            Err(e) if e.is_not_found() && rule.spec.adopt.is_none() => match create(rule, ctx, status, &inputs, None).await {
+            Err(e) if e.is_not_found() && rule.spec.adopt.is_none() => {
+                match create(rule, ctx, status, &inputs, None).await {
+                    Ok(r) => {
+                        written = true;
+                        r
+                    }
+                    Err(step) => return step,
+                }
+            }
+            Err(e) if e.is_not_found() => {
+                return Step::stalled(
+                    reasons::REJECTED,
+                    format!("spec.adopt.id {id} is not a Meshes rule visible to these credentials"),
+                );
+            }
+            Err(e) => return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e),
+        },
+        Binding::ClaimPending(pending) => {
+            match claim_pending(rule, ctx, status, &inputs, &pending).await {
                 Ok(r) => {
                     written = true;
                     r
                 }
                 Err(step) => return step,
-            },
-            Err(e) if e.is_not_found() => return Step::stalled(reasons::REJECTED, format!("spec.adopt.id {id} is not a Meshes rule visible to these credentials")),
-            Err(e) => return api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e),
-        },
-        Binding::ClaimPending(pending) => match claim_pending(rule, ctx, status, &inputs, &pending).await {
-            Ok(r) => {
-                written = true;
-                r
             }
-            Err(step) => return step,
-        },
+        }
         Binding::Create => {
             // No silent takeover: an identical rule no CR manages is a conflict. Uses the
             // workspace snapshot when one exists; no extra list per create.
@@ -267,7 +383,10 @@ async fn run(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, st
             {
                 return Step::stalled(
                     reasons::NAME_CONFLICT,
-                    format!("An identical Meshes rule {} exists and is not managed by any MeshesRule; set spec.adopt.id to manage it", twin.id),
+                    format!(
+                        "An identical Meshes rule {} exists and is not managed by any MeshesRule; set spec.adopt.id to manage it",
+                        twin.id
+                    ),
                 );
             }
             match create(rule, ctx, status, &inputs, None).await {
@@ -282,18 +401,42 @@ async fn run(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, st
     finish(rule, ctx, status, &inputs, upstream, written).await
 }
 
-async fn finish(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, inputs: &Inputs, upstream: Rule, written: bool) -> Step {
+async fn finish(
+    rule: &MeshesRule,
+    ctx: &Context,
+    status: &mut MeshesRuleStatus,
+    inputs: &Inputs,
+    upstream: Rule,
+    written: bool,
+) -> Step {
     let uid = rule.uid().unwrap_or_default();
     let id = upstream.id.clone();
-    let mut drift = if observe_only(rule) { Drift::InSync } else { Drift::NotTracked };
+    let mut drift = if observe_only(rule) {
+        Drift::InSync
+    } else {
+        Drift::NotTracked
+    };
     if !decide::matches(&upstream, &inputs.want) {
         if observe_only(rule) {
-            drift = Drift::Drifted { reason: reasons::UPSTREAM_CHANGED, message: format!("Meshes rule {id} differs from the spec (event, resource or metadata)") };
+            drift = Drift::Drifted {
+                reason: reasons::UPSTREAM_CHANGED,
+                message: format!(
+                    "Meshes rule {id} differs from the spec (event, resource or metadata)"
+                ),
+            };
         } else {
             // An adopted rule that differs: record nothing so the next pass replaces it.
             status.rule_id = Some(id.clone());
             status.applied_hash = Some(String::from("adopted"));
-            return Step { outcome: Outcome::Progressing { reason: reasons::REPLACING, message: format!("Replacing adopted Meshes rule {id} to match the spec") }, drift, requeue: Some(Duration::from_millis(100)), quiet: false };
+            return Step {
+                outcome: Outcome::Progressing {
+                    reason: reasons::REPLACING,
+                    message: format!("Replacing adopted Meshes rule {id} to match the spec"),
+                },
+                drift,
+                requeue: Some(Duration::from_millis(100)),
+                quiet: false,
+            };
         }
     }
     status.rule_id = Some(id.clone());
@@ -303,36 +446,78 @@ async fn finish(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus,
     if let Err(e) = report::annotate(ctx, rule, EXTERNAL_ID, &id).await {
         return kube_transient(ctx, &uid, e);
     }
-    let seq = ctx.snapshots.get(&inputs.parent.workspace_id).map(|s| s.seq).unwrap_or(0);
+    let seq = ctx
+        .snapshots
+        .get(&inputs.parent.workspace_id)
+        .map(|s| s.seq)
+        .unwrap_or(0);
     let prev_written = ctx.memo(&uid).map(|m| m.written_at);
-    ctx.remember(&uid, Memo {
-        due: Instant::now() + ctx.config.resync_interval,
-        generation: rule.metadata.generation,
-        credentials: inputs.resolved.fingerprint,
-        requested_at: inputs.requested.clone(),
-        snapshot: serde_json::Value::Null,
-        written_at: if written { Instant::now() } else { prev_written.unwrap_or_else(Instant::now) },
-        checked_seq: seq,
-        inputs: u64::from_str_radix(inputs.hash.get(..16).unwrap_or("0"), 16).unwrap_or(0),
-    });
-    Step { outcome: ready(&id, observe_only(rule)), drift, requeue: None, quiet: false }
+    ctx.remember(
+        &uid,
+        Memo {
+            due: Instant::now() + ctx.config.resync_interval,
+            generation: rule.metadata.generation,
+            credentials: inputs.resolved.fingerprint,
+            requested_at: inputs.requested.clone(),
+            snapshot: serde_json::Value::Null,
+            written_at: if written {
+                Instant::now()
+            } else {
+                prev_written.unwrap_or_else(Instant::now)
+            },
+            checked_seq: seq,
+            inputs: u64::from_str_radix(inputs.hash.get(..16).unwrap_or("0"), 16).unwrap_or(0),
+        },
+    );
+    Step {
+        outcome: ready(&id, observe_only(rule)),
+        drift,
+        requeue: None,
+        quiet: false,
+    }
 }
 
-async fn upstream_deleted(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, inputs: &Inputs, id: &str) -> Step {
+async fn upstream_deleted(
+    rule: &MeshesRule,
+    ctx: &Context,
+    status: &mut MeshesRuleStatus,
+    inputs: &Inputs,
+    id: &str,
+) -> Step {
     if observe_only(rule) || rule.spec.adopt.is_some() {
         return Step {
-            outcome: Outcome::Stalled { reason: reasons::REJECTED, message: format!("Meshes rule {id} no longer exists upstream") },
-            drift: Drift::Drifted { reason: reasons::UPSTREAM_DELETED, message: format!("Meshes rule {id} was deleted upstream") },
+            outcome: Outcome::Stalled {
+                reason: reasons::REJECTED,
+                message: format!("Meshes rule {id} no longer exists upstream"),
+            },
+            drift: Drift::Drifted {
+                reason: reasons::UPSTREAM_DELETED,
+                message: format!("Meshes rule {id} was deleted upstream"),
+            },
             requeue: None,
             quiet: false,
         };
     }
-    report::event(ctx, rule, true, reasons::UPSTREAM_DELETED, format!("Meshes rule {id} was deleted upstream; creating it again")).await;
+    report::event(
+        ctx,
+        rule,
+        true,
+        reasons::UPSTREAM_DELETED,
+        format!("Meshes rule {id} was deleted upstream; creating it again"),
+    )
+    .await;
     status.rule_id = None;
     status.applied_hash = None;
     match create(rule, ctx, status, inputs, None).await {
         Ok(r) => {
-            report::event(ctx, rule, false, reasons::DRIFT_CORRECTED, format!("Recreated Meshes rule as {}", r.id)).await;
+            report::event(
+                ctx,
+                rule,
+                false,
+                reasons::DRIFT_CORRECTED,
+                format!("Recreated Meshes rule as {}", r.id),
+            )
+            .await;
             finish(rule, ctx, status, inputs, r, true).await
         }
         Err(step) => step,
@@ -340,7 +525,13 @@ async fn upstream_deleted(rule: &MeshesRule, ctx: &Context, status: &mut MeshesR
 }
 
 /// Creates the new rule, then deletes the old one (`status.previousRuleId` in between).
-async fn replace(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, inputs: &Inputs, old: &str) -> Result<Rule, Step> {
+async fn replace(
+    rule: &MeshesRule,
+    ctx: &Context,
+    status: &mut MeshesRuleStatus,
+    inputs: &Inputs,
+    old: &str,
+) -> Result<Rule, Step> {
     let new = create(rule, ctx, status, inputs, Some(old)).await?;
     let creds = inputs.resolved.creds.clone();
     // Persist the new ID before deleting the old rule: a crash now leaves both recorded.
@@ -350,11 +541,27 @@ async fn replace(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus
         return Err(kube_transient(ctx, &rule.uid().unwrap_or_default(), e));
     }
     delete_previous(rule, ctx, status, &creds, old).await?;
-    report::event(ctx, rule, false, reasons::REPLACED, format!("Replaced Meshes rule {old} with {} (Meshes cannot update rules)", new.id)).await;
+    report::event(
+        ctx,
+        rule,
+        false,
+        reasons::REPLACED,
+        format!(
+            "Replaced Meshes rule {old} with {} (Meshes cannot update rules)",
+            new.id
+        ),
+    )
+    .await;
     Ok(new)
 }
 
-async fn delete_previous(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, creds: &Credentials, prev: &str) -> Result<(), Step> {
+async fn delete_previous(
+    rule: &MeshesRule,
+    ctx: &Context,
+    status: &mut MeshesRuleStatus,
+    creds: &Credentials,
+    prev: &str,
+) -> Result<(), Step> {
     match ctx.api.delete_rule(creds, prev).await {
         Ok(_) => {}
         Err(e) if e.is_not_found() => {}
@@ -373,7 +580,10 @@ fn bound_ids(ctx: &Context) -> HashSet<String> {
                 .iter()
                 .flat_map(|r| {
                     let st = r.status.as_ref();
-                    [st.and_then(|s| s.rule_id.clone()), st.and_then(|s| s.previous_rule_id.clone())]
+                    [
+                        st.and_then(|s| s.rule_id.clone()),
+                        st.and_then(|s| s.previous_rule_id.clone()),
+                    ]
                 })
                 .flatten()
                 .collect()
@@ -390,7 +600,10 @@ fn other_owner(rule: &MeshesRule, ctx: &Context, id: &str) -> Option<String> {
         created: r.metadata.creation_timestamp.clone(),
         bound,
     };
-    let me = claimant(rule, rule.status.as_ref().and_then(|s| s.rule_id.as_deref()) == Some(id));
+    let me = claimant(
+        rule,
+        rule.status.as_ref().and_then(|s| s.rule_id.as_deref()) == Some(id),
+    );
     let others: Vec<Claimant> = store
         .state()
         .iter()
@@ -406,30 +619,67 @@ fn other_owner(rule: &MeshesRule, ctx: &Context, id: &str) -> Option<String> {
 
 /// Creates the desired rule crash-safely (`pendingCreate` persisted first). `replacing`: the
 /// rule being replaced, recorded as `previousRuleId` in the same status write.
-async fn create(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, inputs: &Inputs, replacing: Option<&str>) -> Result<Rule, Step> {
+async fn create(
+    rule: &MeshesRule,
+    ctx: &Context,
+    status: &mut MeshesRuleStatus,
+    inputs: &Inputs,
+    replacing: Option<&str>,
+) -> Result<Rule, Step> {
     let uid = rule.uid().unwrap_or_default();
     if observe_only(rule) {
-        return Err(Step::stalled(reasons::INVALID_SPEC, "managementPolicy Observe never creates; set spec.adopt.id".into()));
+        return Err(Step::stalled(
+            reasons::INVALID_SPEC,
+            "managementPolicy Observe never creates; set spec.adopt.id".into(),
+        ));
     }
     let started = now();
-    status.pending_create = Some(PendingCreate { identity: format!("rule:{}", inputs.hash), started_at: started.clone() });
-    status.previous_rule_id = replacing.map(str::to_string).or(status.previous_rule_id.take());
+    status.pending_create = Some(PendingCreate {
+        identity: format!("rule:{}", inputs.hash),
+        started_at: started.clone(),
+    });
+    status.previous_rule_id = replacing
+        .map(str::to_string)
+        .or(status.previous_rule_id.take());
     status.org_id = Some(inputs.resolved.creds.org_id().to_string());
     let (reason, message) = match replacing {
-        Some(old) => (reasons::REPLACING, format!("Replacing Meshes rule {old}: creating the new rule first")),
-        None => (reasons::CREATING, format!("Creating Meshes rule for event {}", rule.spec.event)),
+        Some(old) => (
+            reasons::REPLACING,
+            format!("Replacing Meshes rule {old}: creating the new rule first"),
+        ),
+        None => (
+            reasons::CREATING,
+            format!("Creating Meshes rule for event {}", rule.spec.event),
+        ),
     };
-    outcome::apply(&mut status.conditions, &Outcome::Progressing { reason, message }, &Drift::Unchanged, rule.metadata.generation, &started);
+    outcome::apply(
+        &mut status.conditions,
+        &Outcome::Progressing { reason, message },
+        &Drift::Unchanged,
+        rule.metadata.generation,
+        &started,
+    );
     if let Err(e) = report::apply_status(ctx, rule, status).await {
         return Err(kube_transient(ctx, &uid, e));
     }
     let key = format!("{uid}-{}", started.0.as_millisecond());
-    match ctx.api.create_rule(&inputs.resolved.creds, &inputs.want, Some(&key)).await {
+    match ctx
+        .api
+        .create_rule(&inputs.resolved.creds, &inputs.want, Some(&key))
+        .await
+    {
         Ok(r) => {
             status.pending_create = None;
             if replacing.is_none() {
                 status.rule_id = Some(r.id.clone());
-                report::event(ctx, rule, false, reasons::CREATED, format!("Created Meshes rule {} ({})", r.id, r.event)).await;
+                report::event(
+                    ctx,
+                    rule,
+                    false,
+                    reasons::CREATED,
+                    format!("Created Meshes rule {} ({})", r.id, r.event),
+                )
+                .await;
             }
             Ok(r)
         }
@@ -437,23 +687,57 @@ async fn create(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus,
             if !(e.is_transient() || matches!(e, ApiError::RateLimited { .. })) {
                 status.pending_create = None;
             }
-            Err(api_error(ctx, &uid, &inputs.parent.credentials.to_string(), e))
+            Err(api_error(
+                ctx,
+                &uid,
+                &inputs.parent.credentials.to_string(),
+                e,
+            ))
         }
     }
 }
 
-async fn claim_pending(rule: &MeshesRule, ctx: &Context, status: &mut MeshesRuleStatus, inputs: &Inputs, pending: &PendingCreate) -> Result<Rule, Step> {
+async fn claim_pending(
+    rule: &MeshesRule,
+    ctx: &Context,
+    status: &mut MeshesRuleStatus,
+    inputs: &Inputs,
+    pending: &PendingCreate,
+) -> Result<Rule, Step> {
     let uid = rule.uid().unwrap_or_default();
     let snap = ctx
         .snapshots
-        .refresh(ctx.api.as_ref(), &inputs.resolved.creds, &inputs.parent.workspace_id)
+        .refresh(
+            ctx.api.as_ref(),
+            &inputs.resolved.creds,
+            &inputs.parent.workspace_id,
+        )
         .await
         .map_err(|e| api_error(ctx, &uid, "", e))?;
-    let replacing = status.rule_id.clone().filter(|_| status.previous_rule_id.is_some());
-    match decide::claim(&snap.rules, &inputs.want, &pending.started_at, ctx.config.create_skew, &bound_ids(ctx)) {
+    let replacing = status
+        .rule_id
+        .clone()
+        .filter(|_| status.previous_rule_id.is_some());
+    match decide::claim(
+        &snap.rules,
+        &inputs.want,
+        &pending.started_at,
+        ctx.config.create_skew,
+        &bound_ids(ctx),
+    ) {
         Claim::Ours(r) => {
             status.pending_create = None;
-            report::event(ctx, rule, false, reasons::CREATED, format!("Created Meshes rule {}; claimed after a create whose response was lost", r.id)).await;
+            report::event(
+                ctx,
+                rule,
+                false,
+                reasons::CREATED,
+                format!(
+                    "Created Meshes rule {}; claimed after a create whose response was lost",
+                    r.id
+                ),
+            )
+            .await;
             if let Some(prev) = status.previous_rule_id.clone() {
                 status.rule_id = Some(r.id.clone());
                 status.applied_hash = Some(inputs.hash.clone());
@@ -495,10 +779,19 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
     let timed_out = deleting_for >= ctx.config.deletion_release_timeout;
     let policy = decide::deletion_policy(&rule.spec, ctx.config.default_deletion_policy);
     let st = rule.status.as_ref();
-    let ids: Vec<String> = [st.and_then(|s| s.rule_id.clone()), st.and_then(|s| s.previous_rule_id.clone())].into_iter().flatten().collect();
+    let ids: Vec<String> = [
+        st.and_then(|s| s.rule_id.clone()),
+        st.and_then(|s| s.previous_rule_id.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if !ids.is_empty() && policy == DeletionPolicy::Delete {
         let creds = match parents::of_rule(ctx, rule, true) {
-            Ok(p) => credentials::load(ctx, &uid, &p.credentials).await.ok().map(|r| r.creds),
+            Ok(p) => credentials::load(ctx, &uid, &p.credentials)
+                .await
+                .ok()
+                .map(|r| r.creds),
             Err(_) => None,
         };
         match creds {
@@ -509,13 +802,29 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
             Some(creds) => {
                 for id in &ids {
                     match ctx.api.delete_rule(&creds, id).await {
-                        Ok(_) => report::event(ctx, rule, false, reasons::DELETED, format!("Deleted Meshes rule {id}")).await,
+                        Ok(_) => {
+                            report::event(
+                                ctx,
+                                rule,
+                                false,
+                                reasons::DELETED,
+                                format!("Deleted Meshes rule {id}"),
+                            )
+                            .await
+                        }
                         Err(e) if e.is_not_found() => {}
                         Err(e) if e.is_transient() || matches!(e, ApiError::RateLimited { .. }) => {
                             return Ok(Action::requeue(ctx.next_backoff(&uid)));
                         }
                         Err(e) if timed_out => {
-                            report::event(ctx, rule, true, reasons::ORPHANED, format!("Released Meshes rule {id} without deleting it: {e}")).await;
+                            report::event(
+                                ctx,
+                                rule,
+                                true,
+                                reasons::ORPHANED,
+                                format!("Released Meshes rule {id} without deleting it: {e}"),
+                            )
+                            .await;
                         }
                         Err(_) => return Ok(Action::requeue(Duration::from_secs(2))),
                     }
@@ -523,7 +832,14 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
             }
         }
     } else if let Some(id) = ids.first() {
-        report::event(ctx, rule, false, reasons::ORPHANED, format!("Released Meshes rule {id}; it stays in Meshes (deletionPolicy Orphan)")).await;
+        report::event(
+            ctx,
+            rule,
+            false,
+            reasons::ORPHANED,
+            format!("Released Meshes rule {id}; it stays in Meshes (deletionPolicy Orphan)"),
+        )
+        .await;
     }
     ctx.forget(&uid);
     if let Ok(p) = parents::of_rule(ctx, rule, true)

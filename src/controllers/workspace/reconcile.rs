@@ -20,9 +20,9 @@ use crate::api::{ApiError, Credentials};
 use crate::controllers::context::{Context, Memo, StallKey, jittered};
 use crate::controllers::credentials;
 use crate::controllers::error::Error;
-use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
 use crate::controllers::outcome::{self, Drift, Outcome};
 use crate::controllers::ownership::{Claimant, winner_other_than};
+use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
 use crate::controllers::{report, users};
 use crate::resources::annotations::{EXTERNAL_ID, PAUSED, RECONCILE_REQUESTED_AT, RESYNC_INTERVAL};
 use crate::resources::finalizers::FINALIZER;
@@ -44,7 +44,6 @@ pub async fn reconcile(ws: Arc<MeshesWorkspace>, ctx: Arc<Context>) -> Result<Ac
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
-
 
 fn is_paused(ws: &MeshesWorkspace) -> bool {
     ws.annotations().get(PAUSED).is_some_and(|v| v == "true")
@@ -367,7 +366,9 @@ async fn run(
     if bound_before.as_deref() == Some(id.as_str()) {
         match ctx.snapshots.refresh(ctx.api.as_ref(), creds, &id).await {
             Ok(_) => trigger_children(ctx, ws, &id),
-            Err(e) => tracing::debug!(workspace = %id, error = %e, "snapshot failed; retried at the next tick"),
+            Err(e) => {
+                tracing::debug!(workspace = %id, error = %e, "snapshot failed; retried at the next tick")
+            }
         }
     }
     let due_in = jittered(interval, ctx.config.resync_jitter, rand::random());
@@ -391,7 +392,6 @@ async fn run(
         quiet: false,
     }
 }
-
 
 /// Asks every connection and rule of workspace `id` to check the new snapshot.
 fn trigger_children(ctx: &Context, ws: &MeshesWorkspace, id: &str) {
@@ -656,8 +656,6 @@ async fn write_output(
         Err(e) => Err(kube_transient(ctx, &uid, e)),
     }
 }
-
-
 
 /// Deleting the CR releases the workspace (Meshes has no workspace delete): the output Secret
 /// goes, and the credentials Secret is released when nothing else uses it.
