@@ -42,6 +42,10 @@ use super::conditions::Condition;
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {
+        "rule": "!has(self.adopt) || has(self.credentialsRef)",
+        "message": "spec.adopt.id requires spec.credentialsRef: inherited or default credentials never reach raw Meshes IDs"
+    },
+    {
         "rule": "has(self.workspaceRef) != has(self.workspaceId)",
         "message": "exactly one of spec.workspaceRef and spec.workspaceId must be set"
     },
@@ -119,12 +123,12 @@ pub struct MeshesConnectionSpec {
     pub hidden: Option<bool>,
 
     /// Manage an existing Meshes connection instead of creating one (the only way for OAuth
-    /// types). Immutable once set.
+    /// types). Immutable once set; requires `credentialsRef`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptSpec>,
 
     /// Secret in this namespace with Meshes credentials. Unset: the credentials of the referenced
-    /// `MeshesWorkspace`. Required with `workspaceId`.
+    /// `MeshesWorkspace`. Required with `workspaceId` or `adopt` (raw Meshes IDs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials_ref: Option<LocalObjectReference>,
 

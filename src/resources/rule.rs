@@ -63,6 +63,10 @@ use super::conditions::Condition;
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {
+        "rule": "!has(self.adopt) || has(self.credentialsRef)",
+        "message": "spec.adopt.id requires spec.credentialsRef: inherited or default credentials never reach raw Meshes IDs"
+    },
+    {
         "rule": "has(self.connectionRef) != has(self.connectionId)",
         "message": "exactly one of spec.connectionRef and spec.connectionId must be set"
     },
@@ -128,12 +132,13 @@ pub struct MeshesRuleSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hidden: Option<bool>,
 
-    /// Manage an existing Meshes rule instead of creating one. Immutable once set.
+    /// Manage an existing Meshes rule instead of creating one. Immutable once set; requires
+    /// `credentialsRef`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptSpec>,
 
     /// Secret in this namespace with Meshes credentials. Unset: the credentials of the referenced
-    /// `MeshesConnection`. Required with `connectionId`.
+    /// `MeshesConnection`. Required with `connectionId` or `adopt` (raw Meshes IDs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials_ref: Option<LocalObjectReference>,
 

@@ -257,3 +257,179 @@ pub async fn wait_reason(world: &World, name: &str, reason: &str) -> MeshesWorks
     )
     .await
 }
+
+/// The API resource of a kind used in manifests.
+pub fn api_resource(kind: &str) -> kube::api::ApiResource {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::ApiResource;
+    use meshes_operator::resources::{MeshesConnection, MeshesRule};
+    match kind {
+        "Secret" => ApiResource::erase::<Secret>(&()),
+        "Deployment" => ApiResource::erase::<Deployment>(&()),
+        "MeshesWorkspace" => ApiResource::erase::<MeshesWorkspace>(&()),
+        "MeshesConnection" => ApiResource::erase::<MeshesConnection>(&()),
+        "MeshesRule" => ApiResource::erase::<MeshesRule>(&()),
+        other => panic!("no ApiResource for kind {other}"),
+    }
+}
+
+impl World {
+    /// A dynamic API for `kind` in this namespace.
+    pub fn dynamic(&self, kind: &str) -> Api<kube::api::DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.ns, &api_resource(kind))
+    }
+
+    /// Server-side applies every document of a multi-document YAML text into this namespace
+    /// (any `metadata.namespace` is replaced).
+    pub async fn apply_yaml(&self, text: &str) {
+        use serde::Deserialize;
+        for doc in serde_yaml::Deserializer::from_str(text) {
+            let mut v =
+                serde_json::to_value(serde_yaml::Value::deserialize(doc).expect("yaml")).unwrap();
+            if v.is_null() {
+                continue;
+            }
+            v["metadata"]["namespace"] = json!(self.ns);
+            let kind = v["kind"].as_str().unwrap().to_string();
+            let name = v["metadata"]["name"].as_str().unwrap().to_string();
+            self.dynamic(&kind)
+                .patch(
+                    &name,
+                    &PatchParams::apply("test").force(),
+                    &Patch::Apply(&v),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("apply {kind}/{name}: {e}"));
+        }
+    }
+
+    /// Applies one object given as JSON.
+    pub async fn apply(&self, v: Value) {
+        self.apply_yaml(&serde_yaml::to_string(&v).unwrap()).await;
+    }
+
+    /// The object `kind/name` as JSON, if it exists.
+    pub async fn get_json(&self, kind: &str, name: &str) -> Option<Value> {
+        self.dynamic(kind)
+            .get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .map(|o| serde_json::to_value(o).unwrap())
+    }
+
+    /// Waits until `kind/name` is Ready for its current generation; returns it as JSON.
+    pub async fn wait_ready_kind(&self, kind: &str, name: &str) -> Value {
+        eventually(
+            &format!("{kind}/{name} Ready"),
+            SOON,
+            || self.get_json(kind, name),
+            |o| {
+                condition(&o["status"], "Ready").is_some_and(|(s, _, _, g)| {
+                    s == "True" && g == o["metadata"]["generation"].as_i64()
+                })
+            },
+        )
+        .await
+    }
+
+    /// Waits until `kind/name` has Ready reason `reason`.
+    pub async fn wait_reason_kind(&self, kind: &str, name: &str, reason: &str) -> Value {
+        eventually(
+            &format!("{kind}/{name} reason {reason}"),
+            SOON,
+            || self.get_json(kind, name),
+            |o| condition(&o["status"], "Ready").is_some_and(|(_, r, _, _)| r == reason),
+        )
+        .await
+    }
+
+    /// Deletes `kind/name` (ignoring not-found).
+    pub async fn delete(&self, kind: &str, name: &str) {
+        match self
+            .dynamic(kind)
+            .delete(name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => panic!("delete {kind}/{name}: {e}"),
+        }
+    }
+
+    /// Waits until `kind/name` no longer exists.
+    pub async fn wait_gone(&self, kind: &str, name: &str) {
+        eventually(
+            &format!("{kind}/{name} gone"),
+            SOON,
+            || async { Some(self.get_json(kind, name).await.is_none()) },
+            |gone| *gone,
+        )
+        .await;
+    }
+
+    /// Events of this namespace as "reason: message" lines.
+    pub async fn events(&self) -> Vec<String> {
+        use k8s_openapi::api::events::v1::Event;
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
+        api.list(&Default::default())
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.reason.unwrap_or_default(),
+                            e.note.unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Starts the operator in-process with caller-visible metrics.
+    pub async fn start_operator_with_metrics(
+        &mut self,
+        config: OperatorConfig,
+        metrics: Arc<meshes_operator::controllers::metrics::Metrics>,
+    ) {
+        let api = MeshesClient::new(self.client_config()).expect("client");
+        let client = self.client.clone();
+        let scope = Scope {
+            namespace: Some(self.ns.clone()),
+            label_selector: None,
+        };
+        self.operator = Some(tokio::spawn(async move {
+            if let Err(e) = meshes_operator::controllers::run::run_with_metrics(
+                client,
+                Arc::new(api),
+                config,
+                scope,
+                metrics,
+            )
+            .await
+            {
+                panic!("operator failed: {e:#}");
+            }
+        }));
+    }
+}
+
+/// The quickstart manifests, concatenated.
+pub fn quickstart() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}

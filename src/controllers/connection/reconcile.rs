@@ -103,7 +103,10 @@ async fn apply(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error> 
             ctx.reset_backoff(&uid);
             ctx.clear_stall(&uid);
         }
-        (Outcome::Stalled { .. }, Some(key)) => ctx.remember_stall(&uid, key),
+        // An inactive connection is upstream state, re-checked at every snapshot.
+        (Outcome::Stalled { reason, .. }, Some(key)) if *reason != reasons::CONNECTION_INACTIVE => {
+            ctx.remember_stall(&uid, key)
+        }
         _ => ctx.clear_stall(&uid),
     }
     outcome::apply(
@@ -165,7 +168,9 @@ async fn run(
     };
     let creds = &inputs.resolved.creds;
     let inputs_fp = fingerprint(&inputs.settings.hash);
-    if let Some(org) = &status.org_id
+    // The org counts once something is bound there (or a create may have reached it).
+    let committed = status.connection_id.is_some() || status.pending_create.is_some();
+    if let Some(org) = status.org_id.clone().filter(|_| committed)
         && org != creds.org_id()
     {
         return Step::stalled(
@@ -207,7 +212,9 @@ async fn run(
 
     let external_id = conn.annotations().get(EXTERNAL_ID).cloned();
     let binding = decide::binding(&conn.spec, Some(status), external_id.as_deref());
-    if matches!(binding, Binding::Create | Binding::ClaimPending(_)) {
+    // Anything but a recorded binding may be an artefact of a stale cache entry (our own last
+    // write not seen yet): confirm with a fresh read before calling Meshes.
+    if !matches!(binding, Binding::Bound(_)) {
         match is_stale(ctx, conn).await {
             Ok(false) => {}
             Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
@@ -735,6 +742,9 @@ async fn create(
         Err(e) => {
             if !(e.is_transient() || matches!(e, ApiError::RateLimited { .. })) {
                 status.pending_create = None;
+                if status.connection_id.is_none() {
+                    status.org_id = None;
+                }
             }
             Err(api_error(
                 ctx,
@@ -813,22 +823,27 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
     let policy = decide::deletion_policy(&conn.spec, ctx.config.default_deletion_policy);
     let id = conn.status.as_ref().and_then(|s| s.connection_id.clone());
     if let (Some(id), DeletionPolicy::Delete) = (&id, policy) {
-        let inputs = match resolve(conn, ctx, true).await {
-            Ok(i) => Some(i),
-            Err(_) if timed_out => None,
-            Err(_) => return Ok(Action::requeue(Duration::from_secs(2))),
+        // Only the parent and credentials are needed to delete; secret settings are not (their
+        // Secret may already be gone in a namespace deletion).
+        let target = match parents::of_connection(ctx, conn, true) {
+            Ok(p) => credentials::load(ctx, &uid, &p.credentials)
+                .await
+                .ok()
+                .map(|r| (p, r.creds)),
+            Err(_) => None,
         };
-        match inputs {
+        let target = match target {
+            Some(t) => Some(t),
+            None if timed_out => None,
+            None => return Ok(Action::requeue(Duration::from_secs(2))),
+        };
+        match target {
             None => {
                 report::event(ctx, conn, true, reasons::ORPHANED, format!(
                     "Released Meshes connection {id} without deleting it: its workspace or credentials are gone"
                 )).await;
             }
-            Some(inputs) => match ctx
-                .api
-                .delete_connection(&inputs.resolved.creds, id, false)
-                .await
-            {
+            Some((parent, creds)) => match ctx.api.delete_connection(&creds, id, false).await {
                 Ok(_) => {
                     report::event(
                         ctx,
@@ -850,11 +865,7 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     }
                     let leftovers = ctx
                         .api
-                        .list_workspace_rules(
-                            &inputs.resolved.creds,
-                            &inputs.parent.workspace_id,
-                            &Default::default(),
-                        )
+                        .list_workspace_rules(&creds, &parent.workspace_id, &Default::default())
                         .await
                         .map(|rules| {
                             rules

@@ -214,7 +214,9 @@ async fn run(
         Err(step) => return step,
     };
     let creds = inputs.resolved.creds.clone();
-    if let Some(org) = &status.org_id
+    // The org counts once something is bound there (or a create may have reached it).
+    let committed = status.rule_id.is_some() || status.pending_create.is_some();
+    if let Some(org) = status.org_id.clone().filter(|_| committed)
         && org != creds.org_id()
     {
         return Step::stalled(
@@ -251,7 +253,9 @@ async fn run(
 
     let external_id = rule.annotations().get(EXTERNAL_ID).cloned();
     let binding = decide::binding(&rule.spec, Some(status), external_id.as_deref());
-    if matches!(binding, Binding::Create | Binding::ClaimPending(_)) {
+    // Anything but a recorded binding may be an artefact of a stale cache entry (our own last
+    // write not seen yet): confirm with a fresh read before calling Meshes.
+    if !matches!(binding, Binding::Bound(_)) {
         match is_stale(ctx, rule).await {
             Ok(false) => {}
             Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
@@ -683,9 +687,24 @@ async fn create(
             }
             Ok(r)
         }
+        Err(ApiError::Conflict { message, .. }) => {
+            status.pending_create = None;
+            if status.rule_id.is_none() {
+                status.org_id = None;
+            }
+            Err(Step::stalled(
+                reasons::NAME_CONFLICT,
+                format!(
+                    "Meshes refused the rule as a conflict ({message}); an identical rule may exist: set spec.adopt.id to manage it"
+                ),
+            ))
+        }
         Err(e) => {
             if !(e.is_transient() || matches!(e, ApiError::RateLimited { .. })) {
                 status.pending_create = None;
+                if status.rule_id.is_none() {
+                    status.org_id = None;
+                }
             }
             Err(api_error(
                 ctx,

@@ -134,7 +134,9 @@ async fn run(
         Err(u) => return u.into(),
     };
     let creds = &resolved.creds;
-    if let Some(org) = &status.org_id
+    // The org counts once something is bound there (or a create may have reached it).
+    let committed = status.workspace_id.is_some() || status.pending_create.is_some();
+    if let Some(org) = status.org_id.clone().filter(|_| committed)
         && org != creds.org_id()
     {
         return Step::stalled(
@@ -167,6 +169,7 @@ async fn run(
         && memo.credentials == resolved.fingerprint
         && memo.requested_at == requested
         && let Some(left) = memo.due.checked_duration_since(Instant::now())
+        && left <= interval.mul_f64(1.0 + ctx.config.resync_jitter)
     {
         let key = memo.snapshot["publishable_key"]
             .as_str()
@@ -187,7 +190,9 @@ async fn run(
     let bound_before = ws.status.as_ref().and_then(|s| s.workspace_id.clone());
     let mut adopted_via = None;
     let binding = decide::binding(&ws.spec, Some(status), external_id.as_deref());
-    if matches!(binding, Binding::Create | Binding::ClaimPending(_)) {
+    // Anything but a recorded binding may be an artefact of a stale cache entry (our own last
+    // write not seen yet): confirm with a fresh read before calling Meshes.
+    if !matches!(binding, Binding::Bound(_)) {
         // Never create from a stale cache entry: our own last status write (an ID, or the
         // end of a pending create) may not have reached the cache yet.
         match is_stale(ctx, ws).await {
@@ -529,6 +534,7 @@ async fn create(
         Err(e) => {
             if !(e.is_transient() || matches!(e, ApiError::RateLimited { .. })) {
                 status.pending_create = None; // refused: nothing was created
+                status.org_id = None;
             }
             Err(api_error(ctx, &uid, "", e))
         }
