@@ -12,7 +12,7 @@
 //! - [`outcome`]: one conditions vocabulary for all kinds.
 //! - [`ownership`]: which CR owns an upstream object.
 //! - [`snapshot`], [`catalog`]: shared upstream lists (bulk drift, integrations catalog).
-//! - [`metrics`]: counters.
+//! - [`metrics`]: in-process counters of controller work.
 //! - [`report`]: status, Events, annotations.
 //! - [`step`]: a pass's conclusion and the error mappings all controllers share.
 //! - [`workspace`], [`connection`], [`rule`]: one controller per kind.

@@ -85,6 +85,10 @@ pub async fn wait_for_crds(client: &kube::Client) {
 }
 
 fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    if let Some(delay) = err.waiting_for() {
+        tracing::debug!(object = %obj.meta().name.clone().unwrap_or_default(), reason = %err, "deletion waiting");
+        return Action::requeue(delay);
+    }
     let uid = obj.meta().uid.clone().unwrap_or_default();
     let delay = ctx.next_backoff(&uid);
     tracing::warn!(object = %obj.meta().name.clone().unwrap_or_default(), error = %err, ?delay, "reconcile failed; retrying");

@@ -5,5 +5,6 @@ mod api_client;
 mod children;
 mod crd_validation;
 mod harness;
+mod lifecycle;
 mod support;
 mod workspace;

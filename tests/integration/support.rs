@@ -32,6 +32,12 @@ pub struct World {
 impl World {
     /// A namespace, an emulator and a `meshes-credentials` Secret holding its default key.
     pub async fn new(prefix: &str) -> World {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let env = TestEnv::shared().await;
         env.install_crds(&crdgen::all_crds())
             .await
@@ -432,4 +438,49 @@ pub fn quickstart() -> String {
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect::<Vec<_>>()
         .join("\n---\n")
+}
+
+impl World {
+    /// Like [`World::new`] with a custom emulator configuration.
+    pub async fn with_emulator(prefix: &str, config: EmulatorConfig) -> World {
+        let env = TestEnv::shared().await;
+        env.install_crds(&crdgen::all_crds())
+            .await
+            .expect("install CRDs");
+        let ns = env.namespace(prefix).await;
+        let client = env.client().await;
+        let emu = Emulator::start(config).await.expect("emulator");
+        let world = World {
+            ns,
+            client,
+            emu,
+            operator: None,
+        };
+        let c = world.emu.credentials();
+        world
+            .put_credentials(
+                "meshes-credentials",
+                &c.access_key,
+                &c.secret_key,
+                &c.org_id,
+            )
+            .await;
+        world
+    }
+
+    /// Creates a workspace, a webhook connection to `url` and rules for `events`, all Ready.
+    pub async fn tenant(&self, ws: &str, url: &str, events: &[&str]) {
+        self.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace", "metadata": {"name": ws},
+            "spec": {"credentialsRef": {"name": "meshes-credentials"}}})).await;
+        self.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": format!("{ws}-hook")},
+            "spec": {"workspaceRef": {"name": ws}, "type": "webhook", "metadata": {"url": url}}})).await;
+        for ev in events {
+            self.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesRule", "metadata": {"name": format!("{ws}-{}", ev.replace('.', "-"))},
+                "spec": {"connectionRef": {"name": format!("{ws}-hook")}, "event": ev, "metadata": {"action": "send_webhook"}}})).await;
+        }
+        for ev in events {
+            self.wait_ready_kind("MeshesRule", &format!("{ws}-{}", ev.replace('.', "-")))
+                .await;
+        }
+    }
 }

@@ -237,11 +237,12 @@ async fn run(
                 status.applied_hash.as_deref() != Some(inputs.settings.hash.as_str());
             if unchanged_inputs && !settings_changed {
                 // Nothing of ours changed: look only at a newer workspace snapshot, if any.
-                let memo = memo.clone().unwrap_or_else(|| unreachable_memo());
+                let (checked_seq, written_at) = memo
+                    .as_ref()
+                    .map(|m| (m.checked_seq, m.written_at))
+                    .unwrap_or((u64::MAX, Instant::now()));
                 match ctx.snapshots.get(&inputs.parent.workspace_id) {
-                    Some(snap)
-                        if snap.seq > memo.checked_seq && snap.taken_at > memo.written_at =>
-                    {
+                    Some(snap) if snap.seq > checked_seq && snap.taken_at > written_at => {
                         match snap.connections.iter().find(|c| c.id == id) {
                             Some(c) => c.clone(),
                             None => return upstream_deleted(conn, ctx, status, &inputs, &id).await,
@@ -365,19 +366,6 @@ async fn run(
         },
     };
     finish(conn, ctx, status, &inputs, upstream, written).await
-}
-
-fn unreachable_memo() -> Memo {
-    Memo {
-        due: Instant::now(),
-        generation: None,
-        credentials: 0,
-        requested_at: None,
-        snapshot: serde_json::Value::Null,
-        written_at: Instant::now(),
-        checked_seq: u64::MAX,
-        inputs: 0,
-    }
 }
 
 fn fingerprint(hash: &str) -> u64 {
@@ -835,7 +823,12 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
         let target = match target {
             Some(t) => Some(t),
             None if timed_out => None,
-            None => return Ok(Action::requeue(Duration::from_secs(2))),
+            None => {
+                return Err(Error::waiting(
+                    Duration::from_secs(2),
+                    "workspace or credentials",
+                ));
+            }
         };
         match target {
             None => {
@@ -861,7 +854,10 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     if !timed_out {
                         let deleting = managed_rules(ctx, conn, id).iter().filter(|d| **d).count();
                         tracing::debug!(connection = %id, deleting, "waiting for rules before deleting the connection");
-                        return Ok(Action::requeue(Duration::from_secs(1)));
+                        return Err(Error::waiting(
+                            Duration::from_secs(1),
+                            "rules remain on the connection",
+                        ));
                     }
                     let leftovers = ctx
                         .api
@@ -881,7 +877,7 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     )).await;
                 }
                 Err(e) if e.is_transient() || matches!(e, ApiError::RateLimited { .. }) => {
-                    return Ok(Action::requeue(ctx.next_backoff(&uid)));
+                    return Err(Error::waiting(ctx.next_backoff(&uid), "Meshes unavailable"));
                 }
                 Err(e) if timed_out => {
                     report::event(
@@ -893,7 +889,12 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     )
                     .await;
                 }
-                Err(_) => return Ok(Action::requeue(Duration::from_secs(2))),
+                Err(_) => {
+                    return Err(Error::waiting(
+                        Duration::from_secs(2),
+                        "workspace or credentials",
+                    ));
+                }
             },
         }
     } else if let Some(id) = &id {

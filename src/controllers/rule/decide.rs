@@ -118,7 +118,7 @@ pub fn collision<'a>(
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// Ours: bind it.
-    Ours(Rule),
+    Ours(Box<Rule>),
     /// Not there: create again.
     Absent,
 }
@@ -138,7 +138,7 @@ pub fn claim(
         .iter()
         .filter(|r| matches(r, want) && !bound.contains(&r.id))
         .find(|r| r.created_at.timestamp_millis() >= earliest)
-        .map(|r| Claim::Ours(r.clone()))
+        .map(|r| Claim::Ours(Box::new(r.clone())))
         .unwrap_or(Claim::Absent)
 }
 
@@ -236,7 +236,7 @@ mod tests {
                 Duration::from_secs(5),
                 &none
             ),
-            Claim::Ours(new.clone())
+            Claim::Ours(Box::new(new.clone()))
         );
         assert_eq!(
             claim(

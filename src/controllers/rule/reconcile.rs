@@ -762,7 +762,7 @@ async fn claim_pending(
                 status.applied_hash = Some(inputs.hash.clone());
                 delete_previous(rule, ctx, status, &inputs.resolved.creds, &prev).await?;
             }
-            Ok(r)
+            Ok(*r)
         }
         Claim::Absent => {
             let prev = status.previous_rule_id.clone();
@@ -814,7 +814,12 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
             Err(_) => None,
         };
         match creds {
-            None if !timed_out => return Ok(Action::requeue(Duration::from_secs(2))),
+            None if !timed_out => {
+                return Err(Error::waiting(
+                    Duration::from_secs(2),
+                    "workspace or credentials",
+                ));
+            }
             None => {
                 report::event(ctx, rule, true, reasons::ORPHANED, format!("Released Meshes rule(s) {} without deleting: the connection or credentials are gone", ids.join(", "))).await;
             }
@@ -833,7 +838,10 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
                         }
                         Err(e) if e.is_not_found() => {}
                         Err(e) if e.is_transient() || matches!(e, ApiError::RateLimited { .. }) => {
-                            return Ok(Action::requeue(ctx.next_backoff(&uid)));
+                            return Err(Error::waiting(
+                                ctx.next_backoff(&uid),
+                                "Meshes unavailable",
+                            ));
                         }
                         Err(e) if timed_out => {
                             report::event(
@@ -845,7 +853,12 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
                             )
                             .await;
                         }
-                        Err(_) => return Ok(Action::requeue(Duration::from_secs(2))),
+                        Err(_) => {
+                            return Err(Error::waiting(
+                                Duration::from_secs(2),
+                                "workspace or credentials",
+                            ));
+                        }
                     }
                 }
             }

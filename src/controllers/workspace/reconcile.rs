@@ -668,7 +668,8 @@ async fn write_output(
 async fn cleanup(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
     let uid = ws.uid().unwrap_or_default();
     let ns = ws.namespace().unwrap_or_default();
-    // Dependents being deleted with us (namespace deletion) still need our credentials.
+    // Connections that inherit our credentials still need them to delete themselves (any
+    // deletion order, namespace deletion included): wait for them, bounded.
     let waiting_children = ctx
         .stores
         .connections
@@ -677,13 +678,13 @@ async fn cleanup(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
             s.state()
                 .iter()
                 .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|c| c.spec.credentials_ref.is_none())
                 .filter(|c| {
                     c.spec
                         .workspace_ref
                         .as_ref()
                         .is_some_and(|r| r.name == ws.name_any())
                 })
-                .filter(|c| c.metadata.deletion_timestamp.is_some())
                 .count()
         })
         .unwrap_or(0);
@@ -694,7 +695,10 @@ async fn cleanup(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
         .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok())
         .unwrap_or(Duration::ZERO);
     if waiting_children > 0 && deleting_for < ctx.config.deletion_release_timeout {
-        return Ok(Action::requeue(Duration::from_secs(2)));
+        return Err(Error::waiting(
+            Duration::from_secs(2),
+            "dependents or credentials",
+        ));
     }
     let name = ws
         .status
