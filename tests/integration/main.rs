@@ -6,5 +6,6 @@ mod children;
 mod crd_validation;
 mod harness;
 mod lifecycle;
+mod operator_process;
 mod support;
 mod workspace;

@@ -1,0 +1,134 @@
+//! The operator binary as a process: started before its CRDs exist, it waits for them (logging
+//! why) instead of crashing, then reconciles as soon as they appear.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, PostParams};
+use meshes_emulator::{Emulator, EmulatorConfig};
+use meshes_operator::resources::{MeshesWorkspace, crdgen};
+use meshes_testenv::TestEnv;
+use serde_json::json;
+
+use crate::support::{SOON, eventually, is_ready};
+
+#[tokio::test]
+async fn the_operator_waits_for_its_crds_instead_of_crashing() {
+    // A private control plane: the shared one already has the CRDs.
+    let env = TestEnv::start().await.expect("private control plane");
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let log = env.control_plane().work_dir.join("operator.log");
+    let mut op = std::process::Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
+        .args(["run", "--api-url", &emu.base_url()])
+        .env("KUBECONFIG", env.admin_kubeconfig())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        op.try_wait().unwrap().is_none(),
+        "the operator exited without CRDs"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("waiting for the meshes.io CRDs"), "{text}");
+
+    // Positive control: once the CRDs exist, it reconciles.
+    env.install_crds(&crdgen::all_crds()).await.unwrap();
+    let client = env.client().await;
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "late-crds"}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let c = emu.credentials();
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "creds"}, "stringData": {
+        "MESHES_ACCESS_KEY": c.access_key, "MESHES_SECRET_KEY": c.secret_key, "MESHES_ORG_ID": c.org_id}}))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), "late-crds")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let ws: MeshesWorkspace = serde_json::from_value(
+        json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace",
+        "metadata": {"name": "after-crds"}, "spec": {"credentialsRef": {"name": "creds"}}}),
+    )
+    .unwrap();
+    let api: Api<MeshesWorkspace> = Api::namespaced(client, "late-crds");
+    api.create(&PostParams::default(), &ws).await.unwrap();
+    eventually(
+        "Ready after CRDs appeared",
+        SOON,
+        || async { api.get_opt("after-crds").await.ok().flatten() },
+        is_ready,
+    )
+    .await;
+    op.kill().unwrap();
+    op.wait().unwrap();
+}
+
+/// Secrets (the secret key, JWTs, connection secret settings) never reach logs, Events or
+/// status, even at debug level.
+#[tokio::test]
+async fn secrets_never_reach_logs_events_or_status() {
+    let w = crate::support::World::new("leaks").await;
+    let env = TestEnv::shared().await;
+    let log = std::env::temp_dir().join(format!("meshes-leaks-{}.log", w.ns));
+    let mut op = std::process::Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
+        .args([
+            "run",
+            "--api-url",
+            &w.emu.base_url(),
+            "--watch-namespace",
+            &w.ns,
+            "--log-level",
+            "debug",
+        ])
+        .env("KUBECONFIG", env.admin_kubeconfig())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    w.apply_yaml(&crate::support::quickstart()).await;
+    let c = w.emu.credentials();
+    w.put_credentials(
+        "meshes-credentials",
+        &c.access_key,
+        &c.secret_key,
+        &c.org_id,
+    )
+    .await;
+    w.wait_ready_kind("MeshesRule", "signup-to-hook").await;
+    w.wait_ready_kind("MeshesRule", "payment-failed-to-hook")
+        .await;
+    // A rejected call too: errors must not carry secrets either.
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesRule", "metadata": {"name": "bad"},
+        "spec": {"connectionRef": {"name": "signup-hook"}, "event": "x", "metadata": {"action": "nope"}}})).await;
+    w.wait_reason_kind("MeshesRule", "bad", "InvalidSpec").await;
+    op.kill().unwrap();
+    op.wait().unwrap();
+
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("Meshes API response"),
+        "positive control: debug logs of API calls were written"
+    );
+    let signing = "change-me-to-a-long-random-signing-secret";
+    let mut haystacks = vec![("logs", logs)];
+    haystacks.push(("events", w.events().await.join("\n")));
+    for kind in ["MeshesWorkspace", "MeshesConnection", "MeshesRule"] {
+        let list = w.dynamic(kind).list(&Default::default()).await.unwrap();
+        haystacks.push((kind, serde_json::to_string(&list.items).unwrap()));
+    }
+    for (what, text) in &haystacks {
+        assert!(!text.contains(&c.secret_key), "secret key in {what}");
+        assert!(!text.contains(signing), "signing secret in {what}");
+        // Any base64url JSON object (a JWT header or claims segment) would start like this.
+        assert!(!text.contains("eyJ"), "a JWT segment in {what}");
+        assert!(
+            !text.contains("Bearer "),
+            "an Authorization header in {what}"
+        );
+    }
+    let _ = std::fs::remove_file(&log);
+}
