@@ -2,7 +2,10 @@
 //! credentials a child inherits from them (DESIGN §3 "Credentials", §4 "Dependencies"). Reads the
 //! controllers' stores; every reference stays inside the object's namespace.
 
+use std::sync::Arc;
+
 use kube::ResourceExt;
+use kube::api::Api;
 
 use super::config::SecretRef;
 use super::context::Context;
@@ -38,29 +41,54 @@ fn waiting(message: String, ctx: &Context) -> Step {
     }
 }
 
-fn find_workspace(ctx: &Context, ns: &str, name: &str) -> Option<std::sync::Arc<MeshesWorkspace>> {
-    ctx.stores
-        .workspaces
-        .as_ref()?
-        .state()
-        .into_iter()
-        .find(|w| w.namespace().as_deref() == Some(ns) && w.name_any() == name)
+fn is_ready(conds: Option<&Vec<crate::resources::Condition>>) -> bool {
+    conditions::is_true(conds.map(Vec::as_slice).unwrap_or_default(), READY)
 }
 
-fn find_connection(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-) -> Option<std::sync::Arc<MeshesConnection>> {
-    ctx.stores
-        .connections
-        .as_ref()?
-        .state()
-        .into_iter()
-        .find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == name)
+/// The workspace from the cache; when it is missing or not Ready there, from the API server:
+/// its watch event may reach this controller before the workspace controller's cache, and a
+/// stale "not Ready" would leave the child waiting for a requeue that is far away.
+async fn find_workspace(ctx: &Context, ns: &str, name: &str) -> Option<Arc<MeshesWorkspace>> {
+    let cached = ctx.stores.workspaces.as_ref().and_then(|s| {
+        s.state()
+            .into_iter()
+            .find(|w| w.namespace().as_deref() == Some(ns) && w.name_any() == name)
+    });
+    if cached
+        .as_ref()
+        .is_some_and(|w| is_ready(w.status.as_ref().map(|s| &s.conditions)))
+    {
+        return cached;
+    }
+    let api: Api<MeshesWorkspace> = Api::namespaced(ctx.client.clone(), ns);
+    match api.get_opt(name).await {
+        Ok(fresh) => fresh.map(Arc::new),
+        Err(_) => cached,
+    }
 }
 
-fn workspace_by_id(ctx: &Context, ns: &str, id: &str) -> Option<std::sync::Arc<MeshesWorkspace>> {
+/// The connection: cache first, the API server when the cache says not Ready (see
+/// [`find_workspace`]).
+async fn find_connection(ctx: &Context, ns: &str, name: &str) -> Option<Arc<MeshesConnection>> {
+    let cached = ctx.stores.connections.as_ref().and_then(|s| {
+        s.state()
+            .into_iter()
+            .find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == name)
+    });
+    if cached
+        .as_ref()
+        .is_some_and(|c| is_ready(c.status.as_ref().map(|s| &s.conditions)))
+    {
+        return cached;
+    }
+    let api: Api<MeshesConnection> = Api::namespaced(ctx.client.clone(), ns);
+    match api.get_opt(name).await {
+        Ok(fresh) => fresh.map(Arc::new),
+        Err(_) => cached,
+    }
+}
+
+fn workspace_by_id(ctx: &Context, ns: &str, id: &str) -> Option<Arc<MeshesWorkspace>> {
     ctx.stores
         .workspaces
         .as_ref()?
@@ -87,7 +115,7 @@ fn workspace_credentials(ctx: &Context, ws: &MeshesWorkspace) -> Result<SecretRe
 
 /// Resolves a connection's workspace. `deleting`: the connection only needs enough to delete
 /// itself, so a parent that is gone or not Ready is acceptable when status recorded the IDs.
-pub fn of_connection(
+pub async fn of_connection(
     ctx: &Context,
     conn: &MeshesConnection,
     deleting: bool,
@@ -120,7 +148,7 @@ pub fn of_connection(
             "set exactly one of spec.workspaceRef or spec.workspaceId".into(),
         ));
     };
-    let parent = find_workspace(ctx, &ns, &wref.name);
+    let parent = find_workspace(ctx, &ns, &wref.name).await;
     let usable = parent.as_ref().filter(|w| {
         w.metadata.deletion_timestamp.is_none()
             && conditions::is_true(
@@ -175,7 +203,7 @@ pub fn of_connection(
 }
 
 /// Resolves a rule's connection (and through it the workspace and credentials).
-pub fn of_rule(ctx: &Context, rule: &MeshesRule, deleting: bool) -> Result<Parent, Step> {
+pub async fn of_rule(ctx: &Context, rule: &MeshesRule, deleting: bool) -> Result<Parent, Step> {
     let ns = rule.namespace().unwrap_or_default();
     let status = rule.status.as_ref();
     if rule.spec.credentials_ref.is_none() && rule.spec.adopt.is_some() {
@@ -207,7 +235,7 @@ pub fn of_rule(ctx: &Context, rule: &MeshesRule, deleting: bool) -> Result<Paren
             "set exactly one of spec.connectionRef or spec.connectionId".into(),
         ));
     };
-    let parent = find_connection(ctx, &ns, &cref.name);
+    let parent = find_connection(ctx, &ns, &cref.name).await;
     let ready = parent.as_ref().filter(|c| {
         c.metadata.deletion_timestamp.is_none()
             && conditions::is_true(
@@ -250,7 +278,7 @@ pub fn of_rule(ctx: &Context, rule: &MeshesRule, deleting: bool) -> Result<Paren
     };
     let creds = match (&rule.spec.credentials_ref, parent.as_deref()) {
         (Some(r), _) => own_secret(&ns, r),
-        (None, Some(c)) => of_connection(ctx, c, true)?.credentials,
+        (None, Some(c)) => Box::pin(of_connection(ctx, c, true)).await?.credentials,
         (None, None) => match workspace_by_id(ctx, &ns, &workspace_id) {
             Some(w) => workspace_credentials(ctx, &w)?,
             None => {

@@ -137,7 +137,7 @@ struct Inputs {
 async fn resolve(conn: &MeshesConnection, ctx: &Context, deleting: bool) -> Result<Inputs, Step> {
     let uid = conn.uid().unwrap_or_default();
     let ns = conn.namespace().unwrap_or_default();
-    let parent = parents::of_connection(ctx, conn, deleting)?;
+    let parent = parents::of_connection(ctx, conn, deleting).await?;
     let resolved = credentials::load(ctx, &uid, &parent.credentials)
         .await
         .map_err(Step::from)?;
@@ -173,6 +173,15 @@ async fn run(
     if let Some(org) = status.org_id.clone().filter(|_| committed)
         && org != creds.org_id()
     {
+        // Only a pending create recorded the org: make sure that is not a stale cache entry
+        // (the refused create may have cleared it already).
+        if status.connection_id.is_none() {
+            match is_stale(ctx, conn).await {
+                Ok(false) => {}
+                Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
+                Err(e) => return kube_transient(ctx, &uid, e),
+            }
+        }
         return Step::stalled(
             reasons::CREDENTIALS_ORG_CHANGED,
             format!(
@@ -813,7 +822,7 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
     if let (Some(id), DeletionPolicy::Delete) = (&id, policy) {
         // Only the parent and credentials are needed to delete; secret settings are not (their
         // Secret may already be gone in a namespace deletion).
-        let target = match parents::of_connection(ctx, conn, true) {
+        let target = match parents::of_connection(ctx, conn, true).await {
             Ok(p) => credentials::load(ctx, &uid, &p.credentials)
                 .await
                 .ok()
@@ -908,7 +917,7 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
         .await;
     }
     ctx.forget(&uid);
-    if let Ok(parent) = parents::of_connection(ctx, conn, true) {
+    if let Ok(parent) = parents::of_connection(ctx, conn, true).await {
         let used = users::secret_in_use(ctx, &parent.credentials, &uid).await?;
         if parent.credentials.namespace == ns {
             credentials::release_if_unused(ctx, &parent.credentials, used).await;

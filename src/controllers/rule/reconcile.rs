@@ -134,7 +134,7 @@ async fn resolve(
     deleting: bool,
 ) -> Result<(Inputs, Option<String>), Step> {
     let uid = rule.uid().unwrap_or_default();
-    let mut parent = parents::of_rule(ctx, rule, deleting)?;
+    let mut parent = parents::of_rule(ctx, rule, deleting).await?;
     let resolved = credentials::load(ctx, &uid, &parent.credentials)
         .await
         .map_err(Step::from)?;
@@ -219,6 +219,15 @@ async fn run(
     if let Some(org) = status.org_id.clone().filter(|_| committed)
         && org != creds.org_id()
     {
+        // Only a pending create recorded the org: make sure that is not a stale cache entry
+        // (the refused create may have cleared it already).
+        if status.rule_id.is_none() {
+            match is_stale(ctx, rule).await {
+                Ok(false) => {}
+                Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
+                Err(e) => return kube_transient(ctx, &uid, e),
+            }
+        }
         return Step::stalled(
             reasons::CREDENTIALS_ORG_CHANGED,
             format!(
@@ -806,7 +815,7 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
     .flatten()
     .collect();
     if !ids.is_empty() && policy == DeletionPolicy::Delete {
-        let creds = match parents::of_rule(ctx, rule, true) {
+        let creds = match parents::of_rule(ctx, rule, true).await {
             Ok(p) => credentials::load(ctx, &uid, &p.credentials)
                 .await
                 .ok()
@@ -874,7 +883,7 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
         .await;
     }
     ctx.forget(&uid);
-    if let Ok(p) = parents::of_rule(ctx, rule, true)
+    if let Ok(p) = parents::of_rule(ctx, rule, true).await
         && p.credentials.namespace == ns
     {
         let used = users::secret_in_use(ctx, &p.credentials, &uid).await?;

@@ -139,6 +139,15 @@ async fn run(
     if let Some(org) = status.org_id.clone().filter(|_| committed)
         && org != creds.org_id()
     {
+        // Only a pending create recorded the org: make sure that is not a stale cache entry
+        // (the refused create may have cleared it already).
+        if status.workspace_id.is_none() {
+            match is_stale(ctx, ws).await {
+                Ok(false) => {}
+                Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
+                Err(e) => return kube_transient(ctx, &uid, e),
+            }
+        }
         return Step::stalled(
             reasons::CREDENTIALS_ORG_CHANGED,
             format!(
