@@ -33,4 +33,7 @@ cargo run --locked -q -p meshes-operator -- crds --check
 step "tests: unit, client<->emulator, control plane (one shared apiserver per binary)"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/meshes-test-output.txt"
 
+step "the demo, end to end (the README's other command)"
+bash examples/demo.sh --check
+
 step "done in $((SECONDS - start))s"

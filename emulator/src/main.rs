@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
@@ -139,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
         events = emulator.events_url(),
     );
     if let Some(path) = &args.write_secret {
-        std::fs::write(path, &manifest)
+        write_private(path, manifest.as_bytes())
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     }
     use std::io::Write;
@@ -162,4 +163,21 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("shutting down");
     emulator.shutdown().await;
     Ok(())
+}
+
+/// Writes a file holding a secret key: mode 0600, complete or absent (temp file + rename), so a
+/// script polling for it never reads half a manifest.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }

@@ -27,6 +27,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter("info")
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
@@ -53,7 +54,10 @@ async fn main() -> anyhow::Result<()> {
     println!("audit log: {}", cp.audit_log.display());
     println!("# paste into another shell:\n{exports}");
     if let Some(path) = &args.env_file {
-        std::fs::write(path, &exports).with_context(|| format!("writing {}", path.display()))?;
+        // Complete or absent: scripts poll for this file.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &exports).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     }
     tokio::select! {
         _ = term.recv() => {}
