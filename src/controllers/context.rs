@@ -24,6 +24,29 @@ pub struct Stores {
     pub rules: Option<Store<MeshesRule>>,
 }
 
+impl Stores {
+    /// Every cached workspace (empty when that controller is not running).
+    pub fn all_workspaces(&self) -> Vec<Arc<MeshesWorkspace>> {
+        self.workspaces
+            .as_ref()
+            .map(|s| s.state())
+            .unwrap_or_default()
+    }
+
+    /// Every cached connection.
+    pub fn all_connections(&self) -> Vec<Arc<MeshesConnection>> {
+        self.connections
+            .as_ref()
+            .map(|s| s.state())
+            .unwrap_or_default()
+    }
+
+    /// Every cached rule.
+    pub fn all_rules(&self) -> Vec<Arc<MeshesRule>> {
+        self.rules.as_ref().map(|s| s.state()).unwrap_or_default()
+    }
+}
+
 impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stores")

@@ -14,6 +14,7 @@
 //! - [`snapshot`], [`catalog`]: shared upstream lists (bulk drift, integrations catalog).
 //! - [`metrics`]: in-process counters of controller work.
 //! - [`report`]: status, Events, annotations.
+//! - [`frame`]: the frame of every pass (paused, stall memo, one status write).
 //! - [`step`]: a pass's conclusion and the error mappings all controllers share.
 //! - [`workspace`], [`connection`], [`rule`]: one controller per kind.
 //! - [`run`]: starting everything.
@@ -24,6 +25,7 @@ pub mod connection;
 pub mod context;
 pub mod credentials;
 pub mod error;
+pub mod frame;
 pub mod metrics;
 pub mod outcome;
 pub mod ownership;

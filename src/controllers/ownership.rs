@@ -3,8 +3,79 @@
 //! UID. Deterministic, so a restart never flips ownership. Pure.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+
+use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
+
+/// How a kind records its upstream binding.
+pub trait Binds: kube::Resource<DynamicType = ()> {
+    /// The Meshes ID recorded in status.
+    fn bound_id(&self) -> Option<&str>;
+    /// `spec.adopt.id`.
+    fn adopt_id(&self) -> Option<&str>;
+}
+
+impl Binds for MeshesWorkspace {
+    fn bound_id(&self) -> Option<&str> {
+        self.status.as_ref()?.workspace_id.as_deref()
+    }
+    fn adopt_id(&self) -> Option<&str> {
+        self.spec.adopt.as_ref().map(|a| a.id.as_str())
+    }
+}
+
+impl Binds for MeshesConnection {
+    fn bound_id(&self) -> Option<&str> {
+        self.status.as_ref()?.connection_id.as_deref()
+    }
+    fn adopt_id(&self) -> Option<&str> {
+        self.spec.adopt.as_ref().map(|a| a.id.as_str())
+    }
+}
+
+impl Binds for MeshesRule {
+    fn bound_id(&self) -> Option<&str> {
+        self.status.as_ref()?.rule_id.as_deref()
+    }
+    fn adopt_id(&self) -> Option<&str> {
+        self.spec.adopt.as_ref().map(|a| a.id.as_str())
+    }
+}
+
+fn claimant<K: Binds>(obj: &K, bound: bool) -> Claimant {
+    Claimant {
+        key: format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
+        uid: obj.uid().unwrap_or_default(),
+        created: obj.meta().creation_timestamp.clone(),
+        bound,
+    }
+}
+
+/// The CR (`namespace/name`) among `all` that owns upstream object `id` instead of `me`.
+pub fn other_owner<K: Binds>(me: &K, all: &[Arc<K>], id: &str) -> Option<String> {
+    let mine = claimant(me, me.bound_id() == Some(id));
+    let others: Vec<Claimant> = all
+        .iter()
+        .filter(|o| o.uid() != me.uid() && o.meta().deletion_timestamp.is_none())
+        .filter_map(|o| {
+            let bound = o.bound_id() == Some(id);
+            (bound || o.adopt_id() == Some(id)).then(|| claimant(o.as_ref(), bound))
+        })
+        .collect();
+    winner_other_than(&mine, &others).map(|c| c.key.clone())
+}
+
+/// Upstream IDs bound by CRs other than `me`.
+pub fn bound_elsewhere<K: Binds>(me: &K, all: &[Arc<K>]) -> HashSet<String> {
+    all.iter()
+        .filter(|o| o.uid() != me.uid())
+        .filter_map(|o| o.bound_id().map(str::to_string))
+        .collect()
+}
 
 /// One CR claiming an upstream ID.
 #[derive(Debug, Clone, PartialEq, Eq)]

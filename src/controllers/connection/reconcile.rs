@@ -2,7 +2,6 @@
 //! workspace snapshot, not a GET per connection) → decide ([`super::decide`]) → act (create,
 //! adopt, update, recreate) → report. Deletion follows the deletion policy and never hangs.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,12 +23,12 @@ use crate::controllers::outcome::{self, Drift, Outcome};
 use crate::controllers::parents::{self, Parent};
 use crate::controllers::settings::{self, Settings};
 use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
-use crate::controllers::{report, users};
-use crate::resources::annotations::{EXTERNAL_ID, PAUSED, RECONCILE_REQUESTED_AT};
+use crate::controllers::{frame, ownership, report, users};
+use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT};
 use crate::resources::finalizers::FINALIZER;
 use crate::resources::{
     DeletionPolicy, ManagementPolicy, MeshesConnection, MeshesConnectionStatus, PendingCreate,
-    conditions, reasons,
+    reasons,
 };
 
 /// The kind name used in metrics and messages.
@@ -65,64 +64,16 @@ fn ready(id: &str, observe: bool) -> Outcome {
 }
 
 async fn apply(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error> {
-    let generation = conn.metadata.generation;
-    let uid = conn.uid().unwrap_or_default();
     let mut status = conn.status.clone().unwrap_or_default();
-    status.observed_generation = generation;
+    status.observed_generation = conn.metadata.generation;
     status.effective_deletion_policy = Some(decide::deletion_policy(
         &conn.spec,
         ctx.config.default_deletion_policy,
     ));
-
-    if conn.annotations().get(PAUSED).is_some_and(|v| v == "true") {
-        let already = conditions::find(&status.conditions, conditions::READY)
-            .is_some_and(|c| c.reason == reasons::PAUSED);
-        if !already {
-            outcome::apply(
-                &mut status.conditions,
-                &Outcome::Paused,
-                &Drift::Unchanged,
-                generation,
-                &now(),
-            );
-            report::apply_status(ctx, conn, &status).await?;
-        }
-        return Ok(Action::await_change());
-    }
-
-    let mut stall_key = None;
-    let step = run(conn, ctx, &mut status, &mut stall_key).await;
-    if step.quiet {
-        return Ok(step
-            .requeue
-            .map(Action::requeue)
-            .unwrap_or_else(Action::await_change));
-    }
-    match (&step.outcome, stall_key) {
-        (Outcome::Ready { .. }, _) => {
-            ctx.reset_backoff(&uid);
-            ctx.clear_stall(&uid);
-        }
-        // An inactive connection is upstream state, re-checked at every snapshot.
-        (Outcome::Stalled { reason, .. }, Some(key)) if *reason != reasons::CONNECTION_INACTIVE => {
-            ctx.remember_stall(&uid, key)
-        }
-        _ => ctx.clear_stall(&uid),
-    }
-    outcome::apply(
-        &mut status.conditions,
-        &step.outcome,
-        &step.drift,
-        generation,
-        &now(),
-    );
-    if conn.status.as_ref() != Some(&status) {
-        report::apply_status(ctx, conn, &status).await?;
-    }
-    Ok(step
-        .requeue
-        .map(Action::requeue)
-        .unwrap_or_else(Action::await_change))
+    frame::pass(conn, ctx, status, async |status, stall_key| {
+        run(conn, ctx, status, stall_key).await
+    })
+    .await
 }
 
 /// Everything resolved before talking to Meshes.
@@ -319,7 +270,9 @@ async fn run(
                             ),
                         );
                     }
-                    if let Some(owner) = other_owner(conn, ctx, &id) {
+                    if let Some(owner) =
+                        ownership::other_owner(conn, &ctx.stores.all_connections(), &id)
+                    {
                         return Step::stalled(
                             reasons::ALREADY_MANAGED,
                             format!(
@@ -618,49 +571,6 @@ async fn upstream_deleted(
     }
 }
 
-fn other_owner(conn: &MeshesConnection, ctx: &Context, id: &str) -> Option<String> {
-    let store = ctx.stores.connections.as_ref()?;
-    use crate::controllers::ownership::{Claimant, winner_other_than};
-    let claimant = |c: &MeshesConnection, bound: bool| Claimant {
-        key: format!("{}/{}", c.namespace().unwrap_or_default(), c.name_any()),
-        uid: c.uid().unwrap_or_default(),
-        created: c.metadata.creation_timestamp.clone(),
-        bound,
-    };
-    let me = claimant(
-        conn,
-        conn.status
-            .as_ref()
-            .and_then(|s| s.connection_id.as_deref())
-            == Some(id),
-    );
-    let others: Vec<Claimant> = store
-        .state()
-        .iter()
-        .filter(|c| c.uid() != conn.uid() && c.metadata.deletion_timestamp.is_none())
-        .filter_map(|c| {
-            let bound = c.status.as_ref().and_then(|s| s.connection_id.as_deref()) == Some(id);
-            let adopts = c.spec.adopt.as_ref().is_some_and(|a| a.id == id);
-            (bound || adopts).then(|| claimant(c, bound))
-        })
-        .collect();
-    winner_other_than(&me, &others).map(|c| c.key.clone())
-}
-
-fn bound_elsewhere(conn: &MeshesConnection, ctx: &Context) -> HashSet<String> {
-    ctx.stores
-        .connections
-        .as_ref()
-        .map(|s| {
-            s.state()
-                .iter()
-                .filter(|c| c.uid() != conn.uid())
-                .filter_map(|c| c.status.as_ref().and_then(|s| s.connection_id.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn create(
     conn: &MeshesConnection,
     ctx: &Context,
@@ -772,7 +682,7 @@ async fn claim_pending(
         &inputs.name,
         &pending.started_at,
         ctx.config.create_skew,
-        &bound_elsewhere(conn, ctx),
+        &ownership::bound_elsewhere(conn, &ctx.stores.all_connections()),
     ) {
         Claim::Ours(c) => {
             status.pending_create = None;

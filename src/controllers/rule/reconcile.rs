@@ -23,12 +23,11 @@ use crate::controllers::error::Error;
 use crate::controllers::outcome::{self, Drift, Outcome};
 use crate::controllers::parents::{self, Parent};
 use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
-use crate::controllers::{report, users};
-use crate::resources::annotations::{EXTERNAL_ID, PAUSED, RECONCILE_REQUESTED_AT};
+use crate::controllers::{frame, ownership, report, users};
+use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT};
 use crate::resources::finalizers::FINALIZER;
 use crate::resources::{
-    DeletionPolicy, ManagementPolicy, MeshesRule, MeshesRuleStatus, PendingCreate, conditions,
-    reasons,
+    DeletionPolicy, ManagementPolicy, MeshesRule, MeshesRuleStatus, PendingCreate, reasons,
 };
 
 /// The kind name used in metrics and messages.
@@ -64,59 +63,16 @@ fn ready(id: &str, observe: bool) -> Outcome {
 }
 
 async fn apply(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
-    let generation = rule.metadata.generation;
-    let uid = rule.uid().unwrap_or_default();
     let mut status = rule.status.clone().unwrap_or_default();
-    status.observed_generation = generation;
+    status.observed_generation = rule.metadata.generation;
     status.effective_deletion_policy = Some(decide::deletion_policy(
         &rule.spec,
         ctx.config.default_deletion_policy,
     ));
-    if rule.annotations().get(PAUSED).is_some_and(|v| v == "true") {
-        let already = conditions::find(&status.conditions, conditions::READY)
-            .is_some_and(|c| c.reason == reasons::PAUSED);
-        if !already {
-            outcome::apply(
-                &mut status.conditions,
-                &Outcome::Paused,
-                &Drift::Unchanged,
-                generation,
-                &now(),
-            );
-            report::apply_status(ctx, rule, &status).await?;
-        }
-        return Ok(Action::await_change());
-    }
-    let mut stall_key = None;
-    let step = run(rule, ctx, &mut status, &mut stall_key).await;
-    if step.quiet {
-        return Ok(step
-            .requeue
-            .map(Action::requeue)
-            .unwrap_or_else(Action::await_change));
-    }
-    match (&step.outcome, stall_key) {
-        (Outcome::Ready { .. }, _) => {
-            ctx.reset_backoff(&uid);
-            ctx.clear_stall(&uid);
-        }
-        (Outcome::Stalled { .. }, Some(key)) => ctx.remember_stall(&uid, key),
-        _ => ctx.clear_stall(&uid),
-    }
-    outcome::apply(
-        &mut status.conditions,
-        &step.outcome,
-        &step.drift,
-        generation,
-        &now(),
-    );
-    if rule.status.as_ref() != Some(&status) {
-        report::apply_status(ctx, rule, &status).await?;
-    }
-    Ok(step
-        .requeue
-        .map(Action::requeue)
-        .unwrap_or_else(Action::await_change))
+    frame::pass(rule, ctx, status, async |status, stall_key| {
+        run(rule, ctx, status, stall_key).await
+    })
+    .await
 }
 
 struct Inputs {
@@ -346,7 +302,7 @@ async fn run(
                         ),
                     );
                 }
-                if let Some(owner) = other_owner(rule, ctx, &id) {
+                if let Some(owner) = ownership::other_owner(rule, &ctx.stores.all_rules(), &id) {
                     return Step::stalled(
                         reasons::ALREADY_MANAGED,
                         format!("Meshes rule {id} is already managed by MeshesRule {owner}"),
@@ -602,32 +558,6 @@ fn bound_ids(ctx: &Context) -> HashSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn other_owner(rule: &MeshesRule, ctx: &Context, id: &str) -> Option<String> {
-    use crate::controllers::ownership::{Claimant, winner_other_than};
-    let store = ctx.stores.rules.as_ref()?;
-    let claimant = |r: &MeshesRule, bound: bool| Claimant {
-        key: format!("{}/{}", r.namespace().unwrap_or_default(), r.name_any()),
-        uid: r.uid().unwrap_or_default(),
-        created: r.metadata.creation_timestamp.clone(),
-        bound,
-    };
-    let me = claimant(
-        rule,
-        rule.status.as_ref().and_then(|s| s.rule_id.as_deref()) == Some(id),
-    );
-    let others: Vec<Claimant> = store
-        .state()
-        .iter()
-        .filter(|r| r.uid() != rule.uid() && r.metadata.deletion_timestamp.is_none())
-        .filter_map(|r| {
-            let bound = r.status.as_ref().and_then(|s| s.rule_id.as_deref()) == Some(id);
-            let adopts = r.spec.adopt.as_ref().is_some_and(|a| a.id == id);
-            (bound || adopts).then(|| claimant(r, bound))
-        })
-        .collect();
-    winner_other_than(&me, &others).map(|c| c.key.clone())
 }
 
 /// Creates the desired rule crash-safely (`pendingCreate` persisted first). `replacing`: the

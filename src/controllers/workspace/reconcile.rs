@@ -2,7 +2,7 @@
 //! decide ([`super::decide`], pure) → act (create, adopt, update) → report (status, Events,
 //! output Secret, external-id annotation). Deleting the CR releases the workspace.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,14 +21,14 @@ use crate::controllers::context::{Context, Memo, StallKey, jittered};
 use crate::controllers::credentials;
 use crate::controllers::error::Error;
 use crate::controllers::outcome::{self, Drift, Outcome};
-use crate::controllers::ownership::{Claimant, winner_other_than};
+use crate::controllers::ownership;
 use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
-use crate::controllers::{report, users};
-use crate::resources::annotations::{EXTERNAL_ID, PAUSED, RECONCILE_REQUESTED_AT, RESYNC_INTERVAL};
+use crate::controllers::{frame, report, users};
+use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT, RESYNC_INTERVAL};
 use crate::resources::finalizers::FINALIZER;
 use crate::resources::{
     DeletionPolicy, ManagementPolicy, MeshesWorkspace, MeshesWorkspaceStatus, PendingCreate,
-    conditions, reasons,
+    reasons,
 };
 
 /// Entry point for the controller runtime.
@@ -45,10 +45,6 @@ pub async fn reconcile(ws: Arc<MeshesWorkspace>, ctx: Arc<Context>) -> Result<Ac
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-fn is_paused(ws: &MeshesWorkspace) -> bool {
-    ws.annotations().get(PAUSED).is_some_and(|v| v == "true")
-}
-
 fn resync_interval(ws: &MeshesWorkspace, ctx: &Context) -> Duration {
     ws.annotations()
         .get(RESYNC_INTERVAL)
@@ -62,59 +58,14 @@ fn observe_only(ws: &MeshesWorkspace) -> bool {
 }
 
 async fn apply(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
-    let generation = ws.metadata.generation;
     let mut status = ws.status.clone().unwrap_or_default();
-    status.observed_generation = generation;
+    status.observed_generation = ws.metadata.generation;
+    // Meshes has no workspace delete: deleting the CR always releases the workspace.
     status.effective_deletion_policy = Some(DeletionPolicy::Orphan);
-
-    if is_paused(ws) {
-        // One Paused status write, then no writes at all until the annotation goes.
-        let already = conditions::find(&status.conditions, conditions::READY)
-            .is_some_and(|c| c.reason == reasons::PAUSED);
-        if !already {
-            outcome::apply(
-                &mut status.conditions,
-                &Outcome::Paused,
-                &Drift::Unchanged,
-                generation,
-                &now(),
-            );
-            report::apply_status(ctx, ws, &status).await?;
-        }
-        return Ok(Action::await_change());
-    }
-
-    let mut stall_key = None;
-    let step = run(ws, ctx, &mut status, &mut stall_key).await;
-    if step.quiet {
-        return Ok(step
-            .requeue
-            .map(Action::requeue)
-            .unwrap_or_else(Action::await_change));
-    }
-    let uid = ws.uid().unwrap_or_default();
-    match (&step.outcome, stall_key) {
-        (Outcome::Ready { .. }, _) => {
-            ctx.reset_backoff(&uid);
-            ctx.clear_stall(&uid);
-        }
-        (Outcome::Stalled { .. }, Some(key)) => ctx.remember_stall(&uid, key),
-        _ => ctx.clear_stall(&uid),
-    }
-    outcome::apply(
-        &mut status.conditions,
-        &step.outcome,
-        &step.drift,
-        generation,
-        &now(),
-    );
-    if ws.status.as_ref() != Some(&status) {
-        report::apply_status(ctx, ws, &status).await?;
-    }
-    Ok(step
-        .requeue
-        .map(Action::requeue)
-        .unwrap_or_else(Action::await_change))
+    frame::pass(ws, ctx, status, async |status, stall_key| {
+        run(ws, ctx, status, stall_key).await
+    })
+    .await
 }
 
 async fn run(
@@ -286,7 +237,7 @@ async fn run(
     let id = detail.workspace.id.clone();
 
     // No silent takeover: another CR that owns this workspace wins.
-    if let Some(owner) = other_owner(ws, ctx, &id, bound_before.as_deref() == Some(id.as_str())) {
+    if let Some(owner) = ownership::other_owner(ws, &ctx.stores.all_workspaces(), &id) {
         if bound_before.as_deref() != Some(id.as_str()) {
             status.workspace_id = bound_before;
         }
@@ -437,43 +388,6 @@ fn ready_outcome(id: &str, observe: bool) -> Outcome {
     Outcome::Ready { message }
 }
 
-/// The CR (`namespace/name`) that owns workspace `id` instead of `ws`, if any.
-fn other_owner(ws: &MeshesWorkspace, ctx: &Context, id: &str, bound: bool) -> Option<String> {
-    let store = ctx.stores.workspaces.as_ref()?;
-    let claimant = |w: &MeshesWorkspace, bound: bool| Claimant {
-        key: format!("{}/{}", w.namespace().unwrap_or_default(), w.name_any()),
-        uid: w.uid().unwrap_or_default(),
-        created: w.metadata.creation_timestamp.clone(),
-        bound,
-    };
-    let me = claimant(ws, bound);
-    let others: Vec<Claimant> = store
-        .state()
-        .iter()
-        .filter(|w| w.uid() != ws.uid() && w.metadata.deletion_timestamp.is_none())
-        .filter_map(|w| {
-            let st_bound = w.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id);
-            let adopts = w.spec.adopt.as_ref().is_some_and(|a| a.id == id);
-            (st_bound || adopts).then(|| claimant(w, st_bound))
-        })
-        .collect();
-    winner_other_than(&me, &others).map(|c| c.key.clone())
-}
-
-fn bound_elsewhere(ws: &MeshesWorkspace, ctx: &Context) -> HashSet<String> {
-    ctx.stores
-        .workspaces
-        .as_ref()
-        .map(|s| {
-            s.state()
-                .iter()
-                .filter(|w| w.uid() != ws.uid())
-                .filter_map(|w| w.status.as_ref().and_then(|s| s.workspace_id.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Creates the workspace crash-safely: `status.pendingCreate` is persisted before the POST, so
 /// a lost response is claimed on the next pass instead of duplicated.
 async fn create(
@@ -602,7 +516,7 @@ async fn claim_pending(
         &name,
         &pending.started_at,
         ctx.config.create_skew,
-        &bound_elsewhere(ws, ctx),
+        &ownership::bound_elsewhere(ws, &ctx.stores.all_workspaces()),
     ) {
         Claim::Ours(found) => {
             status.pending_create = None;
