@@ -2,8 +2,12 @@
 //! kind's pass, stall bookkeeping, the conditions, and a single status write when (and only
 //! when) the status changed.
 
+use std::sync::Arc;
+
 use k8s_openapi::NamespaceResourceScope;
+use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,6 +19,7 @@ use super::report;
 use super::step::{Step, now};
 use crate::resources::annotations::PAUSED;
 use crate::resources::conditions::{self, Condition};
+use crate::resources::finalizers::FINALIZER;
 use crate::resources::{
     MeshesConnection, MeshesConnectionStatus, MeshesRule, MeshesRuleStatus, MeshesWorkspace,
     MeshesWorkspaceStatus, reasons,
@@ -51,6 +56,44 @@ macro_rules! reconciled {
 reconciled!(MeshesWorkspace, MeshesWorkspaceStatus);
 reconciled!(MeshesConnection, MeshesConnectionStatus);
 reconciled!(MeshesRule, MeshesRuleStatus);
+
+/// The controller runtime's entry for every kind: counts the pass, then runs `apply` or, for
+/// an object being deleted, `cleanup` under the operator's finalizer (which `cleanup` keeps by
+/// returning [`Error::Waiting`]).
+pub async fn reconcile<K, A, C>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    apply: A,
+    cleanup: C,
+) -> Result<Action, Error>
+where
+    K: Reconciled + Serialize + Send + Sync + 'static,
+    A: AsyncFnOnce(&K, &Context) -> Result<Action, Error>,
+    C: AsyncFnOnce(&K, &Context) -> Result<Action, Error>,
+{
+    let ns = obj.namespace().unwrap_or_default();
+    ctx.metrics.reconciled(&K::kind(&()), &ns, &obj.name_any());
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(o) => apply(&o, &ctx).await,
+            FinalizerEvent::Cleanup(o) => cleanup(&o, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// The Ready outcome of an object bound to Meshes `noun` `id`.
+pub fn ready(noun: &str, id: &str, observe: bool) -> Outcome {
+    Outcome::Ready {
+        message: if observe {
+            format!("Observing Meshes {noun} {id} (no writes upstream)")
+        } else {
+            format!("Meshes {noun} {id} matches the spec")
+        },
+    }
+}
 
 /// The action a step asks for.
 pub fn action(step: &Step) -> Action {

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 
 use super::decide::{self, Binding, Claim};
 use crate::api::types::{
@@ -25,42 +23,18 @@ use crate::controllers::settings::{self, Settings};
 use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
 use crate::controllers::{frame, ownership, report, users};
 use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT};
-use crate::resources::finalizers::FINALIZER;
 use crate::resources::{
     DeletionPolicy, ManagementPolicy, MeshesConnection, MeshesConnectionStatus, PendingCreate,
     reasons,
 };
 
-/// The kind name used in metrics and messages.
-pub const KIND: &str = "MeshesConnection";
-
 /// Entry point for the controller runtime.
 pub async fn reconcile(conn: Arc<MeshesConnection>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = conn.namespace().unwrap_or_default();
-    ctx.metrics.reconciled(KIND, &ns, &conn.name_any());
-    let api: Api<MeshesConnection> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, conn, |event| async {
-        match event {
-            FinalizerEvent::Apply(c) => apply(&c, &ctx).await,
-            FinalizerEvent::Cleanup(c) => cleanup(&c, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    frame::reconcile(conn, ctx, apply, cleanup).await
 }
 
 fn observe_only(c: &MeshesConnection) -> bool {
     c.spec.management_policy == Some(ManagementPolicy::Observe)
-}
-
-fn ready(id: &str, observe: bool) -> Outcome {
-    Outcome::Ready {
-        message: if observe {
-            format!("Observing Meshes connection {id} (no writes upstream)")
-        } else {
-            format!("Meshes connection {id} matches the spec")
-        },
-    }
 }
 
 async fn apply(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error> {
@@ -347,7 +321,7 @@ fn status_outcome(status: &MeshesConnectionStatus, id: &str, observe: bool) -> O
             ),
         };
     }
-    ready(id, observe)
+    frame::ready("connection", id, observe)
 }
 
 /// Checks `upstream` against the spec (correcting or reporting drift), records it, reports.

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 
 use super::decide::{self, Binding, Claim};
 use crate::api::types::{CreateRule, Rule};
@@ -25,41 +23,17 @@ use crate::controllers::parents::{self, Parent};
 use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
 use crate::controllers::{frame, ownership, report, users};
 use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT};
-use crate::resources::finalizers::FINALIZER;
 use crate::resources::{
     DeletionPolicy, ManagementPolicy, MeshesRule, MeshesRuleStatus, PendingCreate, reasons,
 };
 
-/// The kind name used in metrics and messages.
-pub const KIND: &str = "MeshesRule";
-
 /// Entry point for the controller runtime.
 pub async fn reconcile(rule: Arc<MeshesRule>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = rule.namespace().unwrap_or_default();
-    ctx.metrics.reconciled(KIND, &ns, &rule.name_any());
-    let api: Api<MeshesRule> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, rule, |event| async {
-        match event {
-            FinalizerEvent::Apply(r) => apply(&r, &ctx).await,
-            FinalizerEvent::Cleanup(r) => cleanup(&r, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    frame::reconcile(rule, ctx, apply, cleanup).await
 }
 
 fn observe_only(r: &MeshesRule) -> bool {
     r.spec.management_policy == Some(ManagementPolicy::Observe)
-}
-
-fn ready(id: &str, observe: bool) -> Outcome {
-    Outcome::Ready {
-        message: if observe {
-            format!("Observing Meshes rule {id} (no writes upstream)")
-        } else {
-            format!("Meshes rule {id} matches the spec")
-        },
-    }
 }
 
 async fn apply(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
@@ -261,7 +235,7 @@ async fn run(
                     }
                     _ => {
                         return Step {
-                            outcome: ready(&id, observe_only(rule)),
+                            outcome: frame::ready("rule", &id, observe_only(rule)),
                             drift: Drift::Unchanged,
                             requeue: None,
                             quiet: false,
@@ -439,7 +413,7 @@ async fn finish(
         },
     );
     Step {
-        outcome: ready(&id, observe_only(rule)),
+        outcome: frame::ready("rule", &id, observe_only(rule)),
         drift,
         requeue: None,
         quiet: false,

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 
 use super::decide::{self, Binding, Claim};
@@ -25,7 +23,6 @@ use crate::controllers::ownership;
 use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
 use crate::controllers::{frame, report, users};
 use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT, RESYNC_INTERVAL};
-use crate::resources::finalizers::FINALIZER;
 use crate::resources::{
     DeletionPolicy, ManagementPolicy, MeshesWorkspace, MeshesWorkspaceStatus, PendingCreate,
     reasons,
@@ -33,16 +30,7 @@ use crate::resources::{
 
 /// Entry point for the controller runtime.
 pub async fn reconcile(ws: Arc<MeshesWorkspace>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let api: Api<MeshesWorkspace> =
-        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
-    finalizer(&api, FINALIZER, ws, |event| async {
-        match event {
-            FinalizerEvent::Apply(ws) => apply(&ws, &ctx).await,
-            FinalizerEvent::Cleanup(ws) => cleanup(&ws, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    frame::reconcile(ws, ctx, apply, cleanup).await
 }
 
 fn resync_interval(ws: &MeshesWorkspace, ctx: &Context) -> Duration {
