@@ -84,6 +84,34 @@ where
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
+/// A deletion that must wait: reports `Ready=False, Deleting` with `message` (once; the status
+/// is written only when it changes) and returns the error that keeps the finalizer.
+pub async fn wait_deleting<K: Reconciled>(
+    obj: &K,
+    ctx: &Context,
+    requeue: std::time::Duration,
+    message: String,
+) -> Error {
+    let mut status = obj.current_status().cloned().unwrap_or_default();
+    let outcome = Outcome::Progressing {
+        reason: reasons::DELETING,
+        message: message.clone(),
+    };
+    outcome::apply(
+        K::conditions_mut(&mut status),
+        &outcome,
+        &Drift::Unchanged,
+        obj.meta().generation,
+        &now(),
+    );
+    if obj.current_status() != Some(&status)
+        && let Err(e) = report::apply_status(ctx, obj, &status).await
+    {
+        tracing::debug!(error = %e, "writing the Deleting status failed");
+    }
+    Error::waiting(requeue, message)
+}
+
 /// The Ready outcome of an object bound to Meshes `noun` `id`.
 pub fn ready(noun: &str, id: &str, observe: bool) -> Outcome {
     Outcome::Ready {

@@ -362,6 +362,12 @@ async fn a_connection_with_unmanaged_rules_is_released_with_a_warning_naming_the
         .await
         .unwrap();
     w.delete("MeshesConnection", "tenant-hook").await;
+    // While it waits, the object says why.
+    let waiting = w
+        .wait_reason_kind("MeshesConnection", "tenant-hook", "Deleting")
+        .await;
+    let (_, _, msg, _) = condition(&waiting["status"], "Ready").unwrap();
+    assert!(msg.contains("rules remain"), "{msg}");
     w.wait_gone("MeshesConnection", "tenant-hook").await;
     let events = w.events().await;
     assert!(

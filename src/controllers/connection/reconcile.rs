@@ -717,10 +717,7 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
             Some(t) => Some(t),
             None if timed_out => None,
             None => {
-                return Err(Error::waiting(
-                    Duration::from_secs(2),
-                    "workspace or credentials",
-                ));
+                return Err(frame::wait_deleting(conn, ctx, Duration::from_secs(2), "Waiting for the workspace or credentials needed to delete the Meshes connection (released after the deletion timeout)".to_string()).await);
             }
         };
         match target {
@@ -747,10 +744,7 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     if !timed_out {
                         let deleting = managed_rules(ctx, conn, id).iter().filter(|d| **d).count();
                         tracing::debug!(connection = %id, deleting, "waiting for rules before deleting the connection");
-                        return Err(Error::waiting(
-                            Duration::from_secs(1),
-                            "rules remain on the connection",
-                        ));
+                        return Err(frame::wait_deleting(conn, ctx, Duration::from_secs(1), format!("Meshes refuses to delete connection {id} while rules remain; waiting for them (released with a Warning after the deletion timeout)")).await);
                     }
                     let leftovers = ctx
                         .api
@@ -770,7 +764,13 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     )).await;
                 }
                 Err(e) if e.is_transient() || matches!(e, ApiError::RateLimited { .. }) => {
-                    return Err(Error::waiting(ctx.next_backoff(&uid), "Meshes unavailable"));
+                    return Err(frame::wait_deleting(
+                        conn,
+                        ctx,
+                        ctx.next_backoff(&uid),
+                        format!("Meshes is unavailable; retrying the delete of connection {id}"),
+                    )
+                    .await);
                 }
                 Err(e) if timed_out => {
                     report::event(
@@ -783,10 +783,7 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     .await;
                 }
                 Err(_) => {
-                    return Err(Error::waiting(
-                        Duration::from_secs(2),
-                        "workspace or credentials",
-                    ));
+                    return Err(frame::wait_deleting(conn, ctx, Duration::from_secs(2), "Waiting for the workspace or credentials needed to delete the Meshes connection (released after the deletion timeout)".to_string()).await);
                 }
             },
         }

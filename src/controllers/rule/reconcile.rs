@@ -728,10 +728,7 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
         };
         match creds {
             None if !timed_out => {
-                return Err(Error::waiting(
-                    Duration::from_secs(2),
-                    "workspace or credentials",
-                ));
+                return Err(frame::wait_deleting(rule, ctx, Duration::from_secs(2), "Waiting for the connection or credentials needed to delete the Meshes rule (released after the deletion timeout)".to_string()).await);
             }
             None => {
                 report::event(ctx, rule, true, reasons::ORPHANED, format!("Released Meshes rule(s) {} without deleting: the connection or credentials are gone", ids.join(", "))).await;
@@ -751,10 +748,13 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
                         }
                         Err(e) if e.is_not_found() => {}
                         Err(e) if e.is_transient() || matches!(e, ApiError::RateLimited { .. }) => {
-                            return Err(Error::waiting(
+                            return Err(frame::wait_deleting(
+                                rule,
+                                ctx,
                                 ctx.next_backoff(&uid),
-                                "Meshes unavailable",
-                            ));
+                                format!("Meshes is unavailable; retrying the delete of rule {id}"),
+                            )
+                            .await);
                         }
                         Err(e) if timed_out => {
                             report::event(
@@ -767,10 +767,7 @@ async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
                             .await;
                         }
                         Err(_) => {
-                            return Err(Error::waiting(
-                                Duration::from_secs(2),
-                                "workspace or credentials",
-                            ));
+                            return Err(frame::wait_deleting(rule, ctx, Duration::from_secs(2), "Waiting for the connection or credentials needed to delete the Meshes rule (released after the deletion timeout)".to_string()).await);
                         }
                     }
                 }

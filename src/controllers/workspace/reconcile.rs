@@ -606,10 +606,7 @@ async fn cleanup(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
         .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok())
         .unwrap_or(Duration::ZERO);
     if waiting_children > 0 && deleting_for < ctx.config.deletion_release_timeout {
-        return Err(Error::waiting(
-            Duration::from_secs(2),
-            "dependents or credentials",
-        ));
+        return Err(frame::wait_deleting(ws, ctx, Duration::from_secs(2), format!("Waiting for {waiting_children} MeshesConnection(s) using this workspace's credentials to be deleted first (released after the deletion timeout)")).await);
     }
     let name = ws
         .status
