@@ -135,6 +135,7 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     waiting_since: Mutex<HashMap<String, Instant>>,
     stalls: Mutex<HashMap<String, StallKey>>,
+    connection_facts: Mutex<HashMap<String, (String, String)>>,
 }
 
 /// The inputs a stall was concluded from. While they are unchanged, reconciling again (for
@@ -186,6 +187,7 @@ impl Context {
             failures: Mutex::default(),
             waiting_since: Mutex::default(),
             stalls: Mutex::default(),
+            connection_facts: Mutex::default(),
         }
     }
 
@@ -221,6 +223,19 @@ impl Context {
         if let Ok(mut m) = self.stalls.lock() {
             m.remove(uid);
         }
+    }
+
+    /// Records the workspace and integration type of Meshes connection `id` (they never change),
+    /// so rules naming a raw `connectionId` look them up once, not on every pass.
+    pub fn remember_connection(&self, id: &str, workspace: &str, kind: &str) {
+        if let Ok(mut m) = self.connection_facts.lock() {
+            m.insert(id.to_string(), (workspace.to_string(), kind.to_string()));
+        }
+    }
+
+    /// The recorded (workspace, type) of Meshes connection `id`.
+    pub fn connection_facts(&self, id: &str) -> Option<(String, String)> {
+        self.connection_facts.lock().ok()?.get(id).cloned()
     }
 
     /// Forgets object `uid` (deleted, or its upstream state is unknown again).

@@ -199,3 +199,94 @@ async fn an_unknown_action_stalls_listing_the_valid_ones() {
         "{msg}"
     );
 }
+
+/// Raw IDs with their own credentials: adopt an existing connection by `workspaceId` + `adopt`,
+/// hang a rule on it by `connectionId`; adopted objects are released (not deleted) by default.
+#[tokio::test]
+async fn raw_ids_adopt_and_release_without_deleting() {
+    use meshes_operator::api::{Credentials, MeshesApi, MeshesClient, types};
+    let mut w = World::new("rawids").await;
+    let c = w.emu.credentials();
+    let creds = Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
+    let api = MeshesClient::new(w.client_config()).unwrap();
+    let ws = api
+        .create_workspace(
+            &creds,
+            &types::CreateWorkspace {
+                name: "dashboard-made".into(),
+                description: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let conn = api
+        .create_connection(
+            &creds,
+            &types::CreateConnection {
+                workspace: ws.id.clone(),
+                kind: types::IntegrationType::from("webhook"),
+                name: "made-in-dashboard".into(),
+                metadata: serde_json::from_value(json!({"url": "https://hooks.example/dash"}))
+                    .unwrap(),
+                hidden: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    w.start_operator_with_metrics(World::fast_config(), metrics.clone())
+        .await;
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "adopted"},
+        "spec": {"workspaceId": ws.id, "type": "webhook", "adopt": {"id": conn.id}, "credentialsRef": {"name": "meshes-credentials"}}})).await;
+    let adopted = w.wait_ready_kind("MeshesConnection", "adopted").await;
+    assert_eq!(adopted["status"]["connectionId"], conn.id.as_str());
+    assert_eq!(adopted["status"]["effectiveDeletionPolicy"], "Orphan");
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesRule", "metadata": {"name": "raw-rule"},
+        "spec": {"connectionId": conn.id, "event": "user.signup", "metadata": {"action": "send_webhook"}, "credentialsRef": {"name": "meshes-credentials"}}})).await;
+    let rule = w.wait_ready_kind("MeshesRule", "raw-rule").await;
+    assert_eq!(rule["status"]["workspaceId"], ws.id.as_str());
+    // Several more passes (annotation bumps) cost no further connection lookups.
+    let gets = w
+        .emu
+        .admin()
+        .request_count("GET", "/api/v1/connections/{connection_id}");
+    let passes = metrics.reconciles_of("MeshesRule", &w.ns, "raw-rule");
+    for i in 0..3 {
+        w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesRule", "metadata": {"name": "raw-rule", "labels": {"poke": format!("p{i}")}},
+            "spec": {"connectionId": conn.id, "event": "user.signup", "metadata": {"action": "send_webhook"}, "credentialsRef": {"name": "meshes-credentials"}}})).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        metrics.reconciles_of("MeshesRule", &w.ns, "raw-rule") >= passes + 3,
+        "positive control: the rule was reconciled again"
+    );
+    assert_eq!(
+        w.emu
+            .admin()
+            .request_count("GET", "/api/v1/connections/{connection_id}"),
+        gets,
+        "connection facts are cached"
+    );
+    // Deleting: the rule (created by the operator) is deleted; the adopted connection stays.
+    w.delete("MeshesRule", "raw-rule").await;
+    w.delete("MeshesConnection", "adopted").await;
+    w.wait_gone("MeshesRule", "raw-rule").await;
+    w.wait_gone("MeshesConnection", "adopted").await;
+    assert!(
+        w.emu.admin().rules().is_empty(),
+        "operator-created rule deleted"
+    );
+    assert_eq!(
+        w.emu.admin().connections().len(),
+        1,
+        "adopted connection released, not deleted"
+    );
+    assert!(
+        w.events()
+            .await
+            .iter()
+            .any(|e| e.starts_with("Orphaned:") && e.contains(&conn.id))
+    );
+}

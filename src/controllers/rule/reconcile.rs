@@ -70,6 +70,12 @@ async fn resolve(
         .map_err(Step::from)?;
     let connection_id = parent.connection_id.clone().unwrap_or_default();
     let mut kind = parent.connection_type.clone();
+    if (parent.workspace_id.is_empty() || kind.is_none())
+        && let Some((ws, k)) = ctx.connection_facts(&connection_id)
+    {
+        parent.workspace_id = ws;
+        kind = Some(k);
+    }
     if parent.workspace_id.is_empty() || kind.is_none() {
         // A raw connectionId: learn its workspace and type from Meshes (recorded in status).
         match ctx
@@ -78,6 +84,7 @@ async fn resolve(
             .await
         {
             Ok(c) => {
+                ctx.remember_connection(&connection_id, &c.workspace, c.kind.as_str());
                 parent.workspace_id = c.workspace.clone();
                 kind = Some(c.kind.as_str().to_string());
             }
