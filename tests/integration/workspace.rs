@@ -651,3 +651,82 @@ async fn a_sigkill_between_create_and_status_write_leaves_exactly_one_workspace(
         "the claim listed workspaces"
     );
 }
+
+#[tokio::test]
+async fn credentials_of_another_org_stall_instead_of_recreating() {
+    let mut w = World::new("ws-org").await;
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace(
+        "bound",
+        json!({"credentialsRef": {"name": "meshes-credentials"}}),
+    )
+    .await;
+    wait_ready(&w, "bound").await;
+    let other = w
+        .emu
+        .admin()
+        .add_key("7c1e2b9a-3f4d-4e5a-8b6c-1d2e3f4a5b6c");
+    w.put_credentials(
+        "meshes-credentials",
+        &other.access_key,
+        &other.secret_key,
+        &other.org_id,
+    )
+    .await;
+    let stalled = wait_reason(&w, "bound", "CredentialsOrgChanged").await;
+    let (_, _, msg, _) = condition(&status_of(&stalled), "Stalled").unwrap();
+    assert!(msg.contains(&other.org_id), "{msg}");
+    assert_eq!(
+        w.emu.admin().workspaces().len(),
+        1,
+        "nothing recreated in the other org"
+    );
+    assert_eq!(
+        w.emu.admin().key_count(&other.access_key),
+        0,
+        "no call made with the other org's key"
+    );
+}
+
+#[tokio::test]
+async fn a_second_cr_for_the_same_workspace_is_already_managed() {
+    let mut w = World::new("ws-owner").await;
+    let id = w
+        .emu
+        .admin()
+        .create_workspace_direct(&w.emu.credentials().org_id, "shared");
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace(
+        "first",
+        json!({"credentialsRef": {"name": "meshes-credentials"}, "adopt": {"id": id}}),
+    )
+    .await;
+    wait_ready(&w, "first").await;
+    w.create_workspace(
+        "second",
+        json!({"credentialsRef": {"name": "meshes-credentials"}, "adopt": {"id": id}}),
+    )
+    .await;
+    let second = wait_reason(&w, "second", "AlreadyManaged").await;
+    let (_, _, msg, _) = condition(&status_of(&second), "Stalled").unwrap();
+    assert!(msg.contains(&format!("{}/first", w.ns)), "{msg}");
+    assert!(
+        second.status.unwrap().workspace_id.is_none(),
+        "the loser records no binding"
+    );
+    // The owner keeps it across a restart of the operator.
+    w.stop_operator();
+    w.start_operator(World::fast_config()).await;
+    w.patch_workspace(
+        "first",
+        json!({"metadata": {"annotations": {"meshes.io/reconcile-requested-at": "after-restart"}}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let first = wait_ready(&w, "first").await;
+    assert_eq!(
+        first.status.unwrap().workspace_id.as_deref(),
+        Some(id.as_str())
+    );
+    wait_reason(&w, "second", "AlreadyManaged").await;
+}
