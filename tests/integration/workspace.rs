@@ -730,3 +730,59 @@ async fn a_second_cr_for_the_same_workspace_is_already_managed() {
     );
     wait_reason(&w, "second", "AlreadyManaged").await;
 }
+
+/// A restored object (Velero, export/apply) carries the external-id annotation but no status:
+/// it binds again to the same workspace after checking that it exists, without a create.
+#[tokio::test]
+async fn a_restored_object_rebinds_by_its_external_id() {
+    let mut w = World::new("ws-restore").await;
+    w.start_operator(World::fast_config()).await;
+    w.create_workspace(
+        "restored",
+        json!({"credentialsRef": {"name": "meshes-credentials"}}),
+    )
+    .await;
+    let first = wait_ready(&w, "restored").await;
+    let id = first.status.unwrap().workspace_id.unwrap();
+    w.delete_workspace("restored").await;
+    eventually(
+        "released",
+        SOON,
+        || async {
+            Some(
+                w.workspaces()
+                    .get_opt("restored")
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_none(),
+            )
+        },
+        |gone| *gone,
+    )
+    .await;
+    let posts = w.emu.admin().request_count("POST", "/api/v1/workspaces");
+    w.create_workspace_with(
+        "restored",
+        json!({"meshes.io/external-id": id}),
+        json!({"credentialsRef": {"name": "meshes-credentials"}}),
+    )
+    .await;
+    let again = wait_ready(&w, "restored").await;
+    assert_eq!(
+        again.status.unwrap().workspace_id.as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(
+        w.emu.admin().request_count("POST", "/api/v1/workspaces"),
+        posts,
+        "no create"
+    );
+    assert_eq!(w.emu.admin().workspaces().len(), 1);
+    assert!(
+        w.events()
+            .await
+            .iter()
+            .any(|e| e.starts_with("Adopted:") && e.contains("external-id"))
+    );
+}
