@@ -138,7 +138,9 @@ async fn a_rule_becomes_ready_right_after_its_connection_without_polling() {
     );
     let count = metrics.reconciles_of("MeshesRule", &w.ns, "early");
     eprintln!("[figure] rule reconciles until Ready: {count}");
-    assert!(count <= 15, "reconcile count stays small: {count}");
+    // Every event on the rule, its connection and workspace counts (finalizer, status writes),
+    // about a dozen in all; polling would add one per requeue period.
+    assert!(count <= 20, "reconcile count stays small: {count}");
 }
 
 #[tokio::test]
