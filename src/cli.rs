@@ -78,6 +78,10 @@ pub struct RunArgs {
         default_value = "delete"
     )]
     pub default_deletion_policy: DeletionPolicyArg,
+    /// Bind upstream objects that already exist with an object's identity instead of stalling
+    /// with NameConflict (disaster recovery for clusters rebuilt from Git).
+    #[arg(long, env = "MESHES_REBIND_BY_IDENTITY")]
+    pub rebind_by_identity: bool,
     /// Meshes calls per second per access key.
     #[arg(long, env = "MESHES_API_RATE", default_value_t = 10.0)]
     pub api_rate: f64,
@@ -151,6 +155,7 @@ impl RunArgs {
                 DeletionPolicyArg::Orphan => DeletionPolicy::Orphan,
             },
             instance_id: self.instance_id.clone(),
+            rebind_by_identity: self.rebind_by_identity,
             ..OperatorConfig::default()
         }
     }

@@ -106,6 +106,9 @@ pub struct OperatorConfig {
     pub error_backoff_min: Duration,
     /// Backoff after a transient error: ceiling.
     pub error_backoff_max: Duration,
+    /// Bind existing upstream objects by natural identity instead of stalling with
+    /// `NameConflict` (disaster recovery; per object with `meshes.io/rebind-by-identity`).
+    pub rebind_by_identity: bool,
     /// Field manager and Event reporter name.
     pub manager_name: String,
     /// Distinguishes shards/replicas in Events.
@@ -127,6 +130,7 @@ impl Default for OperatorConfig {
             create_skew: Duration::from_secs(10),
             error_backoff_min: Duration::from_secs(1),
             error_backoff_max: Duration::from_secs(300),
+            rebind_by_identity: false,
             manager_name: "meshes-operator".to_string(),
             instance_id: None,
         }

@@ -123,6 +123,17 @@ pub fn ready(noun: &str, id: &str, observe: bool) -> Outcome {
     }
 }
 
+/// Whether `obj` may bind an existing upstream object by natural identity (opt-in).
+pub fn rebind_by_identity<K: kube::Resource>(obj: &K, ctx: &Context) -> bool {
+    ctx.config.rebind_by_identity
+        || obj
+            .meta()
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::resources::annotations::REBIND_BY_IDENTITY))
+            .is_some_and(|v| v == "true")
+}
+
 /// The action a step asks for.
 pub fn action(step: &Step) -> Action {
     step.requeue

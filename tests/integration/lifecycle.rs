@@ -423,3 +423,107 @@ async fn invalid_references_are_refused_or_stall_with_a_clear_reason() {
         "{msg}"
     );
 }
+
+/// Disaster recovery: a cluster rebuilt from Git finds its objects already in Meshes. With the
+/// opt-in annotation each CR binds the existing object by identity instead of stalling.
+#[tokio::test]
+async fn rebind_by_identity_binds_existing_objects_after_a_rebuild() {
+    use meshes_operator::api::{Credentials, MeshesApi, MeshesClient, types};
+    let mut w = World::new("dr").await;
+    let c = w.emu.credentials();
+    let creds = Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
+    let api = MeshesClient::new(w.client_config()).unwrap();
+    let ws = api
+        .create_workspace(
+            &creds,
+            &types::CreateWorkspace {
+                name: "dr-tenant".into(),
+                description: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let conn = api
+        .create_connection(
+            &creds,
+            &types::CreateConnection {
+                workspace: ws.id.clone(),
+                kind: types::IntegrationType::from("webhook"),
+                name: "dr-tenant-hook".into(),
+                metadata: serde_json::from_value(json!({"url": "https://hooks.example/t"}))
+                    .unwrap(),
+                hidden: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let rule = api
+        .create_rule(
+            &creds,
+            &types::CreateRule {
+                workspace: ws.id.clone(),
+                connection: conn.id.clone(),
+                event: "a.b".into(),
+                metadata: serde_json::from_value(json!({"action": "send_webhook"})).unwrap(),
+                resource: None,
+                resource_id: None,
+                active: None,
+                hidden: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    w.start_operator(World::fast_config()).await;
+    let rebind = json!({"meshes.io/rebind-by-identity": "true"});
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace", "metadata": {"name": "dr-tenant", "annotations": rebind},
+        "spec": {"credentialsRef": {"name": "meshes-credentials"}}})).await;
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "dr-tenant-hook", "annotations": rebind},
+        "spec": {"workspaceRef": {"name": "dr-tenant"}, "type": "webhook", "metadata": {"url": "https://hooks.example/t"}}})).await;
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesRule", "metadata": {"name": "dr-rule", "annotations": rebind},
+        "spec": {"connectionRef": {"name": "dr-tenant-hook"}, "event": "a.b", "metadata": {"action": "send_webhook"}}})).await;
+    let r = w.wait_ready_kind("MeshesRule", "dr-rule").await;
+    assert_eq!(r["status"]["ruleId"], rule.id.as_str());
+    assert_eq!(
+        w.get_json("MeshesConnection", "dr-tenant-hook")
+            .await
+            .unwrap()["status"]["connectionId"],
+        conn.id.as_str()
+    );
+    assert_eq!(
+        w.get_json("MeshesWorkspace", "dr-tenant").await.unwrap()["status"]["workspaceId"],
+        ws.id.as_str()
+    );
+    let admin = w.emu.admin();
+    assert_eq!(
+        (
+            admin.workspaces().len(),
+            admin.connections().len(),
+            admin.rules().len()
+        ),
+        (1, 1, 1),
+        "nothing duplicated"
+    );
+    assert_eq!(
+        admin.request_count("POST", "/api/v1/rules"),
+        1,
+        "only the setup's rule create"
+    );
+    // Positive control: without the opt-in, the same situation is a NameConflict.
+    api.create_workspace(
+        &creds,
+        &types::CreateWorkspace {
+            name: "dr-other".into(),
+            description: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace", "metadata": {"name": "dr-other"},
+        "spec": {"credentialsRef": {"name": "meshes-credentials"}}})).await;
+    w.wait_reason_kind("MeshesWorkspace", "dr-other", "NameConflict")
+        .await;
+}

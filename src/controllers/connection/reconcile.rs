@@ -611,6 +611,23 @@ async fn create(
         }
         Err(ApiError::Conflict { .. }) => {
             status.pending_create = None;
+            if frame::rebind_by_identity(conn, ctx) {
+                let snap = ctx
+                    .snapshots
+                    .refresh(ctx.api.as_ref(), creds, &inputs.parent.workspace_id)
+                    .await
+                    .map_err(|e| api_error(ctx, &uid, "", e))?;
+                let bound = ownership::bound_elsewhere(conn, &ctx.stores.all_connections());
+                if let Some(found) = snap
+                    .connections
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(&inputs.name) && !bound.contains(&c.id))
+                {
+                    status.connection_id = Some(found.id.clone());
+                    report::event(ctx, conn, false, reasons::ADOPTED, format!("Bound existing Meshes connection {} ({}) by identity (meshes.io/rebind-by-identity)", found.id, found.name)).await;
+                    return Ok(found.clone());
+                }
+            }
             Err(Step::stalled(
                 reasons::NAME_CONFLICT,
                 format!(

@@ -328,13 +328,33 @@ async fn run(
         Binding::Create => {
             // No silent takeover: an identical rule no CR manages is a conflict. Uses the
             // workspace snapshot when one exists; no extra list per create.
-            if let Some(snap) = ctx.snapshots.get(&inputs.parent.workspace_id)
-                && let Some(twin) = decide::collision(&snap.rules, &inputs.want, &bound_ids(ctx))
+            let bound = bound_ids(ctx);
+            let snapshot = if frame::rebind_by_identity(rule, ctx) {
+                // Disaster recovery looks at a fresh list; otherwise only an existing snapshot
+                // is consulted (no extra list per create).
+                match ctx
+                    .snapshots
+                    .refresh(ctx.api.as_ref(), &creds, &inputs.parent.workspace_id)
+                    .await
+                {
+                    Ok(s) => Some(s),
+                    Err(e) => return api_error(ctx, &uid, "", e),
+                }
+            } else {
+                ctx.snapshots.get(&inputs.parent.workspace_id)
+            };
+            if let Some(snap) = snapshot
+                && let Some(twin) = decide::collision(&snap.rules, &inputs.want, &bound)
             {
+                if frame::rebind_by_identity(rule, ctx) {
+                    report::event(ctx, rule, false, reasons::ADOPTED, format!("Bound existing Meshes rule {} by identity (meshes.io/rebind-by-identity)", twin.id)).await;
+                    let twin = twin.clone();
+                    return finish(rule, ctx, status, &inputs, twin, false).await;
+                }
                 return Step::stalled(
                     reasons::NAME_CONFLICT,
                     format!(
-                        "An identical Meshes rule {} exists and is not managed by any MeshesRule; set spec.adopt.id to manage it",
+                        "An identical Meshes rule {} exists and is not managed by any MeshesRule; set spec.adopt.id to manage it (or meshes.io/rebind-by-identity)",
                         twin.id
                     ),
                 );

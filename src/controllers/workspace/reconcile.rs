@@ -440,6 +440,9 @@ async fn create(
         }
         Err(ApiError::Conflict { .. }) => {
             status.pending_create = None;
+            if frame::rebind_by_identity(ws, ctx) {
+                return rebind(ws, ctx, status, creds, &name).await;
+            }
             Err(name_conflict(ctx, creds, &name).await)
         }
         Err(e) => {
@@ -462,6 +465,31 @@ async fn fetch_detail(
         .get_workspace(creds, id)
         .await
         .map_err(|e| api_error(ctx, uid, "", e))
+}
+
+/// Opt-in disaster recovery: binds the existing workspace named `name` unless another CR has it.
+async fn rebind(
+    ws: &MeshesWorkspace,
+    ctx: &Context,
+    status: &mut MeshesWorkspaceStatus,
+    creds: &Credentials,
+    name: &str,
+) -> Result<WorkspaceDetail, Step> {
+    let uid = ws.uid().unwrap_or_default();
+    let all = ctx
+        .api
+        .list_workspaces(creds)
+        .await
+        .map_err(|e| api_error(ctx, &uid, "", e))?;
+    let bound = ownership::bound_elsewhere(ws, &ctx.stores.all_workspaces());
+    match all.into_iter().find(|w| w.name.eq_ignore_ascii_case(name)) {
+        Some(found) if !bound.contains(&found.id) => {
+            status.workspace_id = Some(found.id.clone());
+            report::event(ctx, ws, false, reasons::ADOPTED, format!("Bound existing Meshes workspace {} ({name}) by identity (meshes.io/rebind-by-identity)", found.id)).await;
+            fetch_detail(ctx, &uid, creds, &found.id).await
+        }
+        _ => Err(name_conflict(ctx, creds, name).await),
+    }
 }
 
 async fn name_conflict(ctx: &Context, creds: &Credentials, name: &str) -> Step {
