@@ -137,6 +137,13 @@ pub struct MeshesConnectionSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
 
+    /// With `deletionPolicy: Delete`, also delete the rules Meshes still has on the connection
+    /// (`force_delete`), including rules no `MeshesRule` manages. Unset or `false`: such rules
+    /// are never deleted; the connection waits for operator-managed rules, then is released
+    /// with a Warning Event naming the rules left behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub force_delete_rules: Option<bool>,
+
     /// `Manage` (default) writes to Meshes; `Observe` only reports drift, requires `adopt` and
     /// implies `deletionPolicy: Orphan`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -527,3 +527,47 @@ async fn rebind_by_identity_binds_existing_objects_after_a_rebuild() {
     w.wait_reason_kind("MeshesWorkspace", "dr-other", "NameConflict")
         .await;
 }
+
+/// `forceDeleteRules: true` asks Meshes to delete the connection with its rules, managed or not.
+#[tokio::test]
+async fn force_delete_rules_removes_the_connection_with_unmanaged_rules() {
+    use meshes_operator::api::{Credentials, MeshesApi, MeshesClient, types};
+    let mut w = World::new("force").await;
+    w.start_operator(OperatorConfig {
+        deletion_release_timeout: Duration::from_secs(30),
+        ..World::fast_config()
+    })
+    .await;
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace", "metadata": {"name": "force-ws"},
+        "spec": {"credentialsRef": {"name": "meshes-credentials"}}})).await;
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "forced"},
+        "spec": {"workspaceRef": {"name": "force-ws"}, "type": "webhook", "metadata": {"url": "https://hooks.example/f"}, "forceDeleteRules": true}})).await;
+    let conn = w.wait_ready_kind("MeshesConnection", "forced").await;
+    let c = w.emu.credentials();
+    let creds = Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
+    let api = MeshesClient::new(w.client_config()).unwrap();
+    api.create_rule(
+        &creds,
+        &types::CreateRule {
+            workspace: conn["status"]["workspaceId"].as_str().unwrap().into(),
+            connection: conn["status"]["connectionId"].as_str().unwrap().into(),
+            event: "x.y".into(),
+            metadata: serde_json::from_value(json!({"action": "send_webhook"})).unwrap(),
+            resource: None,
+            resource_id: None,
+            active: None,
+            hidden: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    w.delete("MeshesConnection", "forced").await;
+    w.wait_gone("MeshesConnection", "forced").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no wait for the release timeout"
+    );
+    assert!(w.emu.admin().connections().is_empty() && w.emu.admin().rules().is_empty());
+}

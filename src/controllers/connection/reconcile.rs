@@ -743,7 +743,11 @@ async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error
                     "Released Meshes connection {id} without deleting it: its workspace or credentials are gone"
                 )).await;
             }
-            Some((parent, creds)) => match ctx.api.delete_connection(&creds, id, false).await {
+            Some((parent, creds)) => match ctx
+                .api
+                .delete_connection(&creds, id, conn.spec.force_delete_rules == Some(true))
+                .await
+            {
                 Ok(_) => {
                     report::event(
                         ctx,
