@@ -52,9 +52,9 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub default_credentials_namespaces: Vec<String>,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "MESHES_WATCH_NAMESPACE")]
-    pub watch_namespace: Option<String>,
+    /// Watch only these namespaces (comma-separated; default: all namespaces).
+    #[arg(long, env = "MESHES_WATCH_NAMESPACE", value_delimiter = ',')]
+    pub watch_namespace: Vec<String>,
     /// Watch only custom resources matching this label selector (to shard the work).
     #[arg(long, env = "MESHES_SELECTOR")]
     pub selector: Option<String>,
@@ -163,7 +163,12 @@ impl RunArgs {
     /// Which objects this instance handles.
     pub fn scope(&self) -> Scope {
         Scope {
-            namespace: self.watch_namespace.clone(),
+            namespaces: self
+                .watch_namespace
+                .iter()
+                .filter(|n| !n.is_empty())
+                .cloned()
+                .collect(),
             label_selector: self.selector.clone(),
         }
     }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::channel::mpsc;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -27,8 +27,10 @@ use crate::resources::{GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VER
 /// Which objects this operator instance handles (shards split by namespace or label selector).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    /// Watch only this namespace; `None` = all namespaces.
-    pub namespace: Option<String>,
+    /// Watch only these namespaces; empty = all namespaces. One namespace uses namespaced
+    /// watches; several use cluster-wide watches filtered here (RBAC must allow listing
+    /// cluster-wide then).
+    pub namespaces: Vec<String>,
     /// Watch only custom resources with these labels (e.g. `meshes.io/shard=a`).
     pub label_selector: Option<String>,
 }
@@ -41,10 +43,50 @@ impl Scope {
             + DeserializeOwned
             + std::fmt::Debug,
     {
-        match &self.namespace {
-            Some(ns) => Api::namespaced(client, ns),
-            None => Api::all(client),
+        match self.namespaces.as_slice() {
+            [ns] => Api::namespaced(client, ns),
+            _ => Api::all(client),
         }
+    }
+
+    /// Whether objects of `namespace` belong to this instance.
+    pub fn covers(&self, namespace: Option<&str>) -> bool {
+        self.namespaces.is_empty()
+            || namespace.is_some_and(|ns| self.namespaces.iter().any(|n| n == ns))
+    }
+
+    /// A controller over this scope's objects of kind `K`.
+    fn controller<K>(&self, client: kube::Client, wc: watcher::Config) -> Controller<K>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        if self.namespaces.len() <= 1 {
+            return Controller::new(self.api::<K>(client), wc);
+        }
+        // Several namespaces: one cluster-wide watch, events of other namespaces dropped
+        // before they reach the cache (Init/InitDone markers pass, so the cache stays whole).
+        let (reader, writer) = kube::runtime::reflector::store();
+        let scope = self.clone();
+        let events = watcher(self.api::<K>(client), wc)
+            .default_backoff()
+            .try_filter(move |ev| {
+                let keep = match ev {
+                    watcher::Event::Apply(o)
+                    | watcher::Event::Delete(o)
+                    | watcher::Event::InitApply(o) => scope.covers(o.meta().namespace.as_deref()),
+                    watcher::Event::Init | watcher::Event::InitDone => true,
+                };
+                futures::future::ready(keep)
+            })
+            .reflect(writer)
+            .applied_objects();
+        Controller::for_stream(events, reader)
     }
 
     fn watcher_config(&self) -> watcher::Config {
@@ -115,9 +157,9 @@ pub async fn run_with_metrics(
 ) -> anyhow::Result<()> {
     wait_for_crds(&client).await;
     let wc = scope.watcher_config();
-    let workspaces = Controller::new(scope.api::<MeshesWorkspace>(client.clone()), wc.clone());
-    let connections = Controller::new(scope.api::<MeshesConnection>(client.clone()), wc.clone());
-    let rules = Controller::new(scope.api::<MeshesRule>(client.clone()), wc.clone());
+    let workspaces: Controller<MeshesWorkspace> = scope.controller(client.clone(), wc.clone());
+    let connections: Controller<MeshesConnection> = scope.controller(client.clone(), wc.clone());
+    let rules: Controller<MeshesRule> = scope.controller(client.clone(), wc.clone());
     let stores = Stores {
         workspaces: Some(workspaces.store()),
         connections: Some(connections.store()),

@@ -132,3 +132,69 @@ async fn secrets_never_reach_logs_events_or_status() {
     }
     let _ = std::fs::remove_file(&log);
 }
+
+/// `--watch-namespace a,b`: objects in both are reconciled, a third namespace is not touched.
+#[tokio::test]
+async fn several_watched_namespaces_and_only_those() {
+    use meshes_operator::controllers::run::Scope;
+    let env = TestEnv::shared().await;
+    let w = crate::support::World::new("multi-a").await;
+    let b = env.namespace("multi-b").await;
+    let c = env.namespace("multi-c").await;
+    let creds = w.emu.credentials();
+    let client = w.client.clone();
+    for ns in [&b, &c] {
+        let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "meshes-credentials"}, "stringData": {
+            "MESHES_ACCESS_KEY": creds.access_key, "MESHES_SECRET_KEY": creds.secret_key, "MESHES_ORG_ID": creds.org_id}}))
+        .unwrap();
+        Api::<Secret>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let api = meshes_operator::api::MeshesClient::new(w.client_config()).unwrap();
+    let scope = Scope {
+        namespaces: vec![w.ns.clone(), b.clone()],
+        label_selector: None,
+    };
+    let op_client = client.clone();
+    let op = tokio::spawn(async move {
+        let _ = meshes_operator::controllers::run::run(
+            op_client,
+            std::sync::Arc::new(api),
+            crate::support::World::fast_config(),
+            scope,
+        )
+        .await;
+    });
+    for (ns, name) in [(&w.ns, "in-a"), (&b, "in-b"), (&c, "in-c")] {
+        let ws: MeshesWorkspace = serde_json::from_value(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace",
+            "metadata": {"name": name}, "spec": {"credentialsRef": {"name": "meshes-credentials"}}}))
+        .unwrap();
+        Api::<MeshesWorkspace>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &ws)
+            .await
+            .unwrap();
+    }
+    for (ns, name) in [(&w.ns, "in-a"), (&b, "in-b")] {
+        let api: Api<MeshesWorkspace> = Api::namespaced(client.clone(), ns);
+        eventually(
+            &format!("{name} Ready"),
+            SOON,
+            || async { api.get_opt(name).await.ok().flatten() },
+            is_ready,
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let outside = Api::<MeshesWorkspace>::namespaced(client.clone(), &c)
+        .get("in-c")
+        .await
+        .unwrap();
+    assert!(
+        outside.status.is_none() && outside.metadata.finalizers.is_none(),
+        "namespace {c} is not watched"
+    );
+    assert_eq!(w.emu.admin().workspaces().len(), 2);
+    op.abort();
+}

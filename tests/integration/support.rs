@@ -90,7 +90,7 @@ impl World {
         let api = MeshesClient::new(self.client_config()).expect("client");
         let client = self.client.clone();
         let scope = Scope {
-            namespace: Some(self.ns.clone()),
+            namespaces: vec![self.ns.clone()],
             label_selector: None,
         };
         self.operator = Some(tokio::spawn(async move {
@@ -404,7 +404,7 @@ impl World {
         let api = MeshesClient::new(self.client_config()).expect("client");
         let client = self.client.clone();
         let scope = Scope {
-            namespace: Some(self.ns.clone()),
+            namespaces: vec![self.ns.clone()],
             label_selector: None,
         };
         self.operator = Some(tokio::spawn(async move {
