@@ -124,7 +124,7 @@ pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolv
     ctx.stop_waiting(uid);
     let creds = parse(&found, secret).map_err(stalled)?;
     if found.metadata.deletion_timestamp.is_none() {
-        ensure_in_use(ctx, &api, &found).await;
+        ensure_in_use(&api, &found).await;
     }
     Ok(Resolved {
         fingerprint: fingerprint(&creds),
@@ -158,7 +158,7 @@ fn fingerprint(creds: &Credentials) -> u64 {
     h.finish()
 }
 
-async fn ensure_in_use(ctx: &Context, api: &Api<Secret>, secret: &Secret) {
+async fn ensure_in_use(api: &Api<Secret>, secret: &Secret) {
     let mut finalizers = secret.metadata.finalizers.clone().unwrap_or_default();
     if finalizers.iter().any(|f| f == CREDENTIALS_IN_USE) {
         return;
@@ -173,7 +173,6 @@ async fn ensure_in_use(ctx: &Context, api: &Api<Secret>, secret: &Secret) {
     {
         tracing::debug!(secret = %name, error = %e, "adding the in-use finalizer failed; retried next reconcile");
     }
-    let _ = &ctx.config;
 }
 
 /// Removes the in-use finalizer from `secret` unless `still_used` says an object needs it.

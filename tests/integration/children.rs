@@ -292,3 +292,69 @@ async fn raw_ids_adopt_and_release_without_deleting() {
             .any(|e| e.starts_with("Orphaned:") && e.contains(&conn.id))
     );
 }
+
+/// Adopting a connection whose spec carries secret settings applies them once (Meshes never
+/// echoes secrets, so no drift check could); later passes do not PUT again.
+#[tokio::test]
+async fn adopting_with_secret_settings_applies_them_once() {
+    use meshes_operator::api::{Credentials, MeshesApi, MeshesClient, types};
+    let mut w = World::new("adopt-secret").await;
+    let c = w.emu.credentials();
+    let creds = Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
+    let api = MeshesClient::new(w.client_config()).unwrap();
+    let ws = api
+        .create_workspace(
+            &creds,
+            &types::CreateWorkspace {
+                name: "adopt-secret".into(),
+                description: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let conn = api
+        .create_connection(
+            &creds,
+            &types::CreateConnection {
+                workspace: ws.id.clone(),
+                kind: types::IntegrationType::from("webhook"),
+                name: "existing-hook".into(),
+                metadata: serde_json::from_value(json!({"url": "https://hooks.example/a"}))
+                    .unwrap(),
+                hidden: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    w.start_operator(World::fast_config()).await;
+    w.apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sig"}, "stringData": {"secret": "adopted-signing-secret-value"}})).await;
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "adopted-hook"},
+        "spec": {"workspaceId": ws.id, "type": "webhook", "adopt": {"id": conn.id}, "credentialsRef": {"name": "meshes-credentials"},
+            "metadata": {"url": "https://hooks.example/a"},
+            "secretMetadata": [{"key": "signing_secret", "secretKeyRef": {"name": "sig", "key": "secret"}}]}})).await;
+    w.wait_ready_kind("MeshesConnection", "adopted-hook").await;
+    let admin = w.emu.admin();
+    assert!(
+        admin
+            .listing(true)
+            .to_string()
+            .contains("adopted-signing-secret-value"),
+        "secret settings applied"
+    );
+    assert_eq!(
+        admin.request_count("PUT", "/api/v1/connections/{connection_id}"),
+        1
+    );
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "adopted-hook", "labels": {"poke": "1"}},
+        "spec": {"workspaceId": ws.id, "type": "webhook", "adopt": {"id": conn.id}, "credentialsRef": {"name": "meshes-credentials"},
+            "metadata": {"url": "https://hooks.example/a"},
+            "secretMetadata": [{"key": "signing_secret", "secretKeyRef": {"name": "sig", "key": "secret"}}]}})).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        admin.request_count("PUT", "/api/v1/connections/{connection_id}"),
+        1,
+        "applied once"
+    );
+}

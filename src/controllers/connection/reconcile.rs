@@ -376,6 +376,22 @@ async fn finish(
             }
         }
     }
+    // Secret settings are never echoed, so drift cannot show them: an adopted connection whose
+    // spec carries them gets them applied once, when first bound.
+    let secrets_unapplied = status.applied_hash.is_none()
+        && !written
+        && !inputs.settings.secret_keys.is_empty()
+        && !observe_only(conn)
+        && decide::may_put(&conn.spec);
+    if secrets_unapplied {
+        match put(conn, ctx, creds, &id, inputs).await {
+            Ok(c) => {
+                current = c;
+                written = true;
+            }
+            Err(step) => return step,
+        }
+    }
     status.connection_id = Some(id.clone());
     status.org_id = Some(creds.org_id().to_string());
     status.pending_create = None;
@@ -384,7 +400,7 @@ async fn finish(
         .inactive_reason
         .as_ref()
         .map(|r| r.as_str().to_string());
-    if written || status.applied_hash.is_none() || decide::may_put(&conn.spec) && diffs.is_empty() {
+    if written || status.applied_hash.is_none() {
         status.applied_hash = Some(inputs.settings.hash.clone());
     }
     if let Err(e) = report::annotate(ctx, conn, EXTERNAL_ID, &id).await {

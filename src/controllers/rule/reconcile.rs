@@ -673,10 +673,6 @@ async fn claim_pending(
         )
         .await
         .map_err(|e| api_error(ctx, &uid, "", e))?;
-    let replacing = status
-        .rule_id
-        .clone()
-        .filter(|_| status.previous_rule_id.is_some());
     match decide::claim(
         &snap.rules,
         &inputs.want,
@@ -706,7 +702,6 @@ async fn claim_pending(
         }
         Claim::Absent => {
             let prev = status.previous_rule_id.clone();
-            let _ = replacing;
             match prev {
                 Some(old) => {
                     let new = create(rule, ctx, status, inputs, Some(&old)).await?;
