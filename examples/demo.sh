@@ -217,7 +217,7 @@ info "admin:  $emu_base/_emulator/"
 step "webhook receiver (examples/demo/receiver.py, verifies X-Meshes-Signature)"
 # The signing secret the receiver checks is the one in the example (cross-checked against the
 # cluster after applying it).
-signing_secret="$(sed -n 's/^  secret: *//p' examples/quickstart/02-webhook.yaml | head -n 1)"
+signing_secret="$(sed -n 's/^  secret: *//p' examples/quickstart/02-webhook.yaml | sed -n 1p)"
 [[ -n "$signing_secret" ]] || fail "no signing secret found in examples/quickstart/02-webhook.yaml"
 receiver_log="$logs/receiver.log"
 DEMO_SIGNING_SECRET="$signing_secret" python3 -u "$here/receiver.py" \

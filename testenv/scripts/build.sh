@@ -47,6 +47,6 @@ build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ld"
 build helm helm helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 
 "$bin/kube-apiserver" --version >&2
-"$bin/etcd" --version | head -1 >&2
+"$bin/etcd" --version | sed -n 1p >&2  # sed reads everything: no SIGPIPE under pipefail
 "$bin/helm" version --short >&2
 echo "$bin"
