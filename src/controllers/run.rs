@@ -181,6 +181,9 @@ pub async fn run_with_metrics(
     ));
 
     // Metadata only: Secret data is read on demand, so memory does not grow with Secret sizes.
+    // Each consumer gets its own plain watch stream, mapped and dropped as events arrive: no
+    // cache of Secrets is kept (a shared reflector would save watches but hold every Secret's
+    // metadata in memory).
     let secret_api: Api<PartialObjectMeta<Secret>> = scope.api(client.clone());
     let secrets = || {
         watcher(
