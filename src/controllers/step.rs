@@ -140,3 +140,54 @@ pub fn api_error(ctx: &Context, uid: &str, secret: &str, e: ApiError) -> Step {
         },
     }
 }
+
+/// The `CredentialsOrgChanged` guard shared by every kind: once an object is bound in an org (or
+/// a create may have reached it), credentials of another org stall it instead of re-creating
+/// everything there. An org recorded only by a pending create is first checked against a fresh
+/// read, since the refused create may already have cleared it.
+#[allow(clippy::too_many_arguments)]
+pub async fn org_changed<K>(
+    ctx: &Context,
+    obj: &K,
+    recorded: Option<&str>,
+    bound: bool,
+    pending: bool,
+    current: &str,
+    noun: &str,
+    credentials: &str,
+) -> Option<Step>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let org = recorded.filter(|_| bound || pending)?;
+    if org == current {
+        return None;
+    }
+    if !bound {
+        match is_stale(ctx, obj).await {
+            Ok(false) => {}
+            Ok(true) => return Some(Step::quiet(Some(Duration::from_millis(300)))),
+            Err(e) => return Some(kube_transient(ctx, &obj.uid().unwrap_or_default(), e)),
+        }
+    }
+    Some(Step::stalled(
+        reasons::CREDENTIALS_ORG_CHANGED,
+        format!(
+            "This {noun} was bound in Meshes org {org}, but its credentials ({credentials}) are now \
+             for org {current}; restore credentials for org {org} (the operator will not recreate \
+             it in another org)"
+        ),
+    ))
+}
+
+/// Whether `obj` has been deleting for longer than the release timeout (bounded waits end).
+pub fn release_timed_out<K: Resource>(obj: &K, ctx: &Context) -> bool {
+    obj.meta()
+        .deletion_timestamp
+        .as_ref()
+        .and_then(|t| Duration::try_from(Timestamp::now().duration_since(t.0)).ok())
+        .is_some_and(|d| d >= ctx.config.deletion_release_timeout)
+}

@@ -206,37 +206,11 @@ async fn an_unknown_action_stalls_listing_the_valid_ones() {
 /// hang a rule on it by `connectionId`; adopted objects are released (not deleted) by default.
 #[tokio::test]
 async fn raw_ids_adopt_and_release_without_deleting() {
-    use meshes_operator::api::{Credentials, MeshesApi, MeshesClient, types};
     let mut w = World::new("rawids").await;
-    let c = w.emu.credentials();
-    let creds = Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
-    let api = MeshesClient::new(w.client_config()).unwrap();
-    let ws = api
-        .create_workspace(
-            &creds,
-            &types::CreateWorkspace {
-                name: "dashboard-made".into(),
-                description: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    let conn = api
-        .create_connection(
-            &creds,
-            &types::CreateConnection {
-                workspace: ws.id.clone(),
-                kind: types::IntegrationType::from("webhook"),
-                name: "made-in-dashboard".into(),
-                metadata: serde_json::from_value(json!({"url": "https://hooks.example/dash"}))
-                    .unwrap(),
-                hidden: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let ws = w.dashboard_workspace("dashboard-made").await;
+    let conn = w
+        .dashboard_webhook(&ws.id, "made-in-dashboard", "https://hooks.example/dash")
+        .await;
     let metrics = Arc::new(Metrics::default());
     w.start_operator_with_metrics(World::fast_config(), metrics.clone())
         .await;
@@ -297,37 +271,11 @@ async fn raw_ids_adopt_and_release_without_deleting() {
 /// echoes secrets, so no drift check could); later passes do not PUT again.
 #[tokio::test]
 async fn adopting_with_secret_settings_applies_them_once() {
-    use meshes_operator::api::{Credentials, MeshesApi, MeshesClient, types};
     let mut w = World::new("adopt-secret").await;
-    let c = w.emu.credentials();
-    let creds = Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
-    let api = MeshesClient::new(w.client_config()).unwrap();
-    let ws = api
-        .create_workspace(
-            &creds,
-            &types::CreateWorkspace {
-                name: "adopt-secret".into(),
-                description: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    let conn = api
-        .create_connection(
-            &creds,
-            &types::CreateConnection {
-                workspace: ws.id.clone(),
-                kind: types::IntegrationType::from("webhook"),
-                name: "existing-hook".into(),
-                metadata: serde_json::from_value(json!({"url": "https://hooks.example/a"}))
-                    .unwrap(),
-                hidden: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let ws = w.dashboard_workspace("adopt-secret").await;
+    let conn = w
+        .dashboard_webhook(&ws.id, "existing-hook", "https://hooks.example/a")
+        .await;
     w.start_operator(World::fast_config()).await;
     w.apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sig"}, "stringData": {"secret": "adopted-signing-secret-value"}})).await;
     w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "adopted-hook"},

@@ -339,28 +339,7 @@ async fn a_connection_with_unmanaged_rules_is_released_with_a_warning_naming_the
     let conn_id = conn["status"]["connectionId"].as_str().unwrap().to_string();
     let ws_id = conn["status"]["workspaceId"].as_str().unwrap().to_string();
     // A rule made in the dashboard, unknown to the cluster.
-    let api = meshes_operator::api::MeshesClient::new(w.client_config()).unwrap();
-    let c = w.emu.credentials();
-    let creds =
-        meshes_operator::api::Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
-    use meshes_operator::api::MeshesApi;
-    let foreign = api
-        .create_rule(
-            &creds,
-            &meshes_operator::api::types::CreateRule {
-                workspace: ws_id,
-                connection: conn_id.clone(),
-                event: "x.y".into(),
-                metadata: serde_json::from_value(json!({"action": "send_webhook"})).unwrap(),
-                resource: None,
-                resource_id: None,
-                active: None,
-                hidden: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let foreign = w.dashboard_rule(&ws_id, &conn_id, "x.y").await;
     w.delete("MeshesConnection", "tenant-hook").await;
     // While it waits, the object says why.
     let waiting = w
@@ -428,54 +407,12 @@ async fn invalid_references_are_refused_or_stall_with_a_clear_reason() {
 /// opt-in annotation each CR binds the existing object by identity instead of stalling.
 #[tokio::test]
 async fn rebind_by_identity_binds_existing_objects_after_a_rebuild() {
-    use meshes_operator::api::{Credentials, MeshesApi, MeshesClient, types};
     let mut w = World::new("dr").await;
-    let c = w.emu.credentials();
-    let creds = Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
-    let api = MeshesClient::new(w.client_config()).unwrap();
-    let ws = api
-        .create_workspace(
-            &creds,
-            &types::CreateWorkspace {
-                name: "dr-tenant".into(),
-                description: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    let conn = api
-        .create_connection(
-            &creds,
-            &types::CreateConnection {
-                workspace: ws.id.clone(),
-                kind: types::IntegrationType::from("webhook"),
-                name: "dr-tenant-hook".into(),
-                metadata: serde_json::from_value(json!({"url": "https://hooks.example/t"}))
-                    .unwrap(),
-                hidden: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    let rule = api
-        .create_rule(
-            &creds,
-            &types::CreateRule {
-                workspace: ws.id.clone(),
-                connection: conn.id.clone(),
-                event: "a.b".into(),
-                metadata: serde_json::from_value(json!({"action": "send_webhook"})).unwrap(),
-                resource: None,
-                resource_id: None,
-                active: None,
-                hidden: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let ws = w.dashboard_workspace("dr-tenant").await;
+    let conn = w
+        .dashboard_webhook(&ws.id, "dr-tenant-hook", "https://hooks.example/t")
+        .await;
+    let rule = w.dashboard_rule(&ws.id, &conn.id, "a.b").await;
     w.start_operator(World::fast_config()).await;
     let rebind = json!({"meshes.io/rebind-by-identity": "true"});
     w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace", "metadata": {"name": "dr-tenant", "annotations": rebind},
@@ -512,16 +449,7 @@ async fn rebind_by_identity_binds_existing_objects_after_a_rebuild() {
         "only the setup's rule create"
     );
     // Positive control: without the opt-in, the same situation is a NameConflict.
-    api.create_workspace(
-        &creds,
-        &types::CreateWorkspace {
-            name: "dr-other".into(),
-            description: None,
-        },
-        None,
-    )
-    .await
-    .unwrap();
+    w.dashboard_workspace("dr-other").await;
     w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace", "metadata": {"name": "dr-other"},
         "spec": {"credentialsRef": {"name": "meshes-credentials"}}})).await;
     w.wait_reason_kind("MeshesWorkspace", "dr-other", "NameConflict")
@@ -531,7 +459,6 @@ async fn rebind_by_identity_binds_existing_objects_after_a_rebuild() {
 /// `forceDeleteRules: true` asks Meshes to delete the connection with its rules, managed or not.
 #[tokio::test]
 async fn force_delete_rules_removes_the_connection_with_unmanaged_rules() {
-    use meshes_operator::api::{Credentials, MeshesApi, MeshesClient, types};
     let mut w = World::new("force").await;
     w.start_operator(OperatorConfig {
         deletion_release_timeout: Duration::from_secs(30),
@@ -543,25 +470,12 @@ async fn force_delete_rules_removes_the_connection_with_unmanaged_rules() {
     w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "forced"},
         "spec": {"workspaceRef": {"name": "force-ws"}, "type": "webhook", "metadata": {"url": "https://hooks.example/f"}, "forceDeleteRules": true}})).await;
     let conn = w.wait_ready_kind("MeshesConnection", "forced").await;
-    let c = w.emu.credentials();
-    let creds = Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
-    let api = MeshesClient::new(w.client_config()).unwrap();
-    api.create_rule(
-        &creds,
-        &types::CreateRule {
-            workspace: conn["status"]["workspaceId"].as_str().unwrap().into(),
-            connection: conn["status"]["connectionId"].as_str().unwrap().into(),
-            event: "x.y".into(),
-            metadata: serde_json::from_value(json!({"action": "send_webhook"})).unwrap(),
-            resource: None,
-            resource_id: None,
-            active: None,
-            hidden: None,
-        },
-        None,
+    w.dashboard_rule(
+        conn["status"]["workspaceId"].as_str().unwrap(),
+        conn["status"]["connectionId"].as_str().unwrap(),
+        "x.y",
     )
-    .await
-    .unwrap();
+    .await;
     let started = std::time::Instant::now();
     w.delete("MeshesConnection", "forced").await;
     w.wait_gone("MeshesConnection", "forced").await;

@@ -484,3 +484,75 @@ impl World {
         }
     }
 }
+
+/// Objects made "in the Meshes dashboard": created upstream directly, unknown to the cluster.
+impl World {
+    fn dashboard(
+        &self,
+    ) -> (
+        meshes_operator::api::MeshesClient,
+        meshes_operator::api::Credentials,
+    ) {
+        let c = self.emu.credentials();
+        let creds = meshes_operator::api::Credentials::new(&c.access_key, &c.secret_key, &c.org_id)
+            .unwrap();
+        (MeshesClient::new(self.client_config()).unwrap(), creds)
+    }
+
+    /// A workspace named `name`.
+    pub async fn dashboard_workspace(&self, name: &str) -> meshes_operator::api::types::Workspace {
+        use meshes_operator::api::{MeshesApi, types};
+        let (api, creds) = self.dashboard();
+        api.create_workspace(
+            &creds,
+            &types::CreateWorkspace {
+                name: name.into(),
+                description: None,
+            },
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A webhook connection `name` to `url` in workspace `ws`.
+    pub async fn dashboard_webhook(
+        &self,
+        ws: &str,
+        name: &str,
+        url: &str,
+    ) -> meshes_operator::api::types::Connection {
+        use meshes_operator::api::{MeshesApi, types};
+        let (api, creds) = self.dashboard();
+        let body = types::CreateConnection {
+            workspace: ws.into(),
+            kind: types::IntegrationType::from("webhook"),
+            name: name.into(),
+            metadata: serde_json::from_value(json!({"url": url})).unwrap(),
+            hidden: None,
+        };
+        api.create_connection(&creds, &body, None).await.unwrap()
+    }
+
+    /// A `send_webhook` rule for `event` on connection `conn` of workspace `ws`.
+    pub async fn dashboard_rule(
+        &self,
+        ws: &str,
+        conn: &str,
+        event: &str,
+    ) -> meshes_operator::api::types::Rule {
+        use meshes_operator::api::{MeshesApi, types};
+        let (api, creds) = self.dashboard();
+        let body = types::CreateRule {
+            workspace: ws.into(),
+            connection: conn.into(),
+            event: event.into(),
+            metadata: serde_json::from_value(json!({"action": "send_webhook"})).unwrap(),
+            resource: None,
+            resource_id: None,
+            active: None,
+            hidden: None,
+        };
+        api.create_rule(&creds, &body, None).await.unwrap()
+    }
+}

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
@@ -20,7 +19,7 @@ use crate::controllers::error::Error;
 use crate::controllers::outcome::{self, Drift, Outcome};
 use crate::controllers::parents::{self, Parent};
 use crate::controllers::settings::{self, Settings};
-use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
+use crate::controllers::step::{self, Step, api_error, is_stale, kube_transient, now};
 use crate::controllers::{frame, ownership, report, users};
 use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT};
 use crate::resources::{
@@ -93,29 +92,19 @@ async fn run(
     };
     let creds = &inputs.resolved.creds;
     let inputs_fp = fingerprint(&inputs.settings.hash);
-    // The org counts once something is bound there (or a create may have reached it).
-    let committed = status.connection_id.is_some() || status.pending_create.is_some();
-    if let Some(org) = status.org_id.clone().filter(|_| committed)
-        && org != creds.org_id()
+    if let Some(step) = step::org_changed(
+        ctx,
+        conn,
+        status.org_id.as_deref(),
+        status.connection_id.is_some(),
+        status.pending_create.is_some(),
+        creds.org_id(),
+        "connection",
+        &format!("Secret {}", inputs.parent.credentials),
+    )
+    .await
     {
-        // Only a pending create recorded the org: make sure that is not a stale cache entry
-        // (the refused create may have cleared it already).
-        if status.connection_id.is_none() {
-            match is_stale(ctx, conn).await {
-                Ok(false) => {}
-                Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
-                Err(e) => return kube_transient(ctx, &uid, e),
-            }
-        }
-        return Step::stalled(
-            reasons::CREDENTIALS_ORG_CHANGED,
-            format!(
-                "This connection was bound in Meshes org {org}, but its credentials ({}) are now for \
-                 org {}; restore credentials for org {org}",
-                inputs.parent.credentials,
-                creds.org_id()
-            ),
-        );
+        return step;
     }
     if status
         .workspace_id
@@ -727,13 +716,7 @@ async fn claim_pending(
 async fn cleanup(conn: &MeshesConnection, ctx: &Context) -> Result<Action, Error> {
     let uid = conn.uid().unwrap_or_default();
     let ns = conn.namespace().unwrap_or_default();
-    let deleting_for = conn
-        .metadata
-        .deletion_timestamp
-        .as_ref()
-        .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok())
-        .unwrap_or(Duration::ZERO);
-    let timed_out = deleting_for >= ctx.config.deletion_release_timeout;
+    let timed_out = step::release_timed_out(conn, ctx);
     let policy = decide::deletion_policy(&conn.spec, ctx.config.default_deletion_policy);
     let id = conn.status.as_ref().and_then(|s| s.connection_id.clone());
     if let (Some(id), DeletionPolicy::Delete) = (&id, policy) {

@@ -7,7 +7,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
@@ -20,7 +19,7 @@ use crate::controllers::credentials::{self, Resolved};
 use crate::controllers::error::Error;
 use crate::controllers::outcome::{self, Drift, Outcome};
 use crate::controllers::parents::{self, Parent};
-use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
+use crate::controllers::step::{self, Step, api_error, is_stale, kube_transient, now};
 use crate::controllers::{frame, ownership, report, users};
 use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT};
 use crate::resources::{
@@ -151,27 +150,19 @@ async fn run(
         Err(step) => return step,
     };
     let creds = inputs.resolved.creds.clone();
-    // The org counts once something is bound there (or a create may have reached it).
-    let committed = status.rule_id.is_some() || status.pending_create.is_some();
-    if let Some(org) = status.org_id.clone().filter(|_| committed)
-        && org != creds.org_id()
+    if let Some(step) = step::org_changed(
+        ctx,
+        rule,
+        status.org_id.as_deref(),
+        status.rule_id.is_some(),
+        status.pending_create.is_some(),
+        creds.org_id(),
+        "rule",
+        &format!("Secret {}", inputs.parent.credentials),
+    )
+    .await
     {
-        // Only a pending create recorded the org: make sure that is not a stale cache entry
-        // (the refused create may have cleared it already).
-        if status.rule_id.is_none() {
-            match is_stale(ctx, rule).await {
-                Ok(false) => {}
-                Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
-                Err(e) => return kube_transient(ctx, &uid, e),
-            }
-        }
-        return Step::stalled(
-            reasons::CREDENTIALS_ORG_CHANGED,
-            format!(
-                "This rule was bound in Meshes org {org}, but its credentials are now for org {}; restore credentials for org {org}",
-                creds.org_id()
-            ),
-        );
+        return step;
     }
     let inputs_fp = u64::from_str_radix(inputs.hash.get(..16).unwrap_or("0"), 16).unwrap_or(0);
     let key = StallKey {
@@ -724,13 +715,7 @@ async fn claim_pending(
 async fn cleanup(rule: &MeshesRule, ctx: &Context) -> Result<Action, Error> {
     let uid = rule.uid().unwrap_or_default();
     let ns = rule.namespace().unwrap_or_default();
-    let deleting_for = rule
-        .metadata
-        .deletion_timestamp
-        .as_ref()
-        .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok())
-        .unwrap_or(Duration::ZERO);
-    let timed_out = deleting_for >= ctx.config.deletion_release_timeout;
+    let timed_out = step::release_timed_out(rule, ctx);
     let policy = decide::deletion_policy(&rule.spec, ctx.config.default_deletion_policy);
     let st = rule.status.as_ref();
     let ids: Vec<String> = [

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
@@ -20,7 +19,7 @@ use crate::controllers::credentials;
 use crate::controllers::error::Error;
 use crate::controllers::outcome::{self, Drift, Outcome};
 use crate::controllers::ownership;
-use crate::controllers::step::{Step, api_error, is_stale, kube_transient, now};
+use crate::controllers::step::{self, Step, api_error, is_stale, kube_transient, now};
 use crate::controllers::{frame, report, users};
 use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT, RESYNC_INTERVAL};
 use crate::resources::{
@@ -73,29 +72,19 @@ async fn run(
         Err(u) => return u.into(),
     };
     let creds = &resolved.creds;
-    // The org counts once something is bound there (or a create may have reached it).
-    let committed = status.workspace_id.is_some() || status.pending_create.is_some();
-    if let Some(org) = status.org_id.clone().filter(|_| committed)
-        && org != creds.org_id()
+    if let Some(step) = step::org_changed(
+        ctx,
+        ws,
+        status.org_id.as_deref(),
+        status.workspace_id.is_some(),
+        status.pending_create.is_some(),
+        creds.org_id(),
+        "workspace",
+        &format!("Secret {secret}"),
+    )
+    .await
     {
-        // Only a pending create recorded the org: make sure that is not a stale cache entry
-        // (the refused create may have cleared it already).
-        if status.workspace_id.is_none() {
-            match is_stale(ctx, ws).await {
-                Ok(false) => {}
-                Ok(true) => return Step::quiet(Some(Duration::from_millis(300))),
-                Err(e) => return kube_transient(ctx, &uid, e),
-            }
-        }
-        return Step::stalled(
-            reasons::CREDENTIALS_ORG_CHANGED,
-            format!(
-                "This workspace was bound in Meshes org {org}, but Secret {secret} now holds credentials \
-                 for org {}; restore credentials for org {org} (the operator will not recreate the \
-                 workspace in another org)",
-                creds.org_id()
-            ),
-        );
+        return step;
     }
 
     let requested = ws.annotations().get(RECONCILE_REQUESTED_AT).cloned();
@@ -627,13 +616,7 @@ async fn cleanup(ws: &MeshesWorkspace, ctx: &Context) -> Result<Action, Error> {
                 .count()
         })
         .unwrap_or(0);
-    let deleting_for = ws
-        .metadata
-        .deletion_timestamp
-        .as_ref()
-        .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok())
-        .unwrap_or(Duration::ZERO);
-    if waiting_children > 0 && deleting_for < ctx.config.deletion_release_timeout {
+    if waiting_children > 0 && !step::release_timed_out(ws, ctx) {
         return Err(frame::wait_deleting(ws, ctx, Duration::from_secs(2), format!("Waiting for {waiting_children} MeshesConnection(s) using this workspace's credentials to be deleted first (released after the deletion timeout)")).await);
     }
     let name = ws
