@@ -1,5 +1,5 @@
-//! [`Admin`]: the in-process control handle (keys, faults, counters, seed, reset, object
-//! listings, and direct mutations that simulate changes made in the Meshes dashboard). The
+//! [`Admin`]: the in-process control handle (keys, faults, counters, seed, reset, rule
+//! de-duplication mode, object listings, and direct mutations that simulate changes made in the Meshes dashboard). The
 //! HTTP admin surface in `routes::admin` calls the same methods.
 
 use std::sync::atomic::Ordering;
@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::config::{Credentials, RateLimit};
+use crate::config::{Credentials, RateLimit, RuleDedup};
 use crate::counters::CounterSnapshot;
 use crate::delivery::DeliveryRecord;
 use crate::faults::{FaultId, FaultSpec, FaultStatus};
@@ -105,6 +105,17 @@ impl Admin {
             .store(allow, Ordering::Relaxed);
     }
 
+    /// Changes when `POST /api/v1/rules` refuses a rule identical to an existing one; applies
+    /// to the next creates. Kept by [`Admin::reset`].
+    pub fn set_rule_dedup(&self, mode: RuleDedup) {
+        self.app.set_rule_dedup(mode);
+    }
+
+    /// The rule de-duplication mode in force.
+    pub fn rule_dedup(&self) -> RuleDedup {
+        self.app.rule_dedup()
+    }
+
     /// Answers for `method` + route template (e.g. `/api/v1/workspaces/{workspace_id}`),
     /// every status included.
     pub fn request_count(&self, method: &str, route: &str) -> u64 {
@@ -137,7 +148,8 @@ impl Admin {
     }
 
     /// Back to the state right after start (start credentials and seed, no events), no faults,
-    /// zero counters, no delivery records, rate limit kept. Pending deliveries of dropped
+    /// zero counters, no delivery records; rate limit, loopback-webhook switch and rule
+    /// de-duplication mode kept. Pending deliveries of dropped
     /// events stop at their next attempt.
     pub fn reset(&self) {
         let initial = self

@@ -1,5 +1,6 @@
 //! Start-up configuration of an emulator: listen address, machine credentials, rate limit,
-//! seed data, initial faults, and the credential formats the official clients validate.
+//! seed data, initial faults, rule de-duplication, and the credential formats the official
+//! clients validate.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -41,6 +42,9 @@ pub struct EmulatorConfig {
     pub state_path: Option<PathBuf>,
     /// Most events kept in history; the oldest are dropped beyond it.
     pub max_events: usize,
+    /// When `POST /api/v1/rules` refuses a rule identical to an existing one (409); the real
+    /// behaviour is unknown, so tests can pick each plausible one. Changeable at run time.
+    pub rule_dedup: RuleDedup,
 }
 
 impl Default for EmulatorConfig {
@@ -57,7 +61,86 @@ impl Default for EmulatorConfig {
             delivery: DeliveryConfig::default(),
             state_path: None,
             max_events: 100_000,
+            rule_dedup: RuleDedup::default(),
         }
+    }
+}
+
+/// Which existing rule makes `POST /api/v1/rules` answer 409 `rule already exists`.
+///
+/// Whether Meshes refuses identical rules at all is an open question of the contract, so the
+/// emulator can play every plausible behaviour. Text form (flag, env, admin API): `tuple`,
+/// `exact`, `none`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleDedup {
+    /// 409 when connection, event, resource, resource_id and metadata equal an existing
+    /// rule's, whatever `active` and `hidden` (the default).
+    #[default]
+    Tuple,
+    /// 409 only when `active` and `hidden` are equal too.
+    Exact,
+    /// Identical rules are accepted; never 409 for a duplicate.
+    None,
+}
+
+impl RuleDedup {
+    /// Every mode, in the order of the text forms' documentation.
+    pub const ALL: [RuleDedup; 3] = [RuleDedup::Tuple, RuleDedup::Exact, RuleDedup::None];
+
+    /// The text form: `tuple`, `exact` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleDedup::Tuple => "tuple",
+            RuleDedup::Exact => "exact",
+            RuleDedup::None => "none",
+        }
+    }
+
+    /// Whether a new rule is refused because of one existing rule, given which of its fields
+    /// equal the new rule's: the tuple (connection, event, resource, resource_id, metadata),
+    /// `active`, `hidden`.
+    pub(crate) fn refuses(self, tuple_equal: bool, active_equal: bool, hidden_equal: bool) -> bool {
+        match self {
+            RuleDedup::Tuple => tuple_equal,
+            RuleDedup::Exact => tuple_equal && active_equal && hidden_equal,
+            RuleDedup::None => false,
+        }
+    }
+
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            RuleDedup::Tuple => 0,
+            RuleDedup::Exact => 1,
+            RuleDedup::None => 2,
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Self {
+        match v {
+            1 => RuleDedup::Exact,
+            2 => RuleDedup::None,
+            _ => RuleDedup::Tuple,
+        }
+    }
+}
+
+impl fmt::Display for RuleDedup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RuleDedup {
+    type Err = String;
+
+    /// Parses `tuple`, `exact` or `none` (case-insensitive, surrounding blanks ignored).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        RuleDedup::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| format!("bad rule dedup mode {s:?} (expected tuple, exact or none)"))
     }
 }
 
@@ -282,6 +365,31 @@ mod tests {
         assert_eq!("10/s".parse::<RateLimit>().map(|r| r.burst), Ok(10));
         assert!("0".parse::<RateLimit>().is_err());
         assert!("x".parse::<RateLimit>().is_err());
+    }
+
+    #[test]
+    fn rule_dedup_parses_prints_and_decides() {
+        for m in RuleDedup::ALL {
+            assert_eq!(m.to_string().parse::<RuleDedup>(), Ok(m));
+            assert_eq!(RuleDedup::from_u8(m.to_u8()), m);
+            assert_eq!(
+                serde_json::to_value(m).ok(),
+                Some(serde_json::Value::from(m.as_str()))
+            );
+        }
+        assert_eq!(" Exact ".parse::<RuleDedup>(), Ok(RuleDedup::Exact));
+        assert!("".parse::<RuleDedup>().is_err());
+        assert!("off".parse::<RuleDedup>().is_err());
+        assert_eq!(RuleDedup::default(), RuleDedup::Tuple);
+        assert_eq!(EmulatorConfig::default().rule_dedup, RuleDedup::Tuple);
+        // (tuple equal, active equal, hidden equal) → refused?
+        assert!(RuleDedup::Tuple.refuses(true, false, false));
+        assert!(!RuleDedup::Tuple.refuses(false, true, true));
+        assert!(RuleDedup::Exact.refuses(true, true, true));
+        assert!(!RuleDedup::Exact.refuses(true, false, true));
+        assert!(!RuleDedup::Exact.refuses(true, true, false));
+        assert!(!RuleDedup::Exact.refuses(false, true, true));
+        assert!(!RuleDedup::None.refuses(true, true, true));
     }
 
     #[test]

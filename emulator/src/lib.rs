@@ -2,7 +2,8 @@
 //!
 //! Start one in-process with [`Emulator::start`], point a client at [`Emulator::base_url`]
 //! (append `/api/v1`), mint JWTs with [`Emulator::credentials`], and steer it through
-//! [`Emulator::admin`] (keys, faults, counters, seed, dashboard-style mutations).
+//! [`Emulator::admin`] (keys, faults, counters, seed, rule de-duplication mode, dashboard-style
+//! mutations).
 
 pub mod admin;
 pub mod auth;
@@ -23,7 +24,7 @@ pub mod store;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU8};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub use admin::Admin;
-pub use config::{Credentials, DeliveryConfig, EmulatorConfig, RateLimit};
+pub use config::{Credentials, DeliveryConfig, EmulatorConfig, RateLimit, RuleDedup};
 pub use counters::CounterSnapshot;
 pub use delivery::DeliveryRecord;
 pub use faults::{FaultAction, FaultId, FaultSpec, FaultStatus, Trigger};
@@ -185,6 +186,7 @@ impl Emulator {
             initial: Mutex::new(initial),
             delivery: delivery::Delivery::new(config.delivery.clone())?,
             max_events: config.max_events,
+            rule_dedup: AtomicU8::new(config.rule_dedup.to_u8()),
         });
         *shared.store.write() = world;
         for f in &config.faults {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use meshes_emulator::{
-    Credentials, DeliveryConfig, Emulator, EmulatorConfig, FaultSpec, RateLimit, Seed,
+    Credentials, DeliveryConfig, Emulator, EmulatorConfig, FaultSpec, RateLimit, RuleDedup, Seed,
 };
 
 /// A local Meshes API for tests and demos.
@@ -60,6 +60,11 @@ struct Args {
     /// `--fault "POST /api/v1/workspaces status=503 next=2"`.
     #[arg(long = "fault")]
     faults: Vec<FaultSpec>,
+    /// When creating a rule identical to an existing one answers 409: `tuple` (connection,
+    /// event, resource, resource_id and metadata equal, whatever active/hidden), `exact` (also
+    /// active and hidden equal), `none` (never).
+    #[arg(long, env = "MESHES_EMULATOR_RULE_DEDUP", default_value_t = RuleDedup::Tuple)]
+    rule_dedup: RuleDedup,
     /// Tolerated JWT clock skew in seconds.
     #[arg(long, default_value_t = 5)]
     clock_skew_secs: u64,
@@ -104,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         events_listen: args.events_listen,
         state_path: args.state,
         max_events: args.max_events,
+        rule_dedup: args.rule_dedup,
         delivery: DeliveryConfig {
             max_attempts: args.delivery_max_attempts.max(1),
             backoff_base: args.delivery_backoff_base,
@@ -180,4 +186,30 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_dedup_flag_defaults_to_tuple_and_parses_each_mode() {
+        let parse = |extra: &[&str]| {
+            Args::try_parse_from(["meshes-emulator"].iter().chain(extra)).map(|a| a.rule_dedup)
+        };
+        // The env var is not set in the test environment (it would change the default).
+        if std::env::var_os("MESHES_EMULATOR_RULE_DEDUP").is_none() {
+            assert_eq!(parse(&[]).ok(), Some(RuleDedup::Tuple));
+        }
+        assert_eq!(
+            parse(&["--rule-dedup", "tuple"]).ok(),
+            Some(RuleDedup::Tuple)
+        );
+        assert_eq!(
+            parse(&["--rule-dedup", "exact"]).ok(),
+            Some(RuleDedup::Exact)
+        );
+        assert_eq!(parse(&["--rule-dedup", "none"]).ok(), Some(RuleDedup::None));
+        assert!(parse(&["--rule-dedup", "sometimes"]).is_err());
+    }
 }

@@ -5,7 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::auth;
+use crate::config::RuleDedup;
 use crate::counters::{Counters, UNMATCHED_ROUTE};
 use crate::error::ApiError;
 use crate::faults::{FaultAction, Faults};
@@ -49,6 +50,20 @@ pub struct Shared {
     pub delivery: crate::delivery::Delivery,
     /// Most events kept in history.
     pub max_events: usize,
+    /// Current [`RuleDedup`] mode (its `to_u8` form); read through [`Shared::rule_dedup`].
+    pub(crate) rule_dedup: AtomicU8,
+}
+
+impl Shared {
+    /// The rule de-duplication mode in force.
+    pub fn rule_dedup(&self) -> RuleDedup {
+        RuleDedup::from_u8(self.rule_dedup.load(Ordering::Relaxed))
+    }
+
+    /// Changes the rule de-duplication mode for the next rule creates.
+    pub fn set_rule_dedup(&self, mode: RuleDedup) {
+        self.rule_dedup.store(mode.to_u8(), Ordering::Relaxed);
+    }
 }
 
 /// Handle passed to handlers.

@@ -1,5 +1,5 @@
 //! The admin surface under `/_emulator/` (not part of the Meshes API, no JWT): reset, seed,
-//! counters, faults, rate limit, keys, object listing and dashboard-style mutations. Errors use
+//! counters, faults, rate limit, rule de-duplication mode, keys, object listing and dashboard-style mutations. Errors use
 //! the Meshes error body for uniformity.
 
 use axum::Json;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::QueryParams;
 use crate::admin::Admin;
-use crate::config::RateLimit;
+use crate::config::{RateLimit, RuleDedup};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::{FaultId, FaultSpec, FaultSpecJson};
 use crate::request::MAX_BODY_BYTES;
@@ -40,6 +40,10 @@ pub fn router() -> Router<App> {
             get(get_fault).delete(remove_fault),
         )
         .route("/_emulator/rate-limit", put(set_rate_limit))
+        .route(
+            "/_emulator/rule-dedup",
+            get(get_rule_dedup).put(set_rule_dedup),
+        )
         .route("/_emulator/keys", post(add_key))
         .route("/_emulator/keys/{access_key}", delete(revoke_key))
         .route("/_emulator/workspaces", post(create_workspace))
@@ -158,6 +162,23 @@ async fn set_rate_limit(State(app): State<App>, body: Body) -> ApiResult<Json<Va
     }
     admin(app).set_rate_limit(limit);
     Ok(Json(json!({ "rate_limit": limit })))
+}
+
+async fn get_rule_dedup(State(app): State<App>) -> Json<Value> {
+    Json(json!({ "mode": admin(app).rule_dedup() }))
+}
+
+/// Body `{"mode": "tuple" | "exact" | "none"}`.
+async fn set_rule_dedup(State(app): State<App>, body: Body) -> ApiResult<Json<Value>> {
+    let v = body_json(body).await?;
+    let mode: RuleDedup = v
+        .get("mode")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("mode (tuple, exact or none) is required"))?
+        .parse()
+        .map_err(ApiError::bad_request)?;
+    admin(app).set_rule_dedup(mode);
+    Ok(Json(json!({ "mode": mode })))
 }
 
 async fn add_key(State(app): State<App>, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {

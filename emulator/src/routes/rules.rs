@@ -1,6 +1,7 @@
 //! `/api/v1/rules…`: list (with `event`/`resource`/`resource_id` filters), create (type copied
-//! from the connection; the event and resource keys join the workspace catalog), get, delete.
-//! There is no update.
+//! from the connection; the event and resource keys join the workspace catalog; identical rules
+//! refused or not according to the [`crate::config::RuleDedup`] mode), get, delete. There is no
+//! update.
 
 use axum::Extension;
 use axum::Json;
@@ -90,8 +91,8 @@ pub async fn create(
             None
         }
     };
-    let active = f.optional_bool("active");
-    let hidden = f.optional_bool("hidden");
+    let active = f.optional_bool("active").unwrap_or(true);
+    let hidden = f.optional_bool("hidden").unwrap_or(false);
     f.finish()?;
     let (Some(workspace), Some(connection), Some(event), Some(metadata)) =
         (workspace, connection, event, metadata)
@@ -116,12 +117,14 @@ pub async fn create(
             &format!("must be one of {}", actions.join(", ")),
         ));
     }
+    let dedup = app.rule_dedup();
     let duplicate = world.rules.values().any(|r| {
-        r.connection == conn.id
+        let same_tuple = r.connection == conn.id
             && r.event == event
             && r.resource == resource
             && r.resource_id == resource_id
-            && r.metadata == metadata
+            && r.metadata == metadata;
+        dedup.refuses(same_tuple, r.active == active, r.hidden == hidden)
     });
     if duplicate {
         return Err(ApiError::conflict("rule already exists"));
@@ -138,8 +141,8 @@ pub async fn create(
         resource,
         resource_id,
         metadata,
-        active: active.unwrap_or(true),
-        hidden: hidden.unwrap_or(false),
+        active,
+        hidden,
         created_by: who.user_id.clone(),
         created_at: now,
         updated_at: now,

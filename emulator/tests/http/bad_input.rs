@@ -137,6 +137,7 @@ async fn randomized_requests_never_crash_or_500() {
         "/_emulator/faults".into(),
         "/_emulator/keys".into(),
         "/_emulator/rate-limit".into(),
+        "/_emulator/rule-dedup".into(),
     ];
     let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
     let mut api_sent = 0u64;

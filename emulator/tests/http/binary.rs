@@ -1,5 +1,6 @@
 //! The `meshes-emulator` binary: credentials from flags, the printed Secret manifest, a seed
-//! file, and a `--fault` flag, exercised over HTTP; the child is killed at the end.
+//! file, a `--fault` flag and the rule de-duplication env var, exercised over HTTP; the child is
+//! killed at the end.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -40,6 +41,7 @@ async fn binary_prints_a_secret_and_serves_with_flag_credentials_seed_and_faults
             .env("MESHES_EMULATOR_ACCESS_KEY", &creds.access_key)
             .env("MESHES_EMULATOR_SECRET_KEY", &creds.secret_key)
             .env("MESHES_EMULATOR_ORG_ID", &creds.org_id)
+            .env("MESHES_EMULATOR_RULE_DEDUP", "none")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -100,5 +102,21 @@ async fn binary_prints_a_secret_and_serves_with_flag_credentials_seed_and_faults
     assert_eq!(ws["name"], "From Seed File");
     assert_eq!(api.call("GET", "/api/v1/rules", None).await.0, 503);
     assert_eq!(api.call("GET", "/api/v1/rules", None).await.0, 200);
+    // MESHES_EMULATOR_RULE_DEDUP=none: the mode is reported and identical rules are accepted.
+    let mode: serde_json::Value = api
+        .http
+        .get(format!("{}/_emulator/rule-dedup", api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mode["mode"], "none");
+    let ws = "0b0b0b0b-0000-4000-8000-000000000001";
+    let conn = api.create_webhook(ws, "Bin Hook").await;
+    let a = api.create_rule(ws, &conn, "user.signup").await;
+    let b = api.create_rule(ws, &conn, "user.signup").await;
+    assert_ne!(a, b);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,3 +15,4 @@ mod ingestion;
 mod pagination;
 mod receiver;
 mod restart;
+mod rule_dedup;
