@@ -100,8 +100,8 @@ pub struct Memo {
     pub credentials: u64,
     /// Value of `meshes.io/reconcile-requested-at` at that time.
     pub requested_at: Option<String>,
-    /// Kind-specific facts (e.g. the publishable key) as JSON.
-    pub snapshot: serde_json::Value,
+    /// Kind-specific facts the idle path reports from.
+    pub facts: MemoFacts,
     /// When the operator last wrote this object upstream (a workspace snapshot older than this
     /// may not contain it yet).
     pub written_at: Instant,
@@ -109,6 +109,24 @@ pub struct Memo {
     pub checked_seq: u64,
     /// Fingerprint of kind-specific inputs (e.g. a connection's settings including secrets).
     pub inputs: u64,
+}
+
+/// Kind-specific facts a memo keeps for the idle path (no Meshes call).
+#[derive(Clone, PartialEq, Eq)]
+pub enum MemoFacts {
+    /// Nothing beyond the memo itself.
+    None,
+    /// A workspace's publishable key (browser-safe, but kept out of `Debug` all the same).
+    PublishableKey(String),
+}
+
+impl std::fmt::Debug for MemoFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::PublishableKey(_) => f.write_str("PublishableKey(..)"),
+        }
+    }
 }
 
 /// Everything a reconcile needs.
@@ -236,6 +254,13 @@ impl Context {
     /// The recorded (workspace, type) of Meshes connection `id`.
     pub fn connection_facts(&self, id: &str) -> Option<(String, String)> {
         self.connection_facts.lock().ok()?.get(id).cloned()
+    }
+
+    /// Forgets what was last observed of object `uid` (its upstream state is unknown again).
+    pub fn forget_memo(&self, uid: &str) {
+        if let Ok(mut m) = self.memos.lock() {
+            m.remove(uid);
+        }
     }
 
     /// Forgets object `uid` (deleted, or its upstream state is unknown again).

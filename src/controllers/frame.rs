@@ -33,7 +33,7 @@ pub trait Reconciled:
     + std::fmt::Debug
 {
     /// The status type.
-    type Status: Clone + PartialEq + Default + Serialize;
+    type Status: Clone + PartialEq + Default + Serialize + Send + Sync;
     /// The current status, if any.
     fn current_status(&self) -> Option<&Self::Status>;
     /// The conditions of a status.

@@ -15,8 +15,11 @@
 //! - [`metrics`]: in-process counters of controller work.
 //! - [`report`]: status, Events, annotations.
 //! - [`frame`]: the frame of every pass (paused, stall memo, one status write).
+//! - [`lifecycle`]: the one lifecycle of all kinds (bind, crash-safe create, observe, update or
+//!   replace, delete); a kind implements [`lifecycle::Kind`].
 //! - [`step`]: a pass's conclusion and the error mappings all controllers share.
-//! - [`workspace`], [`connection`], [`rule`]: one controller per kind.
+//! - [`workspace`], [`connection`], [`rule`]: per kind only what differs (watches, mappers,
+//!   decisions, the [`lifecycle::Kind`] implementation).
 //! - [`run`]: starting everything.
 
 pub mod catalog;
@@ -26,6 +29,7 @@ pub mod context;
 pub mod credentials;
 pub mod error;
 pub mod frame;
+pub mod lifecycle;
 pub mod metrics;
 pub mod outcome;
 pub mod ownership;

@@ -202,7 +202,11 @@ pub async fn run_with_metrics(
             workspace::secret_mapper(ws_store.clone(), config.clone()),
         )
         .shutdown_on_signal()
-        .run(workspace::reconcile::reconcile, error_policy, ctx.clone())
+        .run(
+            super::lifecycle::reconcile::<MeshesWorkspace>,
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| log_result("MeshesWorkspace", r));
     let conns = connections
         .watches(
@@ -213,7 +217,11 @@ pub async fn run_with_metrics(
         .watches_stream(secrets(), connection::secret_mapper(conn_store, ws_store))
         .reconcile_on(conn_rx)
         .shutdown_on_signal()
-        .run(connection::reconcile::reconcile, error_policy, ctx.clone())
+        .run(
+            super::lifecycle::reconcile::<MeshesConnection>,
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| log_result("MeshesConnection", r));
     let rules = rules
         .watches(
@@ -224,7 +232,11 @@ pub async fn run_with_metrics(
         .watches_stream(secrets(), rule::secret_mapper(rule_store))
         .reconcile_on(rule_rx)
         .shutdown_on_signal()
-        .run(rule::reconcile::reconcile, error_policy, ctx.clone())
+        .run(
+            super::lifecycle::reconcile::<MeshesRule>,
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| log_result("MeshesRule", r));
     let janitor = tokio::spawn(janitor(ctx.clone(), secret_api.clone()));
     tracing::info!("controllers started");

@@ -16,7 +16,7 @@ use super::outcome::Outcome;
 use crate::resources::{MeshesConnectionSpec, reasons};
 
 /// The merged settings. `Debug` prints keys only.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Settings {
     /// Everything sent as connection `metadata`.
     pub merged: Map<String, Value>,

@@ -95,3 +95,42 @@ impl Snapshots {
         }
     }
 }
+
+/// The cheap re-check of a bound child (connection or rule) whose inputs did not change: a
+/// workspace snapshot newer than both the memo's last check and the object's last write is
+/// looked at (`pick` finds the object in it); otherwise nothing new is known.
+pub fn recheck<U>(
+    snapshots: &Snapshots,
+    workspace: &str,
+    memo: &crate::controllers::context::Memo,
+    pick: impl Fn(&Snapshot) -> Option<U>,
+) -> crate::controllers::lifecycle::Recheck<U> {
+    use crate::controllers::lifecycle::Recheck;
+    match snapshots.get(workspace) {
+        Some(snap) if snap.seq > memo.checked_seq && snap.taken_at > memo.written_at => {
+            match pick(&snap) {
+                Some(found) => Recheck::Seen(found),
+                None => Recheck::Missing,
+            }
+        }
+        _ => Recheck::Idle(None),
+    }
+}
+
+/// Observes a bound child in a snapshot of its workspace no older than `max_age` and taken
+/// after the object's last write (an older list cannot hold it), listing when needed.
+pub async fn observe<U>(
+    snapshots: &Snapshots,
+    api: &dyn MeshesApi,
+    creds: &Credentials,
+    workspace: &str,
+    max_age: Duration,
+    written_at: Option<Instant>,
+    pick: impl Fn(&Snapshot) -> Option<U>,
+) -> Result<Option<U>, ApiError> {
+    let mut snap = snapshots.load(api, creds, workspace, max_age).await?;
+    if written_at.is_some_and(|w| snap.taken_at <= w) {
+        snap = snapshots.refresh(api, creds, workspace).await?;
+    }
+    Ok(pick(&snap))
+}

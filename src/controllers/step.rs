@@ -11,6 +11,7 @@ use kube::api::Api;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
+use super::config::SecretRef;
 use super::context::Context;
 use super::credentials::Unavailable;
 use super::outcome::{Drift, Outcome};
@@ -97,12 +98,10 @@ pub fn kube_transient(ctx: &Context, uid: &str, e: kube::Error) -> Step {
 }
 
 /// Maps a Meshes error to a step: transient → backoff; permanent → Stalled.
-pub fn api_error(ctx: &Context, uid: &str, secret: &str, e: ApiError) -> Step {
-    let from_secret = if secret.is_empty() {
-        String::new()
-    } else {
-        format!(" in Secret {secret}")
-    };
+pub fn api_error(ctx: &Context, uid: &str, secret: Option<&SecretRef>, e: ApiError) -> Step {
+    let from_secret = secret
+        .map(|s| format!(" in Secret {s}"))
+        .unwrap_or_default();
     match &e {
         ApiError::RateLimited { retry_after, .. } => Step {
             outcome: Outcome::Transient {

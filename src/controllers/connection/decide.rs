@@ -1,52 +1,10 @@
 //! Pure decisions of the connection controller: binding path, desired name, drift over the
 //! keys the spec sets, whether a PUT is safe, and claiming a lost create.
 
-use std::collections::HashSet;
-use std::time::Duration;
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Map, Value};
 
 use crate::api::types::Connection;
-use crate::resources::{
-    DeletionPolicy, ManagementPolicy, MeshesConnectionSpec, MeshesConnectionStatus, PendingCreate,
-};
-
-/// How the CR finds its upstream connection.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Binding {
-    /// Status records the connection ID.
-    Bound(String),
-    /// `spec.adopt.id`.
-    Adopt(String),
-    /// The external-id annotation of a restored object.
-    Rebind(String),
-    /// A create with an unknown outcome.
-    ClaimPending(PendingCreate),
-    /// Create.
-    Create,
-}
-
-/// Chooses the binding path.
-pub fn binding(
-    spec: &MeshesConnectionSpec,
-    status: Option<&MeshesConnectionStatus>,
-    external_id: Option<&str>,
-) -> Binding {
-    if let Some(id) = status.and_then(|s| s.connection_id.clone()) {
-        return Binding::Bound(id);
-    }
-    if let Some(a) = &spec.adopt {
-        return Binding::Adopt(a.id.clone());
-    }
-    if let Some(id) = external_id.filter(|s| !s.is_empty()) {
-        return Binding::Rebind(id.to_string());
-    }
-    if let Some(p) = status.and_then(|s| s.pending_create.clone()) {
-        return Binding::ClaimPending(p);
-    }
-    Binding::Create
-}
+use crate::resources::{DeletionPolicy, ManagementPolicy, MeshesConnectionSpec};
 
 /// The managed name: `spec.name`, else `metadata.name` unless adopted (then unmanaged).
 pub fn desired_name(spec: &MeshesConnectionSpec, metadata_name: &str) -> Option<String> {
@@ -111,41 +69,10 @@ pub fn identity(workspace_id: &str, name: &str) -> String {
     format!("connection:{workspace_id}/{}", name.to_lowercase())
 }
 
-/// Result of looking for the connection a lost create may have made.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
-    /// Ours: bind it.
-    Ours(Connection),
-    /// Same name, but older than the attempt or bound by another CR.
-    Conflict(Connection),
-    /// Not there: create again.
-    Absent,
-}
-
-/// Finds connection `name` and decides whether the pending create made it.
-pub fn claim(
-    upstream: &[Connection],
-    name: &str,
-    started_at: &Time,
-    skew: Duration,
-    bound_elsewhere: &HashSet<String>,
-) -> Claim {
-    let Some(found) = upstream.iter().find(|c| c.name.eq_ignore_ascii_case(name)) else {
-        return Claim::Absent;
-    };
-    let skew = i64::try_from(skew.as_millis()).unwrap_or(i64::MAX);
-    let earliest = started_at.0.as_millisecond().saturating_sub(skew);
-    if found.created_at.timestamp_millis() >= earliest && !bound_elsewhere.contains(&found.id) {
-        Claim::Ours(found.clone())
-    } else {
-        Claim::Conflict(found.clone())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
+
     use serde_json::json;
 
     fn spec(v: Value) -> MeshesConnectionSpec {
@@ -224,39 +151,6 @@ mod tests {
         assert_eq!(
             deletion_policy(&explicit, DeletionPolicy::Orphan),
             DeletionPolicy::Delete
-        );
-    }
-
-    #[test]
-    fn claim_respects_the_start_time_and_other_bindings() {
-        let started = Time(k8s_openapi::jiff::Timestamp::from_second(1_000).unwrap());
-        let mut c = upstream(json!({}), "Hook");
-        c.created_at = Utc.timestamp_opt(995, 0).unwrap();
-        let none = HashSet::new();
-        assert!(matches!(
-            claim(
-                std::slice::from_ref(&c),
-                "hook",
-                &started,
-                Duration::from_secs(10),
-                &none
-            ),
-            Claim::Ours(_)
-        ));
-        c.created_at = Utc.timestamp_opt(900, 0).unwrap();
-        assert!(matches!(
-            claim(
-                std::slice::from_ref(&c),
-                "hook",
-                &started,
-                Duration::from_secs(10),
-                &none
-            ),
-            Claim::Conflict(_)
-        ));
-        assert_eq!(
-            claim(&[], "hook", &started, Duration::from_secs(10), &none),
-            Claim::Absent
         );
     }
 }

@@ -3,53 +3,12 @@
 //! the spec's keys) is also its natural identity for crash-safe creates and collisions.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::api::types::{CreateRule, Rule};
-use crate::resources::{
-    DeletionPolicy, ManagementPolicy, MeshesRuleSpec, MeshesRuleStatus, PendingCreate,
-};
-
-/// How the CR finds its upstream rule.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Binding {
-    /// A create (first or replacement) with an unknown outcome: claim before anything else.
-    ClaimPending(PendingCreate),
-    /// Status records the rule ID.
-    Bound(String),
-    /// `spec.adopt.id`.
-    Adopt(String),
-    /// The external-id annotation of a restored object.
-    Rebind(String),
-    /// Create.
-    Create,
-}
-
-/// Chooses the binding path. A pending create wins even over a recorded ID: during a replace
-/// the old ID is still recorded while the new rule's create may have been lost.
-pub fn binding(
-    spec: &MeshesRuleSpec,
-    status: Option<&MeshesRuleStatus>,
-    external_id: Option<&str>,
-) -> Binding {
-    if let Some(p) = status.and_then(|s| s.pending_create.clone()) {
-        return Binding::ClaimPending(p);
-    }
-    if let Some(id) = status.and_then(|s| s.rule_id.clone()) {
-        return Binding::Bound(id);
-    }
-    if let Some(a) = &spec.adopt {
-        return Binding::Adopt(a.id.clone());
-    }
-    if let Some(id) = external_id.filter(|s| !s.is_empty()) {
-        return Binding::Rebind(id.to_string());
-    }
-    Binding::Create
-}
+use crate::resources::{DeletionPolicy, ManagementPolicy, MeshesRuleSpec};
 
 /// The rule the spec describes, in workspace `workspace` on connection `connection`.
 pub fn desired(spec: &MeshesRuleSpec, workspace: &str, connection: &str) -> CreateRule {
@@ -114,34 +73,6 @@ pub fn collision<'a>(
         .find(|r| matches(r, want) && !bound.contains(&r.id))
 }
 
-/// Result of looking for the rule a lost create may have made.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
-    /// Ours: bind it.
-    Ours(Box<Rule>),
-    /// Not there: create again.
-    Absent,
-}
-
-/// Finds a rule with the desired tuple created no earlier than `started_at - skew` and bound by
-/// no other CR.
-pub fn claim(
-    upstream: &[Rule],
-    want: &CreateRule,
-    started_at: &Time,
-    skew: Duration,
-    bound: &HashSet<String>,
-) -> Claim {
-    let skew = i64::try_from(skew.as_millis()).unwrap_or(i64::MAX);
-    let earliest = started_at.0.as_millisecond().saturating_sub(skew);
-    upstream
-        .iter()
-        .filter(|r| matches(r, want) && !bound.contains(&r.id))
-        .find(|r| r.created_at.timestamp_millis() >= earliest)
-        .map(|r| Claim::Ours(Box::new(r.clone())))
-        .unwrap_or(Claim::Absent)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,58 +127,17 @@ mod tests {
     }
 
     #[test]
-    fn pending_wins_over_a_recorded_id_during_a_replace() {
-        let s = spec(
-            json!({"connectionRef": {"name": "c"}, "event": "e", "metadata": {"action": "a"}}),
-        );
-        let st: MeshesRuleStatus = serde_json::from_value(json!({
-            "ruleId": "old", "pendingCreate": {"identity": "i", "startedAt": "2026-01-01T00:00:00Z"}
-        }))
-        .unwrap();
-        assert!(matches!(
-            binding(&s, Some(&st), None),
-            Binding::ClaimPending(_)
-        ));
-    }
-
-    #[test]
-    fn claims_only_new_unbound_rules_and_collisions_only_unbound_ones() {
+    fn collisions_are_only_unbound_identical_rules() {
         let s = spec(
             json!({"connectionRef": {"name": "c"}, "event": "user.signup", "metadata": {"action": "send_webhook"}}),
         );
         let want = desired(&s, "w", "c");
-        let started = Time(k8s_openapi::jiff::Timestamp::from_second(1_767_225_600).unwrap()); // 2026-01-01
         let old = rule(
             "old",
             json!({"action": "send_webhook"}),
             "2025-12-01T00:00:00Z",
         );
-        let new = rule(
-            "new",
-            json!({"action": "send_webhook"}),
-            "2026-01-01T00:00:01Z",
-        );
         let none = HashSet::new();
-        assert_eq!(
-            claim(
-                &[old.clone(), new.clone()],
-                &want,
-                &started,
-                Duration::from_secs(5),
-                &none
-            ),
-            Claim::Ours(Box::new(new.clone()))
-        );
-        assert_eq!(
-            claim(
-                std::slice::from_ref(&old),
-                &want,
-                &started,
-                Duration::from_secs(5),
-                &none
-            ),
-            Claim::Absent
-        );
         assert_eq!(
             collision(std::slice::from_ref(&old), &want, &none).map(|r| r.id.as_str()),
             Some("old")

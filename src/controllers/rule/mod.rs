@@ -1,8 +1,9 @@
-//! The `MeshesRule` controller: wiring here; the pass in [`reconcile`], its pure decisions in
+//! The `MeshesRule` controller: wiring here; its part of the
+//! lifecycle in [`kind`], its pure decisions in
 //! [`decide`].
 
 pub mod decide;
-pub mod reconcile;
+pub mod kind;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;

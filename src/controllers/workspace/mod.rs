@@ -1,9 +1,9 @@
-//! The `MeshesWorkspace` controller: wiring (watches and mappers) here; the pass itself in
-//! [`reconcile`], its pure decisions in [`decide`], the output Secret in [`output`].
+//! The `MeshesWorkspace` controller: wiring (watches and mappers) here; its part of the
+//! lifecycle in [`kind`], its pure decisions in [`decide`], the output Secret in [`output`].
 
 pub mod decide;
+pub mod kind;
 pub mod output;
-pub mod reconcile;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;

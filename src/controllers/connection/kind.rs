@@ -1,0 +1,458 @@
+//! `MeshesConnection`'s part of the lifecycle: its workspace and credentials, secret settings
+//! merged at call time, the name within the workspace as identity, PUT for updates (starting from
+//! the upstream settings, so keys the spec leaves unset stay as they are), and the connection's
+//! own delete refusal while rules remain. Observation reads the workspace snapshot.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use super::decide;
+use crate::api::ApiError;
+use crate::api::types::{
+    Connection, CreateConnection, IntegrationType as WireType, UpdateConnection,
+};
+use crate::controllers::config::SecretRef;
+use crate::controllers::context::{Context, Memo};
+use crate::controllers::credentials::{self, Resolved};
+use crate::controllers::lifecycle::host::Host;
+use crate::controllers::lifecycle::{Core, Kind, Plan, Recheck, Refusal, fingerprint};
+use crate::controllers::outcome::Outcome;
+use crate::controllers::parents::{self, Parent};
+use crate::controllers::settings::{self, Settings};
+use crate::controllers::step::{Step, api_error};
+use crate::controllers::{frame, snapshot};
+use crate::resources::{
+    DeletionPolicy, ManagementPolicy, MeshesConnection, MeshesConnectionStatus, reasons,
+};
+
+/// A connection's resolved inputs.
+#[derive(Debug)]
+pub struct ConnectionInputs {
+    /// Workspace and credentials Secret.
+    pub parent: Parent,
+    /// Credentials.
+    pub resolved: Resolved,
+    /// Settings merged with Secret values (empty when resolved for a delete).
+    pub settings: Settings,
+    /// The managed name (empty for an adopted connection without `spec.name`: unmanaged).
+    pub name: String,
+}
+
+fn parse_identity(identity: &str) -> Option<(&str, &str)> {
+    identity.strip_prefix("connection:")?.split_once('/')
+}
+
+#[async_trait]
+impl Kind for MeshesConnection {
+    type Up = Connection;
+    type In = ConnectionInputs;
+    const NOUN: &'static str = "connection";
+
+    fn core(s: &mut MeshesConnectionStatus) -> Core<'_> {
+        Core {
+            id: &mut s.connection_id,
+            org: &mut s.org_id,
+            pending: &mut s.pending_create,
+            previous: None,
+        }
+    }
+
+    fn observed(s: &MeshesConnectionStatus) -> Option<i64> {
+        s.observed_generation
+    }
+
+    fn prepare(&self, ctx: &Context, status: &mut MeshesConnectionStatus) {
+        status.observed_generation = self.metadata.generation;
+        status.effective_deletion_policy = Some(self.deletion_policy(ctx));
+    }
+
+    fn cached(ctx: &Context) -> Vec<Arc<Self>> {
+        ctx.stores.all_connections()
+    }
+
+    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<ConnectionInputs, Step> {
+        let uid = self.uid().unwrap_or_default();
+        let parent = parents::of_connection(ctx, self, deleting).await?;
+        let resolved = credentials::load(ctx, &uid, &parent.credentials)
+            .await
+            .map_err(Step::from)?;
+        let name = decide::desired_name(&self.spec, &self.name_any()).unwrap_or_default();
+        // A delete needs no settings (their Secrets may already be gone in a namespace deletion).
+        let settings = if deleting {
+            Settings::default()
+        } else {
+            let ns = self.namespace().unwrap_or_default();
+            settings::resolve(ctx, &uid, &ns, &name, &self.spec)
+                .await
+                .map_err(Step::from)?
+        };
+        Ok(ConnectionInputs {
+            parent,
+            resolved,
+            settings,
+            name,
+        })
+    }
+
+    fn resolved(i: &ConnectionInputs) -> &Resolved {
+        &i.resolved
+    }
+
+    fn fingerprint(i: &ConnectionInputs) -> u64 {
+        fingerprint(&i.settings.hash)
+    }
+
+    async fn validate(
+        &self,
+        ctx: &Context,
+        host: &dyn Host<Self>,
+        i: &ConnectionInputs,
+        status: &mut MeshesConnectionStatus,
+    ) -> Result<(), Step> {
+        let creating = status.connection_id.is_none() && status.pending_create.is_none();
+        if creating && self.spec.adopt.is_none() && self.spec.type_.is_oauth() {
+            let restored = self
+                .annotations()
+                .get(crate::resources::annotations::EXTERNAL_ID)
+                .is_some_and(|v| !v.is_empty());
+            if !restored {
+                return Err(Step::stalled(
+                    reasons::INVALID_SPEC,
+                    format!(
+                        "{} connections are created in the Meshes dashboard (OAuth); set spec.adopt.id to manage one",
+                        self.spec.type_
+                    ),
+                ));
+            }
+        }
+        if let (Some(old_ws), Some(id)) =
+            (status.workspace_id.clone(), status.connection_id.clone())
+            && old_ws != i.parent.workspace_id
+        {
+            // workspaceRef is immutable, so a new workspace ID means the workspace was created
+            // again upstream: follow it when our connection went with the old one.
+            let uid = self.uid().unwrap_or_default();
+            match ctx.api.get_connection(&i.resolved.creds, &id).await {
+                Err(e) if e.is_not_found() => {
+                    host.event(
+                        self,
+                        true,
+                        reasons::UPSTREAM_DELETED,
+                        format!(
+                            "Meshes connection {id} went with workspace {old_ws}; creating it in workspace {}",
+                            i.parent.workspace_id
+                        ),
+                    )
+                    .await;
+                    status.connection_id = None;
+                    status.applied_hash = None;
+                    ctx.forget_memo(&uid);
+                }
+                Err(e) => return Err(api_error(ctx, &uid, Some(&i.parent.credentials), e)),
+                Ok(_) => {
+                    return Err(Step::stalled(
+                        reasons::INVALID_SPEC,
+                        format!(
+                            "This connection is bound in Meshes workspace {old_ws}, but its workspace now resolves to {}; \
+                             a connection cannot move between workspaces (delete and re-create it)",
+                            i.parent.workspace_id
+                        ),
+                    ));
+                }
+            }
+        }
+        status.workspace_id = Some(i.parent.workspace_id.clone());
+        Ok(())
+    }
+
+    fn up_id(up: &Connection) -> &str {
+        &up.id
+    }
+
+    fn identity(&self, i: &ConnectionInputs) -> String {
+        decide::identity(&i.parent.workspace_id, &i.name)
+    }
+
+    fn has_identity(up: &Connection, identity: &str) -> bool {
+        parse_identity(identity)
+            .is_some_and(|(ws, name)| up.workspace == ws && up.name.eq_ignore_ascii_case(name))
+    }
+
+    fn created_ms(up: &Connection) -> i64 {
+        up.created_at.timestamp_millis()
+    }
+
+    async fn get(
+        &self,
+        ctx: &Context,
+        i: &ConnectionInputs,
+        id: &str,
+    ) -> Result<Option<Connection>, ApiError> {
+        match ctx.api.get_connection(&i.resolved.creds, id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recheck(
+        &self,
+        ctx: &Context,
+        i: &ConnectionInputs,
+        id: &str,
+        memo: &Memo,
+    ) -> Recheck<Connection> {
+        snapshot::recheck(&ctx.snapshots, &i.parent.workspace_id, memo, |s| {
+            s.connections.iter().find(|c| c.id == id).cloned()
+        })
+    }
+
+    async fn observe(
+        &self,
+        ctx: &Context,
+        i: &ConnectionInputs,
+        id: &str,
+        memo: Option<&Memo>,
+    ) -> Result<Option<Connection>, ApiError> {
+        snapshot::observe(
+            &ctx.snapshots,
+            ctx.api.as_ref(),
+            &i.resolved.creds,
+            &i.parent.workspace_id,
+            ctx.config.resync_interval,
+            memo.map(|m| m.written_at),
+            |s| s.connections.iter().find(|c| c.id == id).cloned(),
+        )
+        .await
+    }
+
+    async fn candidates(
+        &self,
+        ctx: &Context,
+        i: &ConnectionInputs,
+    ) -> Result<Vec<Connection>, ApiError> {
+        let snap = ctx
+            .snapshots
+            .refresh(ctx.api.as_ref(), &i.resolved.creds, &i.parent.workspace_id)
+            .await?;
+        Ok(snap.connections.clone())
+    }
+
+    fn check_bind(&self, i: &ConnectionInputs, up: &Connection) -> Result<(), Step> {
+        if up.workspace != i.parent.workspace_id {
+            return Err(Step::stalled(
+                reasons::INVALID_SPEC,
+                format!(
+                    "Meshes connection {} belongs to workspace {}, not {}",
+                    up.id, up.workspace, i.parent.workspace_id
+                ),
+            ));
+        }
+        if up.kind.as_str() != self.spec.type_.as_str() {
+            return Err(Step::stalled(
+                reasons::INVALID_SPEC,
+                format!(
+                    "Meshes connection {} is of type {}, but spec.type is {}",
+                    up.id, up.kind, self.spec.type_
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        ctx: &Context,
+        i: &ConnectionInputs,
+        key: &str,
+    ) -> Result<Connection, ApiError> {
+        let body = CreateConnection {
+            workspace: i.parent.workspace_id.clone(),
+            kind: WireType::from(self.spec.type_.as_str()),
+            name: i.name.clone(),
+            metadata: i.settings.merged.clone(),
+            hidden: self.spec.hidden,
+        };
+        ctx.api
+            .create_connection(&i.resolved.creds, &body, Some(key))
+            .await
+    }
+
+    fn plan(&self, i: &ConnectionInputs, status: &MeshesConnectionStatus, up: &Connection) -> Plan {
+        let name = decide::desired_name(&self.spec, &self.name_any());
+        let diffs = decide::drift(
+            self.spec.metadata.as_ref(),
+            name.as_deref(),
+            self.spec.hidden,
+            up,
+        );
+        if self.observe_only() || !decide::may_put(&self.spec) {
+            return if diffs.is_empty() {
+                Plan::InSync
+            } else {
+                Plan::Report(diffs)
+            };
+        }
+        if !diffs.is_empty() {
+            return Plan::Update(diffs);
+        }
+        // Secret settings are never echoed, so only the applied hash tells they changed; an
+        // adopted connection whose spec carries them gets them applied once when first bound.
+        let applied = status.applied_hash.as_deref();
+        let changed = applied.is_some_and(|h| h != i.settings.hash);
+        let unapplied = applied.is_none() && !i.settings.secret_keys.is_empty();
+        if changed || unapplied {
+            Plan::Update(vec!["settings changed".into()])
+        } else {
+            Plan::InSync
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context,
+        i: &ConnectionInputs,
+        up: &Connection,
+    ) -> Result<Connection, ApiError> {
+        // PUT is a full update: start from what Meshes has so unmanaged keys stay, then
+        // overlay the spec (secret keys included; Meshes does not echo them back anyway).
+        let mut metadata = up.metadata.clone();
+        for (k, v) in &i.settings.merged {
+            metadata.insert(k.clone(), v.clone());
+        }
+        let body = UpdateConnection {
+            name: if i.name.is_empty() {
+                up.name.clone()
+            } else {
+                i.name.clone()
+            },
+            metadata,
+            hidden: self.spec.hidden,
+        };
+        ctx.api
+            .update_connection(&i.resolved.creds, &up.id, &body)
+            .await
+    }
+
+    async fn delete(&self, ctx: &Context, creds: &Resolved, id: &str) -> Result<(), ApiError> {
+        ctx.api
+            .delete_connection(&creds.creds, id, self.spec.force_delete_rules == Some(true))
+            .await
+            .map(|_| ())
+    }
+
+    async fn refused(
+        &self,
+        ctx: &Context,
+        i: &ConnectionInputs,
+        id: &str,
+        timed_out: bool,
+    ) -> Refusal {
+        if !timed_out {
+            return Refusal::Wait(format!(
+                "Meshes refuses to delete connection {id} while rules remain; waiting for them \
+                 (released with a Warning after the deletion timeout)"
+            ));
+        }
+        let leftovers = ctx
+            .api
+            .list_workspace_rules(
+                &i.resolved.creds,
+                &i.parent.workspace_id,
+                &Default::default(),
+            )
+            .await
+            .map(|rules| {
+                rules
+                    .into_iter()
+                    .filter(|r| r.connection == id)
+                    .map(|r| r.id)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        Refusal::Release(format!(
+            "Released Meshes connection {id} without deleting it: Meshes still has rules on it ({}); \
+             they were not force-deleted",
+            leftovers.join(", ")
+        ))
+    }
+
+    async fn report(
+        &self,
+        _ctx: &Context,
+        _i: &ConnectionInputs,
+        status: &mut MeshesConnectionStatus,
+        id: &str,
+        up: Option<&mut Connection>,
+        _memo: Option<&Memo>,
+    ) -> Result<Outcome, Step> {
+        if let Some(up) = up.as_deref() {
+            status.active = Some(up.active.unwrap_or(true));
+            status.inactive_reason = up.inactive_reason.as_ref().map(|r| r.as_str().to_string());
+        }
+        if status.active == Some(false) {
+            let why = status
+                .inactive_reason
+                .clone()
+                .unwrap_or_else(|| "unknown".into());
+            return Ok(Outcome::Stalled {
+                reason: reasons::CONNECTION_INACTIVE,
+                message: format!(
+                    "Meshes connection {id} is inactive upstream ({why}); reconnect it in the Meshes dashboard"
+                ),
+            });
+        }
+        Ok(frame::ready("connection", id, self.observe_only()))
+    }
+
+    fn applied(&self, i: &ConnectionInputs, status: &mut MeshesConnectionStatus) {
+        status.applied_hash = Some(i.settings.hash.clone());
+    }
+
+    fn reset_applied(status: &mut MeshesConnectionStatus) {
+        status.applied_hash = None;
+    }
+
+    async fn settled(
+        &self,
+        ctx: &Context,
+        _i: &ConnectionInputs,
+        _id: &str,
+        _ticked: bool,
+    ) -> Option<std::time::Duration> {
+        // Rules of this connection may be waiting for it.
+        let ns = self.namespace();
+        for r in ctx.stores.all_rules() {
+            let refers = r
+                .spec
+                .connection_ref
+                .as_ref()
+                .is_some_and(|c| c.name == self.name_any());
+            if r.namespace() == ns && refers {
+                ctx.triggers.rule(ObjectRef::from_obj(r.as_ref()));
+            }
+        }
+        None
+    }
+
+    fn snapshot_of(i: &ConnectionInputs) -> Option<&str> {
+        Some(&i.parent.workspace_id)
+    }
+
+    fn management(&self) -> Option<ManagementPolicy> {
+        self.spec.management_policy
+    }
+
+    fn deletion_policy(&self, ctx: &Context) -> DeletionPolicy {
+        decide::deletion_policy(&self.spec, ctx.config.default_deletion_policy)
+    }
+
+    async fn credentials_secret(&self, ctx: &Context) -> Option<SecretRef> {
+        let parent = parents::of_connection(ctx, self, true).await.ok()?;
+        (Some(&parent.credentials.namespace) == self.namespace().as_ref())
+            .then_some(parent.credentials)
+    }
+}

@@ -1,0 +1,112 @@
+//! The Kubernetes side of a lifecycle pass, behind a trait: status writes (the intermediate ones
+//! with a `resourceVersion` precondition), the freshness check before writes upstream, Events and
+//! the external-id annotation. [`KubeHost`] talks to the API server; the unit tier records calls.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use super::Kind;
+use crate::controllers::context::Context;
+use crate::controllers::report;
+
+/// What a lifecycle pass needs from Kubernetes.
+#[async_trait]
+pub trait Host<K: Kind>: Send + Sync {
+    /// Writes `status` now, before a call to Meshes that must be recorded first (a pending
+    /// create, a replacement's new ID). Fails with a 409 when the object changed since the
+    /// version the pass acted on, so a concurrent writer's status is never overwritten.
+    async fn persist(&self, obj: &K, status: &K::Status) -> Result<(), kube::Error>;
+    /// Whether the API server has a newer version of `obj` than the pass was handed (our own
+    /// last write not yet in the cache): checked before every create or replace.
+    async fn is_stale(&self, obj: &K) -> Result<bool, kube::Error>;
+    /// Publishes an Event (best effort).
+    async fn event(&self, obj: &K, warning: bool, reason: &str, note: String);
+    /// Sets the `meshes.io/external-id` annotation (no write when it already has the value).
+    async fn annotate(&self, obj: &K, key: &str, value: &str) -> Result<(), kube::Error>;
+}
+
+/// The real host: the API server through the context's client.
+#[derive(Debug)]
+pub struct KubeHost<'a> {
+    ctx: &'a Context,
+    /// The resourceVersion the next precondition expects (updated by our own writes).
+    version: Mutex<Option<String>>,
+}
+
+impl<'a> KubeHost<'a> {
+    /// A host acting on objects as handed by the cache.
+    pub fn new(ctx: &'a Context) -> Self {
+        Self {
+            ctx,
+            version: Mutex::new(None),
+        }
+    }
+
+    fn expected<K: Kind>(&self, obj: &K) -> Option<String> {
+        self.version
+            .lock()
+            .ok()
+            .and_then(|v| v.clone())
+            .or_else(|| obj.meta().resource_version.clone())
+    }
+
+    fn remember(&self, version: Option<String>) {
+        if let Ok(mut v) = self.version.lock() {
+            *v = version;
+        }
+    }
+}
+
+#[async_trait]
+impl<K: Kind> Host<K> for KubeHost<'_> {
+    async fn persist(&self, obj: &K, status: &K::Status) -> Result<(), kube::Error> {
+        let api: Api<K> = Api::namespaced(
+            self.ctx.client.clone(),
+            &obj.namespace().unwrap_or_default(),
+        );
+        // Server-side apply honours metadata.resourceVersion as a precondition (409 on mismatch).
+        let patch = json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": {"resourceVersion": self.expected(obj)},
+            "status": status,
+        });
+        let written = api
+            .patch_status(
+                &obj.name_any(),
+                &PatchParams::apply(&self.ctx.config.manager_name).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        self.remember(written.meta().resource_version.clone());
+        Ok(())
+    }
+
+    async fn is_stale(&self, obj: &K) -> Result<bool, kube::Error> {
+        let api: Api<K> = Api::namespaced(
+            self.ctx.client.clone(),
+            &obj.namespace().unwrap_or_default(),
+        );
+        let fresh = api.get(&obj.name_any()).await?;
+        let stale = fresh.meta().resource_version != self.expected(obj);
+        if !stale {
+            self.remember(fresh.meta().resource_version.clone());
+        }
+        Ok(stale)
+    }
+
+    async fn event(&self, obj: &K, warning: bool, reason: &str, note: String) {
+        report::event(self.ctx, obj, warning, reason, note).await;
+    }
+
+    async fn annotate(&self, obj: &K, key: &str, value: &str) -> Result<(), kube::Error> {
+        if obj.annotations().get(key).map(String::as_str) == Some(value) {
+            return Ok(());
+        }
+        report::annotate(self.ctx, obj, key, value).await
+    }
+}

@@ -1,0 +1,290 @@
+//! The one lifecycle every kind runs, written once (docs/reconcile-contract.md, "One lifecycle").
+//!
+//! A kind implements [`Kind`], the external-client contract in the spirit of Crossplane's
+//! (observe / create / update or replace / delete) with Stackable's fetch → validate → build →
+//! apply → status order: it supplies only what differs between kinds (how its inputs resolve,
+//! its identity, spec → request, what counts as a difference, its outputs). Everything about
+//! *when* to call Meshes and how to survive crashes lives here:
+//!
+//! - [`binding`]: which upstream object the CR is about this pass (pending create first).
+//! - [`apply`]: the pass: org guard → stall memo → validate → bind → observe → plan → act →
+//!   record (memo, external-id annotation) → outcome.
+//! - [`create`]: the crash-safe create, the claim after an unknown outcome, the rule replace.
+//! - [`delete`]: the cleanup ladder per deletion policy, pending creates included.
+//! - [`host`]: the Kubernetes side of a pass (status writes, freshness, Events, annotations),
+//!   behind a trait so the unit tier runs the whole lifecycle without an apiserver.
+//! - `tests` (unit tier): an in-memory [`crate::api::MeshesApi`] with scripted outcomes and
+//!   table tests over every branch and crash point.
+
+pub mod apply;
+pub mod binding;
+pub mod create;
+pub mod delete;
+pub mod host;
+#[cfg(test)]
+mod memapi;
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::config::SecretRef;
+use super::context::{Context, Memo, MemoFacts};
+use super::credentials::Resolved;
+use super::frame::Reconciled;
+use super::outcome::Outcome;
+use super::ownership::Binds;
+use super::step::Step;
+use crate::api::ApiError;
+use crate::resources::{DeletionPolicy, ManagementPolicy, PendingCreate};
+
+/// The lifecycle fields of a kind's status, borrowed together.
+#[derive(Debug)]
+pub struct Core<'a> {
+    /// The bound Meshes ID.
+    pub id: &'a mut Option<String>,
+    /// The org the object was bound (or is being created) in.
+    pub org: &'a mut Option<String>,
+    /// A create whose outcome is not known yet.
+    pub pending: &'a mut Option<PendingCreate>,
+    /// The object being replaced (kinds that replace instead of updating).
+    pub previous: Option<&'a mut Option<String>>,
+}
+
+/// What the kind concludes from an upstream object compared with the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Upstream matches over the fields the spec manages.
+    InSync,
+    /// Upstream differs and an update can fix it: what differs.
+    Update(Vec<String>),
+    /// Upstream differs and only a replacement can fix it (Meshes cannot update the kind).
+    Replace(Vec<String>),
+    /// Upstream differs but the operator must not write it (e.g. a PUT would erase secret
+    /// settings the spec does not carry): reported as drift.
+    Report(Vec<String>),
+}
+
+/// What a look at the bound object without a Meshes call concluded.
+#[derive(Debug)]
+pub enum Recheck<U> {
+    /// Nothing new to look at: report Ready from what is known; run again after the duration.
+    Idle(Option<Duration>),
+    /// A shared list taken after the object's last write holds it.
+    Seen(U),
+    /// A shared list taken after the object's last write does not hold it (to be confirmed).
+    Missing,
+    /// Time for a real observation.
+    Due,
+}
+
+/// Why Meshes refused a delete, as the kind sees it.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Keep waiting (bounded by the deletion timeout), with this message.
+    Wait(String),
+    /// Release now with this Warning.
+    Release(String),
+}
+
+/// A kind's part of the lifecycle.
+#[async_trait]
+pub trait Kind: Reconciled + Binds + Serialize + Send + Sync + 'static {
+    /// The upstream object.
+    type Up: Clone + Debug + Send + Sync;
+    /// Everything resolved before talking to Meshes: parents, credentials, the desired request.
+    type In: Send + Sync;
+
+    /// The Meshes noun ("workspace", "connection", "rule").
+    const NOUN: &'static str;
+
+    /// The lifecycle fields of `status`.
+    fn core(status: &mut Self::Status) -> Core<'_>;
+    /// The generation `status` was written for.
+    fn observed(status: &Self::Status) -> Option<i64>;
+    /// Prepares the status a pass starts from (observed generation, effective policies).
+    fn prepare(&self, ctx: &Context, status: &mut Self::Status);
+    /// Every cached object of the kind (ownership decisions).
+    fn cached(ctx: &Context) -> Vec<std::sync::Arc<Self>>;
+
+    /// Resolves parents, credentials and the desired object. `deleting`: only what a delete
+    /// needs (settings Secrets may already be gone).
+    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Self::In, Step>;
+    /// The credentials of `inputs`.
+    fn resolved(inputs: &Self::In) -> &Resolved;
+    /// A fingerprint of the kind-specific inputs (settings, desired rule), for memos and stalls.
+    fn fingerprint(inputs: &Self::In) -> u64;
+    /// Checks that need Meshes or the cluster but write nothing (a rule's action, a connection
+    /// that would move between workspaces), and records parent IDs in `status`.
+    async fn validate(
+        &self,
+        ctx: &Context,
+        host: &dyn host::Host<Self>,
+        inputs: &Self::In,
+        status: &mut Self::Status,
+    ) -> Result<(), Step>;
+
+    /// The upstream object's ID.
+    fn up_id(up: &Self::Up) -> &str;
+    /// The natural identity of what the spec asks to create, as recorded in `pendingCreate`.
+    fn identity(&self, inputs: &Self::In) -> String;
+    /// Whether `up` has the natural identity `identity` (a recorded or the current one).
+    fn has_identity(up: &Self::Up, identity: &str) -> bool;
+    /// When `up` was created, in Unix milliseconds.
+    fn created_ms(up: &Self::Up) -> i64;
+
+    /// GET by ID (`Ok(None)` on 404).
+    async fn get(
+        &self,
+        ctx: &Context,
+        inputs: &Self::In,
+        id: &str,
+    ) -> Result<Option<Self::Up>, ApiError>;
+    /// A cheap re-check of a bound object whose inputs did not change (no Meshes call).
+    fn recheck(&self, ctx: &Context, inputs: &Self::In, id: &str, memo: &Memo)
+    -> Recheck<Self::Up>;
+    /// Observes bound object `id` (a shared list taken after `memo`'s last write, or a GET):
+    /// `Ok(None)` when it is not there (the driver confirms absence with [`Kind::get`]).
+    async fn observe(
+        &self,
+        ctx: &Context,
+        inputs: &Self::In,
+        id: &str,
+        memo: Option<&Memo>,
+    ) -> Result<Option<Self::Up>, ApiError>;
+    /// A fresh list of the upstream objects a claim or a collision check looks through.
+    async fn candidates(&self, ctx: &Context, inputs: &Self::In)
+    -> Result<Vec<Self::Up>, ApiError>;
+    /// An upstream object with the spec's identity that no CR manages, found without an extra
+    /// call (a rule's twin in the latest workspace snapshot): creating would duplicate it.
+    fn known_twin(&self, _ctx: &Context, _inputs: &Self::In) -> Option<Self::Up> {
+        None
+    }
+    /// Whether `up` (an existing object bound by ID) may be bound by this CR at all.
+    fn check_bind(&self, inputs: &Self::In, up: &Self::Up) -> Result<(), Step>;
+    /// Creates the desired object with an idempotency key.
+    async fn create(
+        &self,
+        ctx: &Context,
+        inputs: &Self::In,
+        key: &str,
+    ) -> Result<Self::Up, ApiError>;
+    /// Compares `up` with the spec. `status` is the status being built (applied hashes).
+    fn plan(&self, inputs: &Self::In, status: &Self::Status, up: &Self::Up) -> Plan;
+    /// Updates `up` to the spec (kinds that can; the body starts from `up`).
+    async fn update(
+        &self,
+        ctx: &Context,
+        inputs: &Self::In,
+        up: &Self::Up,
+    ) -> Result<Self::Up, ApiError>;
+    /// Whether a replacement refused as a duplicate of `old` can only be made by deleting `old`
+    /// first (the change is one Meshes' de-duplication ignores, e.g. `active` or `hidden`).
+    fn delete_first(&self, _inputs: &Self::In, _old: &Self::Up) -> bool {
+        false
+    }
+    /// Deletes `id` upstream (404 is reported as `NotFound`).
+    async fn delete(&self, ctx: &Context, creds: &Resolved, id: &str) -> Result<(), ApiError>;
+    /// What a 409 on a delete means for this kind.
+    async fn refused(
+        &self,
+        ctx: &Context,
+        inputs: &Self::In,
+        id: &str,
+        timed_out: bool,
+    ) -> Refusal {
+        let _ = (ctx, inputs);
+        if timed_out {
+            Refusal::Release(format!("Meshes refused to delete {} {id}", Self::NOUN))
+        } else {
+            Refusal::Wait(format!(
+                "Meshes refused to delete {} {id}; retrying",
+                Self::NOUN
+            ))
+        }
+    }
+
+    /// Records what was observed in `status` and writes the kind's outputs; the outcome to
+    /// report. `up` is `None` on the idle path (nothing new observed; `memo` has the facts).
+    async fn report(
+        &self,
+        ctx: &Context,
+        inputs: &Self::In,
+        status: &mut Self::Status,
+        id: &str,
+        up: Option<&mut Self::Up>,
+        memo: Option<&Memo>,
+    ) -> Result<Outcome, Step>;
+    /// Facts kept in the memo for the idle path.
+    fn facts(_up: &Self::Up) -> MemoFacts {
+        MemoFacts::None
+    }
+    /// Marks what was just applied in `status` (applied hashes).
+    fn applied(&self, _inputs: &Self::In, _status: &mut Self::Status) {}
+    /// Forgets what was applied (the object is being created again).
+    fn reset_applied(_status: &mut Self::Status) {}
+    /// Work after a settled pass: a workspace's resync tick (snapshot, children), a
+    /// connection's rules. Returns when to run again.
+    async fn settled(
+        &self,
+        ctx: &Context,
+        inputs: &Self::In,
+        id: &str,
+        ticked: bool,
+    ) -> Option<Duration>;
+    /// The workspace whose shared snapshot this object is checked against, if any.
+    fn snapshot_of(inputs: &Self::In) -> Option<&str>;
+    /// When the next full observation is due.
+    fn resync(&self, ctx: &Context) -> Duration {
+        ctx.config.resync_interval
+    }
+
+    /// The management policy.
+    fn management(&self) -> Option<ManagementPolicy>;
+    /// `spec.adopt.id` is set.
+    fn adopted(&self) -> bool {
+        self.adopt_id().is_some()
+    }
+    /// The deletion policy in effect.
+    fn deletion_policy(&self, ctx: &Context) -> DeletionPolicy;
+    /// The credentials Secret in the object's own namespace it uses, for the in-use finalizer.
+    async fn credentials_secret(&self, ctx: &Context) -> Option<SecretRef>;
+    /// Waits a cleanup must do before anything else (a workspace waits for the connections that
+    /// inherit its credentials): the message while waiting.
+    fn wait_before_delete(&self, _ctx: &Context) -> Option<String> {
+        None
+    }
+    /// Cleanup of Kubernetes-side outputs after the upstream part is done.
+    async fn after_delete(&self, _ctx: &Context) -> Result<(), kube::Error> {
+        Ok(())
+    }
+
+    /// Observe mode: never writes upstream.
+    fn observe_only(&self) -> bool {
+        self.management() == Some(ManagementPolicy::Observe)
+    }
+}
+
+/// The controller runtime's entry for kind `K`: apply or cleanup under the frame.
+pub async fn reconcile<K: Kind>(
+    obj: std::sync::Arc<K>,
+    ctx: std::sync::Arc<Context>,
+) -> Result<kube::runtime::controller::Action, super::error::Error> {
+    super::frame::reconcile(obj, ctx, apply::entry::<K>, delete::entry::<K>).await
+}
+
+/// The first 16 hex digits of a hash as a number (fingerprints for memos and stall keys).
+pub fn fingerprint(hash: &str) -> u64 {
+    u64::from_str_radix(hash.get(..16).unwrap_or("0"), 16).unwrap_or(0)
+}
+
+/// Whether a failed write may have been applied: the request may have reached Meshes and no
+/// answer we can read came back (network, timeout, 5xx, or a response we cannot decode, a 2xx
+/// included). Such a create is claimed, never repeated blindly.
+pub fn outcome_unknown(e: &ApiError) -> bool {
+    matches!(e, ApiError::Transient { .. } | ApiError::Unexpected { .. })
+}

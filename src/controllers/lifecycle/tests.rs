@@ -1,0 +1,802 @@
+//! The unit tier of the lifecycle: the real `MeshesRule` and `MeshesConnection` kinds driven
+//! through every decision branch and crash point of create, replace and delete against the
+//! in-memory Meshes, with a host that records status writes and Events. A "crash" keeps only what
+//! was persisted and starts a new process (memos and snapshots lost).
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::delete::{self, Cleanup};
+use super::host::Host;
+use super::memapi::{Dedup, Fault, MemApi, Op};
+use super::{Kind, apply};
+use crate::api::types::{Connection, IntegrationType};
+use crate::api::{Credentials, MeshesApi};
+use crate::controllers::config::{OperatorConfig, SecretRef};
+use crate::controllers::connection::kind::ConnectionInputs;
+use crate::controllers::context::{Context, Stores, Triggers};
+use crate::controllers::credentials::Resolved;
+use crate::controllers::metrics::Metrics;
+use crate::controllers::outcome::Outcome;
+use crate::controllers::parents::Parent;
+use crate::controllers::rule::decide;
+use crate::controllers::rule::kind::RuleInputs;
+use crate::controllers::settings::{Settings, settings_hash};
+use crate::controllers::step::Step;
+use crate::resources::{MeshesConnection, MeshesRule, reasons};
+
+/// Records what a pass does on the Kubernetes side; can crash right after a status write.
+struct Recorder<K: Kind> {
+    persisted: Mutex<Vec<K::Status>>,
+    events: Mutex<Vec<(bool, String, String)>>,
+    stale: Mutex<Vec<bool>>,
+    crash_at: Mutex<Option<usize>>,
+    crashed: Mutex<bool>,
+}
+
+impl<K: Kind> Recorder<K> {
+    fn new() -> Self {
+        Self {
+            persisted: Mutex::new(Vec::new()),
+            events: Mutex::new(Vec::new()),
+            stale: Mutex::new(Vec::new()),
+            crash_at: Mutex::new(None),
+            crashed: Mutex::new(false),
+        }
+    }
+
+    fn reasons(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.1.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl<K: Kind> Host<K> for Recorder<K> {
+    async fn persist(&self, _obj: &K, status: &K::Status) -> Result<(), kube::Error> {
+        let mut p = self.persisted.lock().unwrap();
+        p.push(status.clone());
+        if *self.crash_at.lock().unwrap() == Some(p.len()) {
+            *self.crashed.lock().unwrap() = true;
+            return Err(kube::Error::TlsRequired);
+        }
+        Ok(())
+    }
+
+    async fn is_stale(&self, _obj: &K) -> Result<bool, kube::Error> {
+        Ok(self.stale.lock().unwrap().pop().unwrap_or(false))
+    }
+
+    async fn event(&self, _obj: &K, warning: bool, reason: &str, note: String) {
+        self.events
+            .lock()
+            .unwrap()
+            .push((warning, reason.to_string(), note));
+    }
+
+    async fn annotate(&self, _obj: &K, _key: &str, _value: &str) -> Result<(), kube::Error> {
+        Ok(())
+    }
+}
+
+fn context(api: Arc<MemApi>) -> Context {
+    let client =
+        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+    Context::new(
+        client,
+        api,
+        OperatorConfig::default(),
+        Stores::default(),
+        Arc::new(Metrics::default()),
+        Triggers::default(),
+    )
+}
+
+fn resolved() -> Resolved {
+    Resolved {
+        creds: Credentials::new("mk_test", "secret-value", "org1").unwrap(),
+        secret: SecretRef {
+            namespace: "ns".into(),
+            name: "creds".into(),
+        },
+        fingerprint: 7,
+    }
+}
+
+/// One object, its upstream, and the process running it.
+struct Sim<K: Kind> {
+    api: Arc<MemApi>,
+    ctx: Context,
+    host: Recorder<K>,
+    obj: K,
+    inputs: fn(&K) -> K::In,
+}
+
+impl<K: Kind + SetStatus> Sim<K> {
+    /// One pass; the frame's final status write happens unless the process crashed.
+    async fn pass(&mut self) -> Step {
+        let mut status = self.obj.current_status().cloned().unwrap_or_default();
+        self.obj.prepare(&self.ctx, &mut status);
+        let inputs = (self.inputs)(&self.obj);
+        let mut stall = None;
+        let step = apply::run_with(
+            &self.obj,
+            &self.ctx,
+            &self.host,
+            &inputs,
+            &mut status,
+            &mut stall,
+        )
+        .await;
+        if std::mem::take(&mut *self.host.crashed.lock().unwrap()) {
+            self.restart_from_persisted();
+        } else if !step.quiet {
+            self.set_status(status);
+        }
+        step
+    }
+
+    /// A pass after which the process dies before the final status write.
+    async fn pass_then_crash(&mut self) -> Step {
+        let before = self.obj.current_status().cloned();
+        let mut status = before.clone().unwrap_or_default();
+        self.obj.prepare(&self.ctx, &mut status);
+        let inputs = (self.inputs)(&self.obj);
+        let step = apply::run_with(
+            &self.obj,
+            &self.ctx,
+            &self.host,
+            &inputs,
+            &mut status,
+            &mut None,
+        )
+        .await;
+        self.restart_from_persisted();
+        step
+    }
+
+    fn crash_at_persist(&self, n: usize) {
+        let done = self.host.persisted.lock().unwrap().len();
+        *self.host.crash_at.lock().unwrap() = Some(done + n);
+    }
+
+    fn restart_from_persisted(&mut self) {
+        let last = self.host.persisted.lock().unwrap().last().cloned();
+        if let Some(last) = last {
+            self.set_status(last);
+        }
+        self.ctx = context(self.api.clone());
+    }
+
+    async fn cleanup(&mut self) -> Cleanup {
+        let inputs = (self.inputs)(&self.obj);
+        delete::run_with(&self.obj, &self.ctx, &self.host, async || Ok(inputs)).await
+    }
+}
+
+trait SetStatus: Kind {
+    fn set(&mut self, status: Self::Status);
+}
+impl SetStatus for MeshesRule {
+    fn set(&mut self, s: Self::Status) {
+        self.status = Some(s);
+    }
+}
+impl SetStatus for MeshesConnection {
+    fn set(&mut self, s: Self::Status) {
+        self.status = Some(s);
+    }
+}
+impl<K: Kind + SetStatus> Sim<K> {
+    fn set_status(&mut self, s: K::Status) {
+        self.obj.set(s);
+    }
+}
+
+fn rule_inputs(r: &MeshesRule) -> RuleInputs {
+    let want = decide::desired(&r.spec, "w1", "c1");
+    RuleInputs {
+        parent: Parent {
+            workspace_id: "w1".into(),
+            connection_id: Some("c1".into()),
+            connection_type: None,
+            credentials: resolved().secret,
+        },
+        resolved: resolved(),
+        hash: decide::hash(&want),
+        want,
+        integration: None,
+    }
+}
+
+fn rule(spec: Value) -> MeshesRule {
+    serde_json::from_value(json!({
+        "apiVersion": "meshes.io/v1alpha1", "kind": "MeshesRule",
+        "metadata": {"name": "r", "namespace": "ns", "uid": "u-rule", "generation": 1, "resourceVersion": "1"},
+        "spec": spec
+    }))
+    .unwrap()
+}
+
+fn signup() -> Value {
+    json!({"connectionRef": {"name": "hook"}, "event": "user.signup", "metadata": {"action": "send_webhook"}})
+}
+
+fn rule_sim(dedup: Dedup, spec: Value) -> Sim<MeshesRule> {
+    let api = Arc::new(MemApi::new(dedup));
+    Sim {
+        ctx: context(api.clone()),
+        api,
+        host: Recorder::new(),
+        obj: rule(spec),
+        inputs: rule_inputs,
+    }
+}
+
+fn ready(step: &Step) -> bool {
+    matches!(step.outcome, Outcome::Ready { .. })
+}
+
+fn rule_id(sim: &Sim<MeshesRule>) -> Option<String> {
+    sim.obj.status.as_ref().and_then(|s| s.rule_id.clone())
+}
+
+fn edit(sim: &mut Sim<MeshesRule>, spec: Value) {
+    sim.obj.spec = serde_json::from_value(spec).unwrap();
+    sim.obj.metadata.generation = sim.obj.metadata.generation.map(|g| g + 1);
+}
+
+#[tokio::test]
+async fn a_create_records_the_rule_once() {
+    let mut sim = rule_sim(Dedup::Tuple, signup());
+    assert!(ready(&sim.pass().await));
+    assert_eq!(sim.api.count("POST rule"), 1);
+    let st = sim.obj.status.clone().unwrap();
+    assert_eq!(st.rule_id.as_deref(), Some(sim.api.rules()[0].id.as_str()));
+    assert!(st.pending_create.is_none() && st.previous_rule_id.is_none());
+    // The pending create was persisted before the POST.
+    assert!(
+        sim.host.persisted.lock().unwrap()[0]
+            .pending_create
+            .is_some()
+    );
+    // A second pass of the same process costs no Meshes call (positive control: it ran Ready).
+    let calls = sim.api.log().len();
+    assert!(ready(&sim.pass().await));
+    assert_eq!(sim.api.log().len(), calls);
+}
+
+/// Item e: a 2xx whose body cannot be decoded is an unknown outcome, claimed, never repeated.
+#[tokio::test]
+async fn an_undecodable_2xx_is_claimed_not_created_again() {
+    for fault in [Fault::Undecodable, Fault::CommitThenDrop] {
+        let mut sim = rule_sim(Dedup::None, signup());
+        sim.api.script(Op::CreateRule, fault.clone());
+        let first = sim.pass().await;
+        assert!(!ready(&first), "{fault:?}");
+        assert!(
+            sim.obj.status.as_ref().unwrap().pending_create.is_some(),
+            "{fault:?}: pending kept"
+        );
+        assert!(ready(&sim.pass().await), "{fault:?}");
+        assert_eq!(
+            sim.api.count("POST rule"),
+            1,
+            "{fault:?}: {:?}",
+            sim.api.log()
+        );
+        assert_eq!(sim.api.rules().len(), 1, "{fault:?}");
+        assert_eq!(
+            rule_id(&sim).as_deref(),
+            Some(sim.api.rules()[0].id.as_str())
+        );
+        assert!(sim.host.reasons().contains(&reasons::CREATED.to_string()));
+    }
+}
+
+/// Item f: one Idempotency-Key per pending create, kept across its retries.
+#[tokio::test]
+async fn a_retried_create_keeps_its_idempotency_key() {
+    let mut sim = rule_sim(Dedup::Tuple, signup());
+    sim.api.script(Op::CreateRule, Fault::Unavailable);
+    assert!(!ready(&sim.pass().await));
+    assert!(ready(&sim.pass().await));
+    let keys = sim.api.keys();
+    assert_eq!(keys.len(), 2, "{:?}", sim.api.log());
+    assert_eq!(keys[0], keys[1]);
+    assert!(keys[0].starts_with("u-rule-"));
+    assert_eq!(sim.api.rules().len(), 1);
+}
+
+/// Crash points of a create: after the pending write (before the POST), after the commit (the
+/// answer lost), after the answer (before the final status write). Each ends with one rule.
+#[tokio::test]
+async fn every_crash_point_of_a_create_ends_with_exactly_one_rule() {
+    // Before the POST.
+    let mut sim = rule_sim(Dedup::None, signup());
+    sim.crash_at_persist(1);
+    sim.pass().await;
+    assert_eq!(sim.api.count("POST rule"), 0);
+    assert!(ready(&sim.pass().await));
+    assert_eq!(sim.api.rules().len(), 1);
+    // After the answer, before the final write.
+    let mut sim = rule_sim(Dedup::None, signup());
+    sim.pass_then_crash().await;
+    assert_eq!(sim.api.rules().len(), 1);
+    assert!(
+        rule_id(&sim).is_none(),
+        "only the pending create was persisted"
+    );
+    assert!(ready(&sim.pass().await));
+    assert_eq!(sim.api.rules().len(), 1, "{:?}", sim.api.log());
+    assert_eq!(sim.api.count("POST rule"), 1);
+}
+
+/// Item f: a 409 while a create is pending (our own earlier attempt, missed by the claim's list)
+/// is claimed, never reported as a conflict on the operator's own object.
+#[tokio::test]
+async fn a_conflict_while_pending_is_claimed() {
+    let mut sim = rule_sim(Dedup::Tuple, signup());
+    sim.api.script(Op::CreateRule, Fault::CommitThenDrop);
+    sim.pass().await;
+    let committed = sim.api.rules()[0].id.clone();
+    sim.api
+        .script(Op::ListRules, Fault::Hide(committed.clone()));
+    let step = sim.pass().await;
+    assert!(ready(&step), "{step:?}");
+    assert_eq!(rule_id(&sim).as_deref(), Some(committed.as_str()));
+    assert_eq!(
+        sim.api.count("POST rule 409"),
+        1,
+        "the retry did hit the conflict"
+    );
+    assert_eq!(sim.api.rules().len(), 1);
+}
+
+/// Item f: the claim also matches the recorded identity, so a spec edited during an outage
+/// does not leak the first object: it is claimed, then replaced.
+#[tokio::test]
+async fn a_claim_matches_the_recorded_identity_after_a_spec_change() {
+    let mut sim = rule_sim(Dedup::Tuple, signup());
+    sim.api.script(Op::CreateRule, Fault::CommitThenDrop);
+    sim.pass().await;
+    let first = sim.api.rules()[0].id.clone();
+    edit(
+        &mut sim,
+        json!({"connectionRef": {"name": "hook"}, "event": "user.deleted", "metadata": {"action": "send_webhook"}}),
+    );
+    assert!(ready(&sim.pass().await));
+    let rules = sim.api.rules();
+    assert_eq!(rules.len(), 1, "{:?}", sim.api.log());
+    assert_eq!(rules[0].event, "user.deleted");
+    assert!(sim.api.log().contains(&format!("DELETE rule {first}")));
+}
+
+/// Item a: a refused replace keeps the rule in service; a revert then deletes nothing.
+#[tokio::test]
+async fn a_refused_replace_never_deletes_the_rule_in_service() {
+    let mut sim = rule_sim(Dedup::Tuple, signup());
+    assert!(ready(&sim.pass().await));
+    let in_service = rule_id(&sim).unwrap();
+    edit(
+        &mut sim,
+        json!({"connectionRef": {"name": "hook"}, "event": "user.deleted", "metadata": {"action": "send_webhook"}}),
+    );
+    sim.api.script(Op::CreateRule, Fault::Invalid);
+    let refused = sim.pass().await;
+    assert!(
+        matches!(refused.outcome, Outcome::Stalled { .. }),
+        "{refused:?}"
+    );
+    let st = sim.obj.status.clone().unwrap();
+    assert_eq!(st.rule_id.as_deref(), Some(in_service.as_str()));
+    assert_eq!(
+        st.previous_rule_id, None,
+        "no previous == rule id left behind"
+    );
+    // A restart while stalled, then the spec reverted.
+    sim.ctx = context(sim.api.clone());
+    edit(&mut sim, signup());
+    assert!(ready(&sim.pass().await));
+    assert_eq!(sim.api.count("DELETE"), 0, "{:?}", sim.api.log());
+    assert_eq!(sim.api.rules().len(), 1);
+    assert_eq!(rule_id(&sim).as_deref(), Some(in_service.as_str()));
+}
+
+/// Item a: a leftover `previousRuleId == ruleId` (as c9d9682 wrote it) is forgotten, not deleted.
+#[tokio::test]
+async fn a_previous_equal_to_the_rule_in_service_is_never_deleted() {
+    let mut sim = rule_sim(Dedup::Tuple, signup());
+    assert!(ready(&sim.pass().await));
+    let id = rule_id(&sim).unwrap();
+    sim.obj.status.as_mut().unwrap().previous_rule_id = Some(id.clone());
+    sim.ctx = context(sim.api.clone());
+    assert!(ready(&sim.pass().await));
+    assert_eq!(sim.api.count("DELETE"), 0);
+    assert!(sim.obj.status.as_ref().unwrap().previous_rule_id.is_none());
+    assert_eq!(sim.api.rules()[0].id, id);
+}
+
+/// Item a: toggling `active` (or `hidden`) works under every de-duplication Meshes may have;
+/// where create-first is possible it is used, otherwise the old rule goes first.
+#[tokio::test]
+async fn toggling_active_or_hidden_works_under_every_dedup_mode() {
+    for dedup in [Dedup::Tuple, Dedup::Exact, Dedup::None] {
+        for (field, value) in [("active", false), ("hidden", true)] {
+            let mut sim = rule_sim(dedup, signup());
+            assert!(ready(&sim.pass().await));
+            let old = rule_id(&sim).unwrap();
+            let mut spec = signup();
+            spec[field] = json!(value);
+            edit(&mut sim, spec);
+            let step = sim.pass().await;
+            assert!(
+                ready(&step),
+                "{dedup:?} {field}: {step:?} {:?}",
+                sim.api.log()
+            );
+            let rules = sim.api.rules();
+            assert_eq!(rules.len(), 1, "{dedup:?} {field}");
+            assert_ne!(rules[0].id, old);
+            let flag = if field == "active" {
+                rules[0].active
+            } else {
+                rules[0].hidden
+            };
+            assert_eq!(flag, Some(value), "{dedup:?} {field}");
+            let log = sim.api.log();
+            let delete = log
+                .iter()
+                .position(|l| *l == format!("DELETE rule {old}"))
+                .unwrap();
+            let created = log
+                .iter()
+                .position(|l| *l == format!("POST rule {}", rules[0].id))
+                .unwrap();
+            if dedup == Dedup::Tuple {
+                assert!(
+                    delete < created,
+                    "tuple dedup: the old rule goes first: {log:?}"
+                );
+            } else {
+                assert!(created < delete, "{dedup:?}: create first: {log:?}");
+            }
+            assert!(sim.host.reasons().contains(&reasons::REPLACED.to_string()));
+        }
+    }
+}
+
+/// Crash points of a replace: after the pending write, after the commit, after the new ID is
+/// recorded (before the old rule's delete), after the delete. Each ends with exactly the new
+/// rule, and the old one is deleted only once the new one exists.
+#[tokio::test]
+async fn every_crash_point_of_a_replace_ends_with_the_new_rule_only() {
+    let changed = json!({"connectionRef": {"name": "hook"}, "event": "user.deleted", "metadata": {"action": "send_webhook"}});
+    for crash in 0..4 {
+        let mut sim = rule_sim(Dedup::Tuple, signup());
+        assert!(ready(&sim.pass().await));
+        let old = rule_id(&sim).unwrap();
+        edit(&mut sim, changed.clone());
+        match crash {
+            0 => sim.crash_at_persist(1),
+            1 => sim.api.script(Op::CreateRule, Fault::CommitThenDrop),
+            2 => sim.crash_at_persist(2),
+            _ => {}
+        }
+        if crash == 3 {
+            sim.pass_then_crash().await;
+        } else {
+            sim.pass().await;
+        }
+        for _ in 0..3 {
+            sim.pass().await;
+        }
+        let rules = sim.api.rules();
+        assert_eq!(rules.len(), 1, "crash point {crash}: {:?}", sim.api.log());
+        assert_eq!(rules[0].event, "user.deleted", "crash point {crash}");
+        assert_eq!(rule_id(&sim).as_deref(), Some(rules[0].id.as_str()));
+        let log = sim.api.log();
+        let delete = log
+            .iter()
+            .position(|l| *l == format!("DELETE rule {old}"))
+            .unwrap();
+        let created = log
+            .iter()
+            .position(|l| l.starts_with("POST rule r"))
+            .unwrap_or(0);
+        let new_post = log
+            .iter()
+            .rposition(|l| *l == format!("POST rule {}", rules[0].id))
+            .unwrap();
+        assert!(
+            new_post < delete && created < delete,
+            "crash point {crash}: {log:?}"
+        );
+    }
+}
+
+/// Item b: a list that does not show the bound rule is no proof: a GET confirms it exists.
+#[tokio::test]
+async fn a_list_missing_the_rule_is_confirmed_by_a_get_before_anything_is_created() {
+    let mut sim = rule_sim(Dedup::None, signup());
+    assert!(ready(&sim.pass().await));
+    let id = rule_id(&sim).unwrap();
+    // A forced look (reconcile-requested-at) with a list taken while it changed.
+    sim.obj
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert("meshes.io/reconcile-requested-at".into(), "1".into());
+    sim.api.script(Op::ListRules, Fault::Hide(id.clone()));
+    assert!(ready(&sim.pass().await));
+    assert!(
+        sim.api.log().contains(&format!("GET rule {id}")),
+        "{:?}",
+        sim.api.log()
+    );
+    assert_eq!(sim.api.count("POST rule"), 1, "no second create");
+    assert!(
+        !sim.host
+            .reasons()
+            .contains(&reasons::UPSTREAM_DELETED.to_string())
+    );
+    // Positive control: truly gone → created again, with a Warning.
+    sim.api.remove_rule(&id);
+    sim.obj
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert("meshes.io/reconcile-requested-at".into(), "2".into());
+    assert!(ready(&sim.pass().await));
+    assert_eq!(sim.api.count("POST rule"), 2);
+    assert!(
+        sim.host
+            .reasons()
+            .contains(&reasons::UPSTREAM_DELETED.to_string())
+    );
+}
+
+/// Item k: an adopted rule deleted upstream is reported, never re-created.
+#[tokio::test]
+async fn an_adopted_rule_deleted_upstream_is_reported_not_recreated() {
+    let mut sim = rule_sim(Dedup::None, signup());
+    assert!(ready(&sim.pass().await));
+    let id = rule_id(&sim).unwrap();
+    let mut spec = signup();
+    spec["adopt"] = json!({"id": id});
+    spec["credentialsRef"] = json!({"name": "creds"});
+    edit(&mut sim, spec);
+    sim.api.remove_rule(&id);
+    let step = sim.pass().await;
+    assert!(matches!(step.outcome, Outcome::Stalled { .. }), "{step:?}");
+    assert!(
+        matches!(step.drift, crate::controllers::outcome::Drift::Drifted { reason, .. } if reason == reasons::UPSTREAM_DELETED)
+    );
+    assert_eq!(sim.api.count("POST rule"), 1);
+}
+
+/// Item g: a stale cache entry never creates or replaces.
+#[tokio::test]
+async fn a_stale_object_never_creates_or_replaces() {
+    let mut sim = rule_sim(Dedup::None, signup());
+    sim.host.stale.lock().unwrap().push(true);
+    let step = sim.pass().await;
+    assert!(step.quiet);
+    assert_eq!(sim.api.count("POST"), 0);
+    assert!(
+        ready(&sim.pass().await),
+        "positive control: the fresh object is created"
+    );
+    edit(
+        &mut sim,
+        json!({"connectionRef": {"name": "hook"}, "event": "user.deleted", "metadata": {"action": "send_webhook"}}),
+    );
+    sim.host.stale.lock().unwrap().push(true);
+    assert!(sim.pass().await.quiet, "a replace from a stale copy");
+    assert_eq!(sim.api.count("POST"), 1);
+    assert!(ready(&sim.pass().await));
+    assert_eq!(sim.api.count("POST"), 2);
+}
+
+/// Item d: a CR deleted while its create's outcome is unknown deletes what the create made.
+#[tokio::test]
+async fn cleanup_claims_and_deletes_what_an_unfinished_create_made() {
+    let mut sim = rule_sim(Dedup::None, signup());
+    sim.api.script(Op::CreateRule, Fault::CommitThenDrop);
+    sim.pass().await;
+    assert_eq!(sim.api.rules().len(), 1);
+    assert_eq!(sim.cleanup().await, Cleanup::Done);
+    assert!(sim.api.rules().is_empty(), "{:?}", sim.api.log());
+    assert!(sim.host.reasons().contains(&reasons::DELETED.to_string()));
+    // Mid-replace: the rule in service and the committed replacement both go.
+    let mut sim = rule_sim(Dedup::None, signup());
+    assert!(ready(&sim.pass().await));
+    edit(
+        &mut sim,
+        json!({"connectionRef": {"name": "hook"}, "event": "user.deleted", "metadata": {"action": "send_webhook"}}),
+    );
+    sim.api.script(Op::CreateRule, Fault::CommitThenDrop);
+    sim.pass().await;
+    assert_eq!(sim.api.rules().len(), 2);
+    assert_eq!(sim.cleanup().await, Cleanup::Done);
+    assert!(sim.api.rules().is_empty(), "{:?}", sim.api.log());
+}
+
+/// Deletion waits (never releases) while Meshes is down, and 404 counts as done.
+#[tokio::test]
+async fn cleanup_waits_through_an_outage_and_takes_404_as_done() {
+    let mut sim = rule_sim(Dedup::None, signup());
+    assert!(ready(&sim.pass().await));
+    sim.api.script(Op::DeleteRule, Fault::Unavailable);
+    assert!(matches!(sim.cleanup().await, Cleanup::Wait { .. }));
+    assert_eq!(sim.api.rules().len(), 1);
+    sim.api.script(Op::DeleteRule, Fault::NotFound);
+    assert_eq!(sim.cleanup().await, Cleanup::Done);
+}
+
+fn connection(spec: Value) -> MeshesConnection {
+    serde_json::from_value(json!({
+        "apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection",
+        "metadata": {"name": "hook", "namespace": "ns", "uid": "u-conn", "generation": 1, "resourceVersion": "1"},
+        "spec": spec
+    }))
+    .unwrap()
+}
+
+fn connection_inputs(c: &MeshesConnection) -> ConnectionInputs {
+    let name = c.spec.name.clone().unwrap_or_else(|| "hook".into());
+    let mut merged = c.spec.metadata.clone().unwrap_or_default();
+    let mut secret_keys = Vec::new();
+    for s in c.spec.secret_metadata.iter().flatten() {
+        merged.insert(s.key.clone(), json!("from-a-secret"));
+        secret_keys.push(s.key.clone());
+    }
+    ConnectionInputs {
+        parent: Parent {
+            workspace_id: "w1".into(),
+            connection_id: None,
+            connection_type: None,
+            credentials: resolved().secret,
+        },
+        resolved: resolved(),
+        settings: Settings {
+            hash: settings_hash(&name, c.spec.hidden, &merged),
+            merged,
+            secret_keys,
+        },
+        name: if c.spec.adopt.is_some() {
+            c.spec.name.clone().unwrap_or_default()
+        } else {
+            name
+        },
+    }
+}
+
+fn connection_sim(spec: Value) -> Sim<MeshesConnection> {
+    let api = Arc::new(MemApi::new(Dedup::Tuple));
+    Sim {
+        ctx: context(api.clone()),
+        api,
+        host: Recorder::new(),
+        obj: connection(spec),
+        inputs: connection_inputs,
+    }
+}
+
+/// Item j: a PUT starts from the upstream settings, so keys the spec leaves unset survive.
+#[tokio::test]
+async fn an_adopted_connection_keeps_the_settings_its_spec_leaves_unset() {
+    let mut sim = connection_sim(json!({
+        "workspaceRef": {"name": "ws"}, "type": "webhook", "adopt": {"id": "c-dash"},
+        "credentialsRef": {"name": "creds"},
+        "metadata": {"url": "https://b.example"},
+        "secretMetadata": [{"key": "signing_secret", "secretKeyRef": {"name": "s", "key": "k"}}]
+    }));
+    let now = chrono::Utc::now();
+    sim.api.seed_connection(Connection {
+        id: "c-dash".into(),
+        workspace: "w1".into(),
+        kind: IntegrationType::from("webhook"),
+        name: "Dashboard hook".into(),
+        metadata: serde_json::from_value(json!({"url": "https://a.example", "payload_mode": "raw", "custom_headers": {"X-Team": "a"}})).unwrap(),
+        action_data: None,
+        active: Some(true),
+        inactive_reason: None,
+        hidden: None,
+        created_by: None,
+        created_at: now,
+        updated_at: now,
+    });
+    let step = sim.pass().await;
+    assert!(ready(&step), "{step:?}");
+    assert_eq!(
+        sim.api.count("PUT connection"),
+        1,
+        "the secret settings are applied once"
+    );
+    let up = &sim.api.connections()[0];
+    assert_eq!(up.metadata["url"], json!("https://b.example"));
+    assert_eq!(
+        up.metadata["payload_mode"],
+        json!("raw"),
+        "unset keys are unmanaged"
+    );
+    assert_eq!(up.metadata["custom_headers"], json!({"X-Team": "a"}));
+    assert_eq!(up.name, "Dashboard hook", "an unset name is left alone");
+}
+
+/// Item k: a 404 on a PUT is not a memoised rejection: the next pass confirms the absence and
+/// creates the connection again.
+#[tokio::test]
+async fn a_404_on_a_put_recreates_instead_of_stalling() {
+    let mut sim = connection_sim(
+        json!({"workspaceRef": {"name": "ws"}, "type": "webhook", "metadata": {"url": "https://a.example"}}),
+    );
+    assert!(ready(&sim.pass().await));
+    let first = sim
+        .obj
+        .status
+        .as_ref()
+        .unwrap()
+        .connection_id
+        .clone()
+        .unwrap();
+    sim.obj.spec.metadata = serde_json::from_value(json!({"url": "https://b.example"})).unwrap();
+    sim.obj.metadata.generation = Some(2);
+    sim.api.script(Op::UpdateConnection, Fault::NotFound);
+    let step = sim.pass().await;
+    assert!(
+        matches!(step.outcome, Outcome::Transient { .. }),
+        "{step:?}"
+    );
+    assert!(step.requeue.is_some());
+    // Meanwhile it really went.
+    let _ = sim
+        .api
+        .delete_connection(&resolved().creds, &first, false)
+        .await;
+    assert!(ready(&sim.pass().await));
+    let up = sim.api.connections();
+    assert_eq!(up.len(), 1, "{:?}", sim.api.log());
+    assert_ne!(up[0].id, first);
+    assert_eq!(up[0].metadata["url"], json!("https://b.example"));
+}
+
+/// A connection name taken by an object this CR did not create is a conflict, not a takeover.
+#[tokio::test]
+async fn a_name_taken_upstream_is_a_conflict() {
+    let mut sim = connection_sim(
+        json!({"workspaceRef": {"name": "ws"}, "type": "webhook", "metadata": {"url": "https://a.example"}}),
+    );
+    let earlier = chrono::Utc::now() - chrono::Duration::hours(1);
+    sim.api.seed_connection(Connection {
+        id: "c-other".into(),
+        workspace: "w1".into(),
+        kind: IntegrationType::from("webhook"),
+        name: "HOOK".into(),
+        metadata: Default::default(),
+        action_data: None,
+        active: Some(true),
+        inactive_reason: None,
+        hidden: None,
+        created_by: None,
+        created_at: earlier,
+        updated_at: earlier,
+    });
+    let step = sim.pass().await;
+    match &step.outcome {
+        Outcome::Stalled { reason, message } => {
+            assert_eq!(*reason, reasons::NAME_CONFLICT);
+            assert!(message.contains("c-other"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let st = sim.obj.status.clone().unwrap();
+    assert!(st.connection_id.is_none() && st.pending_create.is_none());
+}

@@ -1,0 +1,350 @@
+//! `MeshesRule`'s part of the lifecycle: its connection and credentials, the action checked
+//! against the integrations catalog, the rule tuple as identity, and replacement (Meshes cannot
+//! update a rule). Observation reads the workspace snapshot, never a GET per rule.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kube::ResourceExt;
+
+use super::decide;
+use crate::api::ApiError;
+use crate::api::types::{CreateRule, Rule};
+use crate::controllers::catalog::actions_of;
+use crate::controllers::config::SecretRef;
+use crate::controllers::context::{Context, Memo};
+use crate::controllers::credentials::{self, Resolved};
+use crate::controllers::lifecycle::host::Host;
+use crate::controllers::lifecycle::{Core, Kind, Plan, Recheck, fingerprint};
+use crate::controllers::outcome::Outcome;
+use crate::controllers::parents::{self, Parent};
+use crate::controllers::step::{Step, api_error};
+use crate::controllers::{frame, snapshot};
+use crate::resources::{DeletionPolicy, ManagementPolicy, MeshesRule, MeshesRuleStatus, reasons};
+
+/// A rule's resolved inputs.
+#[derive(Debug)]
+pub struct RuleInputs {
+    /// Connection, workspace and credentials Secret.
+    pub parent: Parent,
+    /// Credentials.
+    pub resolved: Resolved,
+    /// The rule the spec describes.
+    pub want: CreateRule,
+    /// Its hash (a different hash means a replace).
+    pub hash: String,
+    /// The connection's integration type, when known (for the action check).
+    pub integration: Option<String>,
+}
+
+/// The recorded identity of a rule: its whole tuple.
+fn identity_of(want: &CreateRule) -> String {
+    format!("rule:{}", serde_json::to_string(want).unwrap_or_default())
+}
+
+fn bound_ids(ctx: &Context) -> HashSet<String> {
+    ctx.stores
+        .all_rules()
+        .iter()
+        .flat_map(|r| {
+            let st = r.status.as_ref();
+            [
+                st.and_then(|s| s.rule_id.clone()),
+                st.and_then(|s| s.previous_rule_id.clone()),
+            ]
+        })
+        .flatten()
+        .collect()
+}
+
+#[async_trait]
+impl Kind for MeshesRule {
+    type Up = Rule;
+    type In = RuleInputs;
+    const NOUN: &'static str = "rule";
+
+    fn core(s: &mut MeshesRuleStatus) -> Core<'_> {
+        Core {
+            id: &mut s.rule_id,
+            org: &mut s.org_id,
+            pending: &mut s.pending_create,
+            previous: Some(&mut s.previous_rule_id),
+        }
+    }
+
+    fn observed(s: &MeshesRuleStatus) -> Option<i64> {
+        s.observed_generation
+    }
+
+    fn prepare(&self, ctx: &Context, status: &mut MeshesRuleStatus) {
+        status.observed_generation = self.metadata.generation;
+        status.effective_deletion_policy = Some(self.deletion_policy(ctx));
+    }
+
+    fn cached(ctx: &Context) -> Vec<Arc<Self>> {
+        ctx.stores.all_rules()
+    }
+
+    async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<RuleInputs, Step> {
+        let uid = self.uid().unwrap_or_default();
+        let mut parent = parents::of_rule(ctx, self, deleting).await?;
+        let resolved = credentials::load(ctx, &uid, &parent.credentials)
+            .await
+            .map_err(Step::from)?;
+        let connection_id = parent.connection_id.clone().unwrap_or_default();
+        let mut integration = parent.connection_type.clone();
+        if (parent.workspace_id.is_empty() || integration.is_none())
+            && let Some((ws, k)) = ctx.connection_facts(&connection_id)
+        {
+            parent.workspace_id = ws;
+            integration = Some(k);
+        }
+        if parent.workspace_id.is_empty() || integration.is_none() {
+            // A raw connectionId: learn its workspace and type once (they never change).
+            match ctx
+                .api
+                .get_connection(&resolved.creds, &connection_id)
+                .await
+            {
+                Ok(c) => {
+                    ctx.remember_connection(&connection_id, &c.workspace, c.kind.as_str());
+                    parent.workspace_id = c.workspace.clone();
+                    integration = Some(c.kind.as_str().to_string());
+                }
+                Err(e) if e.is_not_found() => {
+                    return Err(Step::stalled(
+                        reasons::INVALID_SPEC,
+                        format!(
+                            "spec.connectionId {connection_id} is not a Meshes connection visible to these credentials"
+                        ),
+                    ));
+                }
+                Err(e) => return Err(api_error(ctx, &uid, Some(&parent.credentials), e)),
+            }
+        }
+        let want = decide::desired(&self.spec, &parent.workspace_id, &connection_id);
+        let hash = decide::hash(&want);
+        Ok(RuleInputs {
+            parent,
+            resolved,
+            want,
+            hash,
+            integration,
+        })
+    }
+
+    fn resolved(i: &RuleInputs) -> &Resolved {
+        &i.resolved
+    }
+
+    fn fingerprint(i: &RuleInputs) -> u64 {
+        fingerprint(&i.hash)
+    }
+
+    async fn validate(
+        &self,
+        ctx: &Context,
+        _host: &dyn Host<Self>,
+        i: &RuleInputs,
+        status: &mut MeshesRuleStatus,
+    ) -> Result<(), Step> {
+        if let Some(kind) = i.integration.as_deref() {
+            let uid = self.uid().unwrap_or_default();
+            let catalog = ctx
+                .catalogs
+                .get(ctx.api.as_ref(), &i.resolved.creds)
+                .await
+                .map_err(|e| api_error(ctx, &uid, None, e))?;
+            if let Some(actions) = actions_of(&catalog, kind)
+                && !actions.contains(&self.spec.metadata.action)
+            {
+                return Err(Step::stalled(
+                    reasons::INVALID_SPEC,
+                    format!(
+                        "spec.metadata.action {:?} is not an action of {kind} connections; valid actions: {}",
+                        self.spec.metadata.action,
+                        actions.join(", ")
+                    ),
+                ));
+            }
+        }
+        status.workspace_id = Some(i.parent.workspace_id.clone());
+        status.connection_id = i.parent.connection_id.clone();
+        Ok(())
+    }
+
+    fn up_id(up: &Rule) -> &str {
+        &up.id
+    }
+
+    fn identity(&self, i: &RuleInputs) -> String {
+        identity_of(&i.want)
+    }
+
+    fn has_identity(up: &Rule, identity: &str) -> bool {
+        identity
+            .strip_prefix("rule:")
+            .and_then(|doc| serde_json::from_str::<CreateRule>(doc).ok())
+            .is_some_and(|want| decide::matches(up, &want))
+    }
+
+    fn created_ms(up: &Rule) -> i64 {
+        up.created_at.timestamp_millis()
+    }
+
+    async fn get(&self, ctx: &Context, i: &RuleInputs, id: &str) -> Result<Option<Rule>, ApiError> {
+        match ctx.api.get_rule(&i.resolved.creds, id).await {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recheck(&self, ctx: &Context, i: &RuleInputs, id: &str, memo: &Memo) -> Recheck<Rule> {
+        snapshot::recheck(&ctx.snapshots, &i.parent.workspace_id, memo, |s| {
+            s.rules.iter().find(|r| r.id == id).cloned()
+        })
+    }
+
+    async fn observe(
+        &self,
+        ctx: &Context,
+        i: &RuleInputs,
+        id: &str,
+        memo: Option<&Memo>,
+    ) -> Result<Option<Rule>, ApiError> {
+        snapshot::observe(
+            &ctx.snapshots,
+            ctx.api.as_ref(),
+            &i.resolved.creds,
+            &i.parent.workspace_id,
+            ctx.config.resync_interval,
+            memo.map(|m| m.written_at),
+            |s| s.rules.iter().find(|r| r.id == id).cloned(),
+        )
+        .await
+    }
+
+    async fn candidates(&self, ctx: &Context, i: &RuleInputs) -> Result<Vec<Rule>, ApiError> {
+        let snap = ctx
+            .snapshots
+            .refresh(ctx.api.as_ref(), &i.resolved.creds, &i.parent.workspace_id)
+            .await?;
+        Ok(snap.rules.clone())
+    }
+
+    fn known_twin(&self, ctx: &Context, i: &RuleInputs) -> Option<Rule> {
+        let snap = ctx.snapshots.get(&i.parent.workspace_id)?;
+        decide::collision(&snap.rules, &i.want, &bound_ids(ctx)).cloned()
+    }
+
+    fn check_bind(&self, i: &RuleInputs, up: &Rule) -> Result<(), Step> {
+        if Some(&up.connection) != i.parent.connection_id.as_ref() {
+            return Err(Step::stalled(
+                reasons::INVALID_SPEC,
+                format!(
+                    "Meshes rule {} belongs to connection {}, not {}",
+                    up.id,
+                    up.connection,
+                    i.parent.connection_id.clone().unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn create(&self, ctx: &Context, i: &RuleInputs, key: &str) -> Result<Rule, ApiError> {
+        ctx.api
+            .create_rule(&i.resolved.creds, &i.want, Some(key))
+            .await
+    }
+
+    fn plan(&self, i: &RuleInputs, status: &MeshesRuleStatus, up: &Rule) -> Plan {
+        let matches = decide::matches(up, &i.want);
+        if self.observe_only() {
+            return if matches {
+                Plan::InSync
+            } else {
+                Plan::Report(vec![format!(
+                    "Meshes rule {} differs from the spec (event, resource, metadata, active or hidden)",
+                    up.id
+                )])
+            };
+        }
+        // A key removed from the spec still matches (metadata is compared over the spec's
+        // keys), so a changed hash of what was applied also replaces.
+        let spec_changed = status.applied_hash.as_deref().is_some_and(|h| h != i.hash);
+        if !matches {
+            Plan::Replace(vec!["upstream differs from the spec".into()])
+        } else if spec_changed {
+            Plan::Replace(vec!["the spec changed".into()])
+        } else {
+            Plan::InSync
+        }
+    }
+
+    async fn update(&self, _ctx: &Context, _i: &RuleInputs, up: &Rule) -> Result<Rule, ApiError> {
+        // Never planned: rules are replaced.
+        Ok(up.clone())
+    }
+
+    fn delete_first(&self, i: &RuleInputs, old: &Rule) -> bool {
+        let mut tuple = i.want.clone();
+        tuple.active = None;
+        tuple.hidden = None;
+        decide::matches(old, &tuple)
+    }
+
+    async fn delete(&self, ctx: &Context, creds: &Resolved, id: &str) -> Result<(), ApiError> {
+        ctx.api.delete_rule(&creds.creds, id).await.map(|_| ())
+    }
+
+    async fn report(
+        &self,
+        _ctx: &Context,
+        _i: &RuleInputs,
+        _status: &mut MeshesRuleStatus,
+        id: &str,
+        _up: Option<&mut Rule>,
+        _memo: Option<&Memo>,
+    ) -> Result<Outcome, Step> {
+        Ok(frame::ready("rule", id, self.observe_only()))
+    }
+
+    fn applied(&self, i: &RuleInputs, status: &mut MeshesRuleStatus) {
+        status.applied_hash = Some(i.hash.clone());
+    }
+
+    fn reset_applied(status: &mut MeshesRuleStatus) {
+        status.applied_hash = None;
+    }
+
+    async fn settled(
+        &self,
+        _ctx: &Context,
+        _i: &RuleInputs,
+        _id: &str,
+        _ticked: bool,
+    ) -> Option<std::time::Duration> {
+        None
+    }
+
+    fn snapshot_of(i: &RuleInputs) -> Option<&str> {
+        Some(&i.parent.workspace_id)
+    }
+
+    fn management(&self) -> Option<ManagementPolicy> {
+        self.spec.management_policy
+    }
+
+    fn deletion_policy(&self, ctx: &Context) -> DeletionPolicy {
+        decide::deletion_policy(&self.spec, ctx.config.default_deletion_policy)
+    }
+
+    async fn credentials_secret(&self, ctx: &Context) -> Option<SecretRef> {
+        let parent = parents::of_rule(ctx, self, true).await.ok()?;
+        (Some(&parent.credentials.namespace) == self.namespace().as_ref())
+            .then_some(parent.credentials)
+    }
+}

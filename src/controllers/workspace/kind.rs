@@ -1,0 +1,414 @@
+//! `MeshesWorkspace`'s part of the lifecycle: credentials (its own or the default ones where
+//! allowed), the name within the org as identity, PUT for updates, the publishable-key output
+//! Secret, and the resync tick that lists the workspace's connections and rules once for all its
+//! children. Meshes has no workspace delete: deleting the CR releases the workspace.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use super::decide;
+use super::output::{self, Written};
+use crate::api::ApiError;
+use crate::api::types::{CreateWorkspace, PublishableKey, WorkspaceDetail};
+use crate::controllers::config::SecretRef;
+use crate::controllers::context::{Context, Memo, MemoFacts, jittered};
+use crate::controllers::credentials::{self, Resolved};
+use crate::controllers::lifecycle::host::Host;
+use crate::controllers::lifecycle::{Core, Kind, Plan, Recheck};
+use crate::controllers::outcome::Outcome;
+use crate::controllers::step::{Step, api_error, kube_transient};
+use crate::resources::annotations::RESYNC_INTERVAL;
+use crate::resources::{
+    DeletionPolicy, ManagementPolicy, MeshesWorkspace, MeshesWorkspaceStatus, reasons,
+};
+
+fn parse_identity(identity: &str) -> Option<&str> {
+    identity
+        .strip_prefix("workspace:")?
+        .split_once('/')
+        .map(|(_, name)| name)
+}
+
+impl MeshesWorkspace {
+    fn output_values(&self, ctx: &Context, id: &str, key: &str) -> BTreeMap<String, String> {
+        [
+            (output::PUBLISHABLE_KEY.to_string(), key.to_string()),
+            (output::WORKSPACE_ID.to_string(), id.to_string()),
+            (
+                output::EVENTS_URL.to_string(),
+                ctx.config.events_url.clone(),
+            ),
+        ]
+        .into()
+    }
+
+    async fn write_output(
+        &self,
+        ctx: &Context,
+        status: &mut MeshesWorkspaceStatus,
+        id: &str,
+        key: &str,
+    ) -> Result<(), Step> {
+        let uid = self.uid().unwrap_or_default();
+        let name = output::secret_name(self);
+        if let Some(old) = status.publishable_key_secret_name.clone()
+            && old != name
+            && let Err(e) = output::remove(ctx, self, &old).await
+        {
+            return Err(kube_transient(ctx, &uid, e));
+        }
+        match output::ensure(ctx, self, &name, &self.output_values(ctx, id, key)).await {
+            Ok(Written::NotOurs) => Err(Step::stalled(
+                reasons::OWNERSHIP_CONFLICT,
+                format!(
+                    "Secret {name} already exists and is not owned by this MeshesWorkspace; delete it or \
+                     set spec.publishableKeySecret.name to another name"
+                ),
+            )),
+            Ok(_) => {
+                status.publishable_key_secret_name = Some(name);
+                Ok(())
+            }
+            Err(e) => Err(kube_transient(ctx, &uid, e)),
+        }
+    }
+
+    /// Asks every connection and rule of workspace `id` to check the new snapshot.
+    fn trigger_children(&self, ctx: &Context, id: &str) {
+        let ns = self.namespace();
+        for c in ctx.stores.all_connections() {
+            let in_ws = c.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id);
+            if c.namespace() == ns && in_ws {
+                ctx.triggers.connection(ObjectRef::from_obj(c.as_ref()));
+            }
+        }
+        for r in ctx.stores.all_rules() {
+            let in_ws = r.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id);
+            if r.namespace() == ns && in_ws {
+                ctx.triggers.rule(ObjectRef::from_obj(r.as_ref()));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Kind for MeshesWorkspace {
+    type Up = WorkspaceDetail;
+    type In = Resolved;
+    const NOUN: &'static str = "workspace";
+
+    fn core(s: &mut MeshesWorkspaceStatus) -> Core<'_> {
+        Core {
+            id: &mut s.workspace_id,
+            org: &mut s.org_id,
+            pending: &mut s.pending_create,
+            previous: None,
+        }
+    }
+
+    fn observed(s: &MeshesWorkspaceStatus) -> Option<i64> {
+        s.observed_generation
+    }
+
+    fn prepare(&self, _ctx: &Context, status: &mut MeshesWorkspaceStatus) {
+        status.observed_generation = self.metadata.generation;
+        // Meshes has no workspace delete: deleting the CR always releases the workspace.
+        status.effective_deletion_policy = Some(DeletionPolicy::Orphan);
+    }
+
+    fn cached(ctx: &Context) -> Vec<Arc<Self>> {
+        ctx.stores.all_workspaces()
+    }
+
+    async fn resolve(&self, ctx: &Context, _deleting: bool) -> Result<Resolved, Step> {
+        let uid = self.uid().unwrap_or_default();
+        let ns = self.namespace().unwrap_or_default();
+        let secret = credentials::source(&ctx.config, &ns, self.spec.credentials_ref.as_ref())
+            .map_err(Step::from)?;
+        credentials::load(ctx, &uid, &secret)
+            .await
+            .map_err(Step::from)
+    }
+
+    fn resolved(i: &Resolved) -> &Resolved {
+        i
+    }
+
+    fn fingerprint(_i: &Resolved) -> u64 {
+        0
+    }
+
+    async fn validate(
+        &self,
+        _ctx: &Context,
+        _host: &dyn Host<Self>,
+        _i: &Resolved,
+        _status: &mut MeshesWorkspaceStatus,
+    ) -> Result<(), Step> {
+        Ok(())
+    }
+
+    fn up_id(up: &WorkspaceDetail) -> &str {
+        &up.workspace.id
+    }
+
+    fn identity(&self, i: &Resolved) -> String {
+        let want = decide::desired(&self.spec, &self.name_any(), false);
+        decide::identity(
+            i.creds.org_id(),
+            &want.name.unwrap_or_else(|| self.name_any()),
+        )
+    }
+
+    fn has_identity(up: &WorkspaceDetail, identity: &str) -> bool {
+        parse_identity(identity).is_some_and(|name| up.workspace.name.eq_ignore_ascii_case(name))
+    }
+
+    fn created_ms(up: &WorkspaceDetail) -> i64 {
+        up.workspace.created_at.timestamp_millis()
+    }
+
+    async fn get(
+        &self,
+        ctx: &Context,
+        i: &Resolved,
+        id: &str,
+    ) -> Result<Option<WorkspaceDetail>, ApiError> {
+        match ctx.api.get_workspace(&i.creds, id).await {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recheck(
+        &self,
+        ctx: &Context,
+        _i: &Resolved,
+        _id: &str,
+        memo: &Memo,
+    ) -> Recheck<WorkspaceDetail> {
+        let interval = self.resync(ctx);
+        match memo.due.checked_duration_since(Instant::now()) {
+            // A memo from a longer interval than the current one is not trusted.
+            Some(left) if left <= interval.mul_f64(1.0 + ctx.config.resync_jitter) => {
+                Recheck::Idle(Some(left))
+            }
+            _ => Recheck::Due,
+        }
+    }
+
+    async fn observe(
+        &self,
+        ctx: &Context,
+        i: &Resolved,
+        id: &str,
+        _memo: Option<&Memo>,
+    ) -> Result<Option<WorkspaceDetail>, ApiError> {
+        self.get(ctx, i, id).await
+    }
+
+    async fn candidates(
+        &self,
+        ctx: &Context,
+        i: &Resolved,
+    ) -> Result<Vec<WorkspaceDetail>, ApiError> {
+        // The list has no publishable keys; `report` reads the bound one by ID.
+        let all = ctx.api.list_workspaces(&i.creds).await?;
+        Ok(all
+            .into_iter()
+            .map(|workspace| WorkspaceDetail {
+                workspace,
+                publishable_key: PublishableKey {
+                    name: String::new(),
+                    public_key: String::new(),
+                },
+            })
+            .collect())
+    }
+
+    fn check_bind(&self, _i: &Resolved, _up: &WorkspaceDetail) -> Result<(), Step> {
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        ctx: &Context,
+        i: &Resolved,
+        key: &str,
+    ) -> Result<WorkspaceDetail, ApiError> {
+        let want = decide::desired(&self.spec, &self.name_any(), false);
+        let body = CreateWorkspace {
+            name: want.name.unwrap_or_else(|| self.name_any()),
+            description: want.description.filter(|d| !d.is_empty()),
+        };
+        let created = ctx.api.create_workspace(&i.creds, &body, Some(key)).await?;
+        Ok(WorkspaceDetail {
+            workspace: created,
+            publishable_key: PublishableKey {
+                name: String::new(),
+                public_key: String::new(),
+            },
+        })
+    }
+
+    fn plan(&self, _i: &Resolved, _status: &MeshesWorkspaceStatus, up: &WorkspaceDetail) -> Plan {
+        let want = decide::desired(&self.spec, &self.name_any(), self.adopted());
+        match decide::plan_update(&want, &up.workspace) {
+            None => Plan::InSync,
+            Some((_, diffs)) => Plan::Update(diffs),
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &Context,
+        i: &Resolved,
+        up: &WorkspaceDetail,
+    ) -> Result<WorkspaceDetail, ApiError> {
+        let want = decide::desired(&self.spec, &self.name_any(), self.adopted());
+        let Some((body, _)) = decide::plan_update(&want, &up.workspace) else {
+            return Ok(up.clone());
+        };
+        let workspace = ctx
+            .api
+            .update_workspace(&i.creds, &up.workspace.id, &body)
+            .await?;
+        Ok(WorkspaceDetail {
+            workspace,
+            publishable_key: up.publishable_key.clone(),
+        })
+    }
+
+    async fn delete(&self, _ctx: &Context, _creds: &Resolved, _id: &str) -> Result<(), ApiError> {
+        // Never called: the deletion policy of a workspace is always Orphan.
+        Ok(())
+    }
+
+    async fn report(
+        &self,
+        ctx: &Context,
+        i: &Resolved,
+        status: &mut MeshesWorkspaceStatus,
+        id: &str,
+        up: Option<&mut WorkspaceDetail>,
+        memo: Option<&Memo>,
+    ) -> Result<Outcome, Step> {
+        let mut key = match (&up, memo.map(|m| &m.facts)) {
+            (Some(up), _) => up.publishable_key.public_key.clone(),
+            (None, Some(MemoFacts::PublishableKey(k))) => k.clone(),
+            _ => String::new(),
+        };
+        if key.is_empty() {
+            // Created or claimed from a list: the key comes with the workspace's detail.
+            let uid = self.uid().unwrap_or_default();
+            let detail = ctx
+                .api
+                .get_workspace(&i.creds, id)
+                .await
+                .map_err(|e| api_error(ctx, &uid, None, e))?;
+            key = detail.publishable_key.public_key.clone();
+            if let Some(up) = up {
+                up.publishable_key = detail.publishable_key;
+            }
+        }
+        self.write_output(ctx, status, id, &key).await?;
+        Ok(Outcome::Ready {
+            message: if self.observe_only() {
+                format!("Observing Meshes workspace {id} (no writes upstream)")
+            } else {
+                format!("Meshes workspace {id} matches the spec; publishable key written")
+            },
+        })
+    }
+
+    fn facts(up: &WorkspaceDetail) -> MemoFacts {
+        MemoFacts::PublishableKey(up.publishable_key.public_key.clone())
+    }
+
+    async fn settled(
+        &self,
+        ctx: &Context,
+        i: &Resolved,
+        id: &str,
+        ticked: bool,
+    ) -> Option<Duration> {
+        // The resync tick of a bound workspace: one list of its connections and one of its
+        // rules, shared by every child for its drift check.
+        if ticked {
+            match ctx.snapshots.refresh(ctx.api.as_ref(), &i.creds, id).await {
+                Ok(_) => self.trigger_children(ctx, id),
+                Err(e) => {
+                    tracing::debug!(workspace = %id, error = %e, "snapshot failed; retried at the next tick")
+                }
+            }
+        }
+        Some(jittered(
+            self.resync(ctx),
+            ctx.config.resync_jitter,
+            rand::random(),
+        ))
+    }
+
+    fn snapshot_of(_i: &Resolved) -> Option<&str> {
+        None
+    }
+
+    fn resync(&self, ctx: &Context) -> Duration {
+        self.annotations()
+            .get(RESYNC_INTERVAL)
+            .and_then(|v| humantime::parse_duration(v).ok())
+            .filter(|d| *d >= Duration::from_secs(1))
+            .unwrap_or(ctx.config.resync_interval)
+    }
+
+    fn management(&self) -> Option<ManagementPolicy> {
+        self.spec.management_policy
+    }
+
+    fn deletion_policy(&self, _ctx: &Context) -> DeletionPolicy {
+        DeletionPolicy::Orphan
+    }
+
+    async fn credentials_secret(&self, ctx: &Context) -> Option<SecretRef> {
+        let ns = self.namespace().unwrap_or_default();
+        credentials::source(&ctx.config, &ns, self.spec.credentials_ref.as_ref()).ok()
+    }
+
+    fn wait_before_delete(&self, ctx: &Context) -> Option<String> {
+        // Connections that inherit our credentials still need them to delete themselves.
+        let ns = self.namespace();
+        let waiting = ctx
+            .stores
+            .all_connections()
+            .iter()
+            .filter(|c| c.namespace() == ns && c.spec.credentials_ref.is_none())
+            .filter(|c| {
+                c.spec
+                    .workspace_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == self.name_any())
+            })
+            .count();
+        (waiting > 0).then(|| {
+            format!(
+                "Waiting for {waiting} MeshesConnection(s) using this workspace's credentials to be \
+                 deleted first (released after the deletion timeout)"
+            )
+        })
+    }
+
+    async fn after_delete(&self, ctx: &Context) -> Result<(), kube::Error> {
+        let name = self
+            .status
+            .as_ref()
+            .and_then(|s| s.publishable_key_secret_name.clone())
+            .unwrap_or_else(|| output::secret_name(self));
+        output::remove(ctx, self, &name).await
+    }
+}
