@@ -289,6 +289,18 @@ impl Admin {
             .is_some()
     }
 
+    /// Deletes a workspace with its connections and rules, as support staff could (the public
+    /// API has no workspace delete). `false` when unknown.
+    pub fn delete_workspace(&self, id: &str) -> bool {
+        let Ok(id) = Uuid::parse_str(id) else {
+            return false;
+        };
+        let mut world = self.app.store.write();
+        world.rules.retain(|_, r| r.workspace != id);
+        world.connections.retain(|_, c| c.workspace != id);
+        world.workspaces.remove(&id).is_some()
+    }
+
     /// Deletes a connection and its rules. `false` when unknown.
     pub fn delete_connection(&self, id: &str) -> bool {
         Uuid::parse_str(id)

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::{SOON, World, condition, eventually, quickstart};
 
 /// The quickstart with this world's credentials applied over the placeholder Secret.
-async fn apply_quickstart(w: &World) {
+pub(crate) async fn apply_quickstart(w: &World) {
     let text = quickstart();
     w.apply_yaml(&text).await;
     let c = w.emu.credentials();
