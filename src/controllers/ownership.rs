@@ -9,42 +9,52 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
-use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
+use super::context::Context;
+use crate::resources::{
+    DeletionPolicy, ManagementPolicy, MeshesConnection, MeshesRule, MeshesWorkspace,
+};
 
-/// How a kind records its upstream binding.
-pub trait Binds: kube::Resource<DynamicType = ()> {
+/// How a kind records its upstream binding, and the spec fields every kind shares.
+pub trait Binds: kube::Resource<DynamicType = ()> + Sized {
     /// The Meshes ID recorded in status.
     fn bound_id(&self) -> Option<&str>;
     /// `spec.adopt.id`.
     fn adopt_id(&self) -> Option<&str>;
+    /// `spec.managementPolicy`.
+    fn management(&self) -> Option<ManagementPolicy>;
+    /// `spec.deletionPolicy` (workspaces have none: Meshes cannot delete them).
+    fn explicit_deletion_policy(&self) -> Option<DeletionPolicy>;
+    /// Every cached object of the kind.
+    fn cached(ctx: &Context) -> Vec<Arc<Self>>;
 }
 
-impl Binds for MeshesWorkspace {
-    fn bound_id(&self) -> Option<&str> {
-        self.status.as_ref()?.workspace_id.as_deref()
-    }
-    fn adopt_id(&self) -> Option<&str> {
-        self.spec.adopt.as_ref().map(|a| a.id.as_str())
-    }
+macro_rules! binds {
+    ($kind:ty, $id:ident, $cached:ident, |$spec:ident| $deletion:expr) => {
+        impl Binds for $kind {
+            fn bound_id(&self) -> Option<&str> {
+                self.status.as_ref()?.$id.as_deref()
+            }
+            fn adopt_id(&self) -> Option<&str> {
+                self.spec.adopt.as_ref().map(|a| a.id.as_str())
+            }
+            fn management(&self) -> Option<ManagementPolicy> {
+                self.spec.management_policy
+            }
+            fn explicit_deletion_policy(&self) -> Option<DeletionPolicy> {
+                let $spec = &self.spec;
+                $deletion
+            }
+            fn cached(ctx: &Context) -> Vec<Arc<Self>> {
+                ctx.stores.$cached()
+            }
+        }
+    };
 }
-
-impl Binds for MeshesConnection {
-    fn bound_id(&self) -> Option<&str> {
-        self.status.as_ref()?.connection_id.as_deref()
-    }
-    fn adopt_id(&self) -> Option<&str> {
-        self.spec.adopt.as_ref().map(|a| a.id.as_str())
-    }
-}
-
-impl Binds for MeshesRule {
-    fn bound_id(&self) -> Option<&str> {
-        self.status.as_ref()?.rule_id.as_deref()
-    }
-    fn adopt_id(&self) -> Option<&str> {
-        self.spec.adopt.as_ref().map(|a| a.id.as_str())
-    }
-}
+binds!(MeshesWorkspace, workspace_id, all_workspaces, |_spec| None);
+binds!(MeshesConnection, connection_id, all_connections, |spec| {
+    spec.deletion_policy
+});
+binds!(MeshesRule, rule_id, all_rules, |spec| spec.deletion_policy);
 
 fn claimant<K: Binds>(obj: &K, bound: bool) -> Claimant {
     Claimant {

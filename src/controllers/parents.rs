@@ -299,3 +299,14 @@ pub async fn of_rule(ctx: &Context, rule: &MeshesRule, deleting: bool) -> Result
         credentials: creds,
     })
 }
+
+/// The credentials Secret of a resolved parent when it is in `obj`'s own namespace (the one
+/// whose in-use finalizer `obj` may release).
+pub fn own_namespace<K: kube::Resource>(
+    obj: &K,
+    parent: Result<Parent, Step>,
+) -> Option<SecretRef> {
+    let parent = parent.ok()?;
+    (obj.meta().namespace.as_ref() == Some(&parent.credentials.namespace))
+        .then_some(parent.credentials)
+}

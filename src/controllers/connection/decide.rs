@@ -4,25 +4,13 @@
 use serde_json::{Map, Value};
 
 use crate::api::types::Connection;
-use crate::resources::{DeletionPolicy, ManagementPolicy, MeshesConnectionSpec};
+use crate::resources::MeshesConnectionSpec;
 
 /// The managed name: `spec.name`, else `metadata.name` unless adopted (then unmanaged).
 pub fn desired_name(spec: &MeshesConnectionSpec, metadata_name: &str) -> Option<String> {
     spec.name
         .clone()
         .or_else(|| spec.adopt.is_none().then(|| metadata_name.to_string()))
-}
-
-/// The deletion policy in effect: the spec's, else Orphan for observed or adopted connections,
-/// else the operator default.
-pub fn deletion_policy(spec: &MeshesConnectionSpec, default: DeletionPolicy) -> DeletionPolicy {
-    if let Some(p) = spec.deletion_policy {
-        return p;
-    }
-    if spec.management_policy == Some(ManagementPolicy::Observe) || spec.adopt.is_some() {
-        return DeletionPolicy::Orphan;
-    }
-    default
 }
 
 /// Whether a PUT may be sent. Meshes never echoes secret settings and a PUT is a full update,
@@ -125,32 +113,5 @@ mod tests {
             "secretMetadata": [{"key": "signing_secret", "secretKeyRef": {"name": "s", "key": "k"}}]}),
         );
         assert!(may_put(&adopted_with_secret));
-    }
-
-    #[test]
-    fn deletion_policy_defaults() {
-        let created = spec(json!({"workspaceRef": {"name": "w"}, "type": "webhook"}));
-        assert_eq!(
-            deletion_policy(&created, DeletionPolicy::Delete),
-            DeletionPolicy::Delete
-        );
-        assert_eq!(
-            deletion_policy(&created, DeletionPolicy::Orphan),
-            DeletionPolicy::Orphan
-        );
-        let adopted = spec(
-            json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}}),
-        );
-        assert_eq!(
-            deletion_policy(&adopted, DeletionPolicy::Delete),
-            DeletionPolicy::Orphan
-        );
-        let explicit = spec(
-            json!({"workspaceId": "x", "type": "slack", "adopt": {"id": "c"}, "credentialsRef": {"name": "c"}, "deletionPolicy": "Delete"}),
-        );
-        assert_eq!(
-            deletion_policy(&explicit, DeletionPolicy::Orphan),
-            DeletionPolicy::Delete
-        );
     }
 }

@@ -3,8 +3,6 @@
 //! the upstream settings, so keys the spec leaves unset stay as they are), and the connection's
 //! own delete refusal while rules remain. Observation reads the workspace snapshot.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
@@ -17,16 +15,15 @@ use crate::api::types::{
 use crate::controllers::config::SecretRef;
 use crate::controllers::context::{Context, Memo};
 use crate::controllers::credentials::{self, Resolved};
+use crate::controllers::frame;
 use crate::controllers::lifecycle::host::Host;
-use crate::controllers::lifecycle::{Core, Kind, Plan, Recheck, Refusal, fingerprint};
+use crate::controllers::lifecycle::{Core, Kind, Plan, Refusal, fingerprint};
 use crate::controllers::outcome::Outcome;
 use crate::controllers::parents::{self, Parent};
 use crate::controllers::settings::{self, Settings};
+use crate::controllers::snapshot::Snapshot;
 use crate::controllers::step::{Step, api_error};
-use crate::controllers::{frame, snapshot};
-use crate::resources::{
-    DeletionPolicy, ManagementPolicy, MeshesConnection, MeshesConnectionStatus, reasons,
-};
+use crate::resources::{MeshesConnection, MeshesConnectionStatus, reasons};
 
 /// A connection's resolved inputs.
 #[derive(Debug)]
@@ -52,25 +49,7 @@ impl Kind for MeshesConnection {
     const NOUN: &'static str = "connection";
 
     fn core(s: &mut MeshesConnectionStatus) -> Core<'_> {
-        Core {
-            id: &mut s.connection_id,
-            org: &mut s.org_id,
-            pending: &mut s.pending_create,
-            previous: None,
-        }
-    }
-
-    fn observed(s: &MeshesConnectionStatus) -> Option<i64> {
-        s.observed_generation
-    }
-
-    fn prepare(&self, ctx: &Context, status: &mut MeshesConnectionStatus) {
-        status.observed_generation = self.metadata.generation;
-        status.effective_deletion_policy = Some(self.deletion_policy(ctx));
-    }
-
-    fn cached(ctx: &Context) -> Vec<Arc<Self>> {
-        ctx.stores.all_connections()
+        crate::lifecycle_core!(s, connection_id, None)
     }
 
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<ConnectionInputs, Step> {
@@ -185,60 +164,17 @@ impl Kind for MeshesConnection {
         up.created_at.timestamp_millis()
     }
 
-    async fn get(
+    async fn fetch(
         &self,
         ctx: &Context,
         i: &ConnectionInputs,
         id: &str,
-    ) -> Result<Option<Connection>, ApiError> {
-        match ctx.api.get_connection(&i.resolved.creds, id).await {
-            Ok(c) => Ok(Some(c)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+    ) -> Result<Connection, ApiError> {
+        ctx.api.get_connection(&i.resolved.creds, id).await
     }
 
-    fn recheck(
-        &self,
-        ctx: &Context,
-        i: &ConnectionInputs,
-        id: &str,
-        memo: &Memo,
-    ) -> Recheck<Connection> {
-        snapshot::recheck(&ctx.snapshots, &i.parent.workspace_id, memo, |s| {
-            s.connections.iter().find(|c| c.id == id).cloned()
-        })
-    }
-
-    async fn observe(
-        &self,
-        ctx: &Context,
-        i: &ConnectionInputs,
-        id: &str,
-        memo: Option<&Memo>,
-    ) -> Result<Option<Connection>, ApiError> {
-        snapshot::observe(
-            &ctx.snapshots,
-            ctx.api.as_ref(),
-            &i.resolved.creds,
-            &i.parent.workspace_id,
-            ctx.config.resync_interval,
-            memo.map(|m| m.written_at),
-            |s| s.connections.iter().find(|c| c.id == id).cloned(),
-        )
-        .await
-    }
-
-    async fn candidates(
-        &self,
-        ctx: &Context,
-        i: &ConnectionInputs,
-    ) -> Result<Vec<Connection>, ApiError> {
-        let snap = ctx
-            .snapshots
-            .refresh(ctx.api.as_ref(), &i.resolved.creds, &i.parent.workspace_id)
-            .await?;
-        Ok(snap.connections.clone())
+    fn in_snapshot(snap: &Snapshot) -> &[Connection] {
+        &snap.connections
     }
 
     fn check_bind(&self, i: &ConnectionInputs, up: &Connection) -> Result<(), Step> {
@@ -442,17 +378,7 @@ impl Kind for MeshesConnection {
         Some(&i.parent.workspace_id)
     }
 
-    fn management(&self) -> Option<ManagementPolicy> {
-        self.spec.management_policy
-    }
-
-    fn deletion_policy(&self, ctx: &Context) -> DeletionPolicy {
-        decide::deletion_policy(&self.spec, ctx.config.default_deletion_policy)
-    }
-
     async fn credentials_secret(&self, ctx: &Context) -> Option<SecretRef> {
-        let parent = parents::of_connection(ctx, self, true).await.ok()?;
-        (Some(&parent.credentials.namespace) == self.namespace().as_ref())
-            .then_some(parent.credentials)
+        parents::own_namespace(self, parents::of_connection(ctx, self, true).await)
     }
 }

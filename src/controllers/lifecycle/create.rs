@@ -16,52 +16,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::apply::Pass;
+use super::claim::{Claim, claim_in};
 use super::{Kind, outcome_unknown};
 use crate::api::ApiError;
 use crate::controllers::frame;
 use crate::controllers::outcome::{self, Drift, Outcome};
 use crate::controllers::step::{Step, kube_transient};
 use crate::resources::{PendingCreate, reasons};
-
-/// What a look for the object a pending create may have made found.
-#[derive(Debug)]
-pub enum Claim<U> {
-    /// Ours: bind it.
-    Ours(U),
-    /// An object with the identity exists but is older than the attempt or bound elsewhere.
-    Conflict(U),
-    /// Nothing: the create did not happen.
-    Absent,
-}
-
-/// Looks through `candidates` for the object a create started at `pending` made. `mine`: IDs this
-/// CR already holds (the object in service during a replace), never the one being created.
-pub fn claim_in<K: Kind>(
-    candidates: &[K::Up],
-    pending: &PendingCreate,
-    current: &str,
-    skew: std::time::Duration,
-    bound_elsewhere: &std::collections::HashSet<String>,
-    mine: &[String],
-) -> Claim<K::Up> {
-    let skew = i64::try_from(skew.as_millis()).unwrap_or(i64::MAX);
-    let earliest = pending.started_at.0.as_millisecond().saturating_sub(skew);
-    let twins: Vec<&K::Up> = candidates
-        .iter()
-        .filter(|u| !mine.iter().any(|m| m == K::up_id(u)))
-        .filter(|u| K::has_identity(u, &pending.identity) || K::has_identity(u, current))
-        .collect();
-    if let Some(ours) = twins
-        .iter()
-        .find(|u| K::created_ms(u) >= earliest && !bound_elsewhere.contains(K::up_id(u)))
-    {
-        return Claim::Ours((*ours).clone());
-    }
-    match twins.first() {
-        Some(other) => Claim::Conflict((*other).clone()),
-        None => Claim::Absent,
-    }
-}
 
 impl<K: Kind> Pass<'_, K> {
     fn mine(&self, status: &mut K::Status) -> Vec<String> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use super::create::{Claim, claim_in};
+use super::claim::{Claim, claim_in};
 use super::host::{Host, KubeHost};
 use super::{Kind, Refusal, outcome_unknown};
 use crate::controllers::context::Context;

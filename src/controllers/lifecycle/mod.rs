@@ -9,7 +9,8 @@
 //! - [`binding`]: which upstream object the CR is about this pass (pending create first).
 //! - [`apply`]: the pass: org guard → stall memo → validate → bind → observe → plan → act →
 //!   record (memo, external-id annotation) → outcome.
-//! - [`create`]: the crash-safe create, the claim after an unknown outcome, the rule replace.
+//! - [`create`]: the crash-safe create, the claim after an unknown outcome, the rule replace;
+//!   [`claim`] decides which object a lost create made.
 //! - [`delete`]: the cleanup ladder per deletion policy, pending creates included.
 //! - [`host`]: the Kubernetes side of a pass (status writes, freshness, Events, annotations),
 //!   behind a trait so the unit tier runs the whole lifecycle without an apiserver.
@@ -18,6 +19,7 @@
 
 pub mod apply;
 pub mod binding;
+pub mod claim;
 pub mod create;
 pub mod delete;
 pub mod host;
@@ -38,6 +40,7 @@ use super::credentials::Resolved;
 use super::frame::Reconciled;
 use super::outcome::Outcome;
 use super::ownership::Binds;
+use super::snapshot::{self, Snapshot};
 use super::step::Step;
 use crate::api::ApiError;
 use crate::resources::{DeletionPolicy, ManagementPolicy, PendingCreate};
@@ -53,6 +56,26 @@ pub struct Core<'a> {
     pub pending: &'a mut Option<PendingCreate>,
     /// The object being replaced (kinds that replace instead of updating).
     pub previous: Option<&'a mut Option<String>>,
+    /// The generation the status was written for.
+    pub observed_generation: &'a mut Option<i64>,
+    /// The deletion policy in effect, shown in status.
+    pub deletion_policy: &'a mut Option<DeletionPolicy>,
+}
+
+/// The [`Core`] of a status with fields `$id`, `org_id`, `pending_create`, `observed_generation`
+/// and `effective_deletion_policy`; `$previous` names the replaced object's field, if any.
+#[macro_export]
+macro_rules! lifecycle_core {
+    ($s:expr, $id:ident, $previous:expr) => {
+        $crate::controllers::lifecycle::Core {
+            id: &mut $s.$id,
+            org: &mut $s.org_id,
+            pending: &mut $s.pending_create,
+            previous: $previous,
+            observed_generation: &mut $s.observed_generation,
+            deletion_policy: &mut $s.effective_deletion_policy,
+        }
+    };
 }
 
 /// What the kind concludes from an upstream object compared with the spec.
@@ -105,11 +128,16 @@ pub trait Kind: Reconciled + Binds + Serialize + Send + Sync + 'static {
     /// The lifecycle fields of `status`.
     fn core(status: &mut Self::Status) -> Core<'_>;
     /// The generation `status` was written for.
-    fn observed(status: &Self::Status) -> Option<i64>;
+    fn observed(status: &Self::Status) -> Option<i64> {
+        *Self::core(&mut status.clone()).observed_generation
+    }
     /// Prepares the status a pass starts from (observed generation, effective policies).
-    fn prepare(&self, ctx: &Context, status: &mut Self::Status);
-    /// Every cached object of the kind (ownership decisions).
-    fn cached(ctx: &Context) -> Vec<std::sync::Arc<Self>>;
+    fn prepare(&self, ctx: &Context, status: &mut Self::Status) {
+        let policy = self.deletion_policy(ctx);
+        let core = Self::core(status);
+        *core.observed_generation = self.meta().generation;
+        *core.deletion_policy = Some(policy);
+    }
 
     /// Resolves parents, credentials and the desired object. `deleting`: only what a delete
     /// needs (settings Secrets may already be gone).
@@ -137,28 +165,72 @@ pub trait Kind: Reconciled + Binds + Serialize + Send + Sync + 'static {
     /// When `up` was created, in Unix milliseconds.
     fn created_ms(up: &Self::Up) -> i64;
 
+    /// GET by ID.
+    async fn fetch(&self, ctx: &Context, inputs: &Self::In, id: &str)
+    -> Result<Self::Up, ApiError>;
     /// GET by ID (`Ok(None)` on 404).
     async fn get(
         &self,
         ctx: &Context,
         inputs: &Self::In,
         id: &str,
-    ) -> Result<Option<Self::Up>, ApiError>;
-    /// A cheap re-check of a bound object whose inputs did not change (no Meshes call).
-    fn recheck(&self, ctx: &Context, inputs: &Self::In, id: &str, memo: &Memo)
-    -> Recheck<Self::Up>;
-    /// Observes bound object `id` (a shared list taken after `memo`'s last write, or a GET):
-    /// `Ok(None)` when it is not there (the driver confirms absence with [`Kind::get`]).
+    ) -> Result<Option<Self::Up>, ApiError> {
+        match self.fetch(ctx, inputs, id).await {
+            Ok(up) => Ok(Some(up)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    /// The objects of this kind in a workspace snapshot (children of a workspace).
+    fn in_snapshot(_snap: &Snapshot) -> &[Self::Up] {
+        &[]
+    }
+    /// A cheap re-check of a bound object whose inputs did not change (no Meshes call): for a
+    /// child, a workspace snapshot newer than its last check and write.
+    fn recheck(
+        &self,
+        ctx: &Context,
+        inputs: &Self::In,
+        id: &str,
+        memo: &Memo,
+    ) -> Recheck<Self::Up> {
+        match Self::snapshot_of(inputs) {
+            Some(ws) => snapshot::recheck(&ctx.snapshots, ws, memo, |s| find::<Self>(s, id)),
+            None => Recheck::Due,
+        }
+    }
+    /// Observes bound object `id` (a child: in a snapshot taken after `memo`'s last write; else
+    /// a GET): `Ok(None)` when it is not there (the driver confirms absence with a GET).
     async fn observe(
         &self,
         ctx: &Context,
         inputs: &Self::In,
         id: &str,
         memo: Option<&Memo>,
-    ) -> Result<Option<Self::Up>, ApiError>;
-    /// A fresh list of the upstream objects a claim or a collision check looks through.
-    async fn candidates(&self, ctx: &Context, inputs: &Self::In)
-    -> Result<Vec<Self::Up>, ApiError>;
+    ) -> Result<Option<Self::Up>, ApiError> {
+        let Some(ws) = Self::snapshot_of(inputs) else {
+            return self.get(ctx, inputs, id).await;
+        };
+        let creds = &Self::resolved(inputs).creds;
+        let written = memo.map(|m| m.written_at);
+        let (api, max_age) = (ctx.api.as_ref(), ctx.config.resync_interval);
+        snapshot::observe(&ctx.snapshots, api, creds, ws, max_age, written, |s| {
+            find::<Self>(s, id)
+        })
+        .await
+    }
+    /// A fresh list of the upstream objects a claim or a collision check looks through (a
+    /// child: a new snapshot of its workspace).
+    async fn candidates(
+        &self,
+        ctx: &Context,
+        inputs: &Self::In,
+    ) -> Result<Vec<Self::Up>, ApiError> {
+        let ws = Self::snapshot_of(inputs).unwrap_or_default();
+        let creds = &Self::resolved(inputs).creds;
+        let snap = ctx.snapshots.refresh(ctx.api.as_ref(), creds, ws).await?;
+        Ok(Self::in_snapshot(&snap).to_vec())
+    }
     /// An upstream object with the spec's identity that no CR manages, found without an extra
     /// call (a rule's twin in the latest workspace snapshot): creating would duplicate it.
     fn known_twin(&self, _ctx: &Context, _inputs: &Self::In) -> Option<Self::Up> {
@@ -243,14 +315,19 @@ pub trait Kind: Reconciled + Binds + Serialize + Send + Sync + 'static {
         ctx.config.resync_interval
     }
 
-    /// The management policy.
-    fn management(&self) -> Option<ManagementPolicy>;
     /// `spec.adopt.id` is set.
     fn adopted(&self) -> bool {
         self.adopt_id().is_some()
     }
-    /// The deletion policy in effect.
-    fn deletion_policy(&self, ctx: &Context) -> DeletionPolicy;
+    /// The deletion policy in effect: the spec's; else Orphan for what the operator did not
+    /// create (adopted or observed); else the operator's default.
+    fn deletion_policy(&self, ctx: &Context) -> DeletionPolicy {
+        match self.explicit_deletion_policy() {
+            Some(p) => p,
+            None if self.observe_only() || self.adopted() => DeletionPolicy::Orphan,
+            None => ctx.config.default_deletion_policy,
+        }
+    }
     /// The credentials Secret in the object's own namespace it uses, for the in-use finalizer.
     async fn credentials_secret(&self, ctx: &Context) -> Option<SecretRef>;
     /// Waits a cleanup must do before anything else (a workspace waits for the connections that
@@ -275,6 +352,13 @@ pub async fn reconcile<K: Kind>(
     ctx: std::sync::Arc<Context>,
 ) -> Result<kube::runtime::controller::Action, super::error::Error> {
     super::frame::reconcile(obj, ctx, apply::entry::<K>, delete::entry::<K>).await
+}
+
+fn find<K: Kind>(snap: &Snapshot, id: &str) -> Option<K::Up> {
+    K::in_snapshot(snap)
+        .iter()
+        .find(|u| K::up_id(u) == id)
+        .cloned()
 }
 
 /// The first 16 hex digits of a hash as a number (fingerprints for memos and stall keys).

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::api::types::{CreateRule, Rule};
-use crate::resources::{DeletionPolicy, ManagementPolicy, MeshesRuleSpec};
+use crate::resources::MeshesRuleSpec;
 
 /// The rule the spec describes, in workspace `workspace` on connection `connection`.
 pub fn desired(spec: &MeshesRuleSpec, workspace: &str, connection: &str) -> CreateRule {
@@ -48,17 +48,6 @@ pub fn matches(r: &Rule, want: &CreateRule) -> bool {
             .all(|(k, v)| r.metadata.get(k) == Some(v))
         && want.active.is_none_or(|a| r.active.unwrap_or(true) == a)
         && want.hidden.is_none_or(|h| r.hidden.unwrap_or(false) == h)
-}
-
-/// The deletion policy in effect.
-pub fn deletion_policy(spec: &MeshesRuleSpec, default: DeletionPolicy) -> DeletionPolicy {
-    if let Some(p) = spec.deletion_policy {
-        return p;
-    }
-    if spec.management_policy == Some(ManagementPolicy::Observe) || spec.adopt.is_some() {
-        return DeletionPolicy::Orphan;
-    }
-    default
 }
 
 /// An identical upstream rule no CR has bound: creating ours would silently duplicate or take

@@ -3,7 +3,6 @@
 //! update a rule). Observation reads the workspace snapshot, never a GET per rule.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use kube::ResourceExt;
@@ -15,13 +14,14 @@ use crate::controllers::catalog::actions_of;
 use crate::controllers::config::SecretRef;
 use crate::controllers::context::{Context, Memo};
 use crate::controllers::credentials::{self, Resolved};
+use crate::controllers::frame;
 use crate::controllers::lifecycle::host::Host;
-use crate::controllers::lifecycle::{Core, Kind, Plan, Recheck, fingerprint};
+use crate::controllers::lifecycle::{Core, Kind, Plan, fingerprint};
 use crate::controllers::outcome::Outcome;
 use crate::controllers::parents::{self, Parent};
+use crate::controllers::snapshot::Snapshot;
 use crate::controllers::step::{Step, api_error};
-use crate::controllers::{frame, snapshot};
-use crate::resources::{DeletionPolicy, ManagementPolicy, MeshesRule, MeshesRuleStatus, reasons};
+use crate::resources::{MeshesRule, MeshesRuleStatus, reasons};
 
 /// A rule's resolved inputs.
 #[derive(Debug)]
@@ -65,25 +65,7 @@ impl Kind for MeshesRule {
     const NOUN: &'static str = "rule";
 
     fn core(s: &mut MeshesRuleStatus) -> Core<'_> {
-        Core {
-            id: &mut s.rule_id,
-            org: &mut s.org_id,
-            pending: &mut s.pending_create,
-            previous: Some(&mut s.previous_rule_id),
-        }
-    }
-
-    fn observed(s: &MeshesRuleStatus) -> Option<i64> {
-        s.observed_generation
-    }
-
-    fn prepare(&self, ctx: &Context, status: &mut MeshesRuleStatus) {
-        status.observed_generation = self.metadata.generation;
-        status.effective_deletion_policy = Some(self.deletion_policy(ctx));
-    }
-
-    fn cached(ctx: &Context) -> Vec<Arc<Self>> {
-        ctx.stores.all_rules()
+        crate::lifecycle_core!(s, rule_id, Some(&mut s.previous_rule_id))
     }
 
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<RuleInputs, Step> {
@@ -193,45 +175,12 @@ impl Kind for MeshesRule {
         up.created_at.timestamp_millis()
     }
 
-    async fn get(&self, ctx: &Context, i: &RuleInputs, id: &str) -> Result<Option<Rule>, ApiError> {
-        match ctx.api.get_rule(&i.resolved.creds, id).await {
-            Ok(r) => Ok(Some(r)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+    async fn fetch(&self, ctx: &Context, i: &RuleInputs, id: &str) -> Result<Rule, ApiError> {
+        ctx.api.get_rule(&i.resolved.creds, id).await
     }
 
-    fn recheck(&self, ctx: &Context, i: &RuleInputs, id: &str, memo: &Memo) -> Recheck<Rule> {
-        snapshot::recheck(&ctx.snapshots, &i.parent.workspace_id, memo, |s| {
-            s.rules.iter().find(|r| r.id == id).cloned()
-        })
-    }
-
-    async fn observe(
-        &self,
-        ctx: &Context,
-        i: &RuleInputs,
-        id: &str,
-        memo: Option<&Memo>,
-    ) -> Result<Option<Rule>, ApiError> {
-        snapshot::observe(
-            &ctx.snapshots,
-            ctx.api.as_ref(),
-            &i.resolved.creds,
-            &i.parent.workspace_id,
-            ctx.config.resync_interval,
-            memo.map(|m| m.written_at),
-            |s| s.rules.iter().find(|r| r.id == id).cloned(),
-        )
-        .await
-    }
-
-    async fn candidates(&self, ctx: &Context, i: &RuleInputs) -> Result<Vec<Rule>, ApiError> {
-        let snap = ctx
-            .snapshots
-            .refresh(ctx.api.as_ref(), &i.resolved.creds, &i.parent.workspace_id)
-            .await?;
-        Ok(snap.rules.clone())
+    fn in_snapshot(snap: &Snapshot) -> &[Rule] {
+        &snap.rules
     }
 
     fn known_twin(&self, ctx: &Context, i: &RuleInputs) -> Option<Rule> {
@@ -334,17 +283,7 @@ impl Kind for MeshesRule {
         Some(&i.parent.workspace_id)
     }
 
-    fn management(&self) -> Option<ManagementPolicy> {
-        self.spec.management_policy
-    }
-
-    fn deletion_policy(&self, ctx: &Context) -> DeletionPolicy {
-        decide::deletion_policy(&self.spec, ctx.config.default_deletion_policy)
-    }
-
     async fn credentials_secret(&self, ctx: &Context) -> Option<SecretRef> {
-        let parent = parents::of_rule(ctx, self, true).await.ok()?;
-        (Some(&parent.credentials.namespace) == self.namespace().as_ref())
-            .then_some(parent.credentials)
+        parents::own_namespace(self, parents::of_rule(ctx, self, true).await)
     }
 }

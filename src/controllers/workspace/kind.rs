@@ -4,7 +4,6 @@
 //! children. Meshes has no workspace delete: deleting the CR releases the workspace.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -23,9 +22,7 @@ use crate::controllers::lifecycle::{Core, Kind, Plan, Recheck};
 use crate::controllers::outcome::Outcome;
 use crate::controllers::step::{Step, api_error, kube_transient};
 use crate::resources::annotations::RESYNC_INTERVAL;
-use crate::resources::{
-    DeletionPolicy, ManagementPolicy, MeshesWorkspace, MeshesWorkspaceStatus, reasons,
-};
+use crate::resources::{DeletionPolicy, MeshesWorkspace, MeshesWorkspaceStatus, reasons};
 
 fn parse_identity(identity: &str) -> Option<&str> {
     identity
@@ -103,26 +100,7 @@ impl Kind for MeshesWorkspace {
     const NOUN: &'static str = "workspace";
 
     fn core(s: &mut MeshesWorkspaceStatus) -> Core<'_> {
-        Core {
-            id: &mut s.workspace_id,
-            org: &mut s.org_id,
-            pending: &mut s.pending_create,
-            previous: None,
-        }
-    }
-
-    fn observed(s: &MeshesWorkspaceStatus) -> Option<i64> {
-        s.observed_generation
-    }
-
-    fn prepare(&self, _ctx: &Context, status: &mut MeshesWorkspaceStatus) {
-        status.observed_generation = self.metadata.generation;
-        // Meshes has no workspace delete: deleting the CR always releases the workspace.
-        status.effective_deletion_policy = Some(DeletionPolicy::Orphan);
-    }
-
-    fn cached(ctx: &Context) -> Vec<Arc<Self>> {
-        ctx.stores.all_workspaces()
+        crate::lifecycle_core!(s, workspace_id, None)
     }
 
     async fn resolve(&self, ctx: &Context, _deleting: bool) -> Result<Resolved, Step> {
@@ -173,17 +151,13 @@ impl Kind for MeshesWorkspace {
         up.workspace.created_at.timestamp_millis()
     }
 
-    async fn get(
+    async fn fetch(
         &self,
         ctx: &Context,
         i: &Resolved,
         id: &str,
-    ) -> Result<Option<WorkspaceDetail>, ApiError> {
-        match ctx.api.get_workspace(&i.creds, id).await {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+    ) -> Result<WorkspaceDetail, ApiError> {
+        ctx.api.get_workspace(&i.creds, id).await
     }
 
     fn recheck(
@@ -365,10 +339,6 @@ impl Kind for MeshesWorkspace {
             .and_then(|v| humantime::parse_duration(v).ok())
             .filter(|d| *d >= Duration::from_secs(1))
             .unwrap_or(ctx.config.resync_interval)
-    }
-
-    fn management(&self) -> Option<ManagementPolicy> {
-        self.spec.management_policy
     }
 
     fn deletion_policy(&self, _ctx: &Context) -> DeletionPolicy {
