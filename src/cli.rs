@@ -109,7 +109,7 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, env = "MESHES_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax, e.g. info or meshes_operator=debug).
+    /// Log filter (tracing EnvFilter syntax, e.g. info or info,meshes_client=debug).
     #[arg(long, env = "MESHES_LOG", default_value = "info")]
     pub log_level: String,
 }

@@ -31,7 +31,7 @@ const NOT_CLIENT_OPERATIONS: &[&str] = &[
 ];
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("emulator/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../emulator/golden")
 }
 
 /// Which client operation a fixture exercises, from its file name.

@@ -327,7 +327,7 @@ async fn traces_and_errors_carry_no_secret_jwt_or_connection_setting() {
     let buffer = Buffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "meshes_operator=trace,reqwest=trace,hyper=trace,hyper_util=trace",
+            "meshes_client=trace,reqwest=trace,hyper=trace,hyper_util=trace",
         ))
         .with_writer(buffer.clone())
         .with_ansi(false)

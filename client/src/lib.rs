@@ -1,4 +1,6 @@
-//! The Meshes management API client. Knows nothing of Kubernetes.
+//! `meshes-client`: the Meshes management API client. Knows nothing of Kubernetes: the crate
+//! does not depend on kube, k8s-openapi or schemars, so the compiler keeps it that way. The
+//! operator re-exports it as `meshes_operator::api`.
 //!
 //! - [`Credentials`]: a machine key and its org; the secret never prints.
 //! - [`MeshesClient`]: the HTTP implementation of [`MeshesApi`], built from a
