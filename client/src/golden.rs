@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::calls::routes;
-use super::error::{ApiError, Endpoint, Method, classify_status};
+use super::error::{ApiError, Endpoint, Method};
+use super::response::classify_status;
 use super::types::{
     Connection, ConnectionEnvelope, CreateConnection, CreateRule, CreateWorkspace,
     DeleteConnection, DeletedConnection, DeletedRule, Integration, Page, Rule, RuleEnvelope,

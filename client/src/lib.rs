@@ -7,6 +7,9 @@
 //!   [`ClientConfig`]; cheap to clone, one per process. Every call takes a budget permit for
 //!   its access key (token bucket + concurrency cap, paused after a 429), then mints a fresh
 //!   30 s JWT, sends, and classifies the outcome into an [`ApiError`]. Only GETs are retried.
+//! - [`ApiError::class`] / [`ErrorClass`]: what a failure means for the caller (retry, give up,
+//!   or find out first), and [`ApiError::outcome_unknown`]: whether a write may have been
+//!   applied. One classification for the client and the controllers.
 //! - [`MeshesApi`]: the trait the controllers depend on (mock it in tests).
 //! - [`types`]: the wire types.
 //!
@@ -22,6 +25,7 @@ mod credentials;
 mod error;
 mod golden;
 pub mod jwt;
+mod response;
 mod testserver;
 mod transport_tests;
 pub mod types;
@@ -34,7 +38,7 @@ pub use config::{
     parse_base_url,
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
-pub use error::{ApiError, Endpoint, FieldError, Method, TransientCause};
+pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
 pub use types::{
     Connection, CreateConnection, CreateRule, CreateWorkspace, DeletedConnection, DeletedRule,
     Integration, IntegrationType, Page, PublishableKey, Rule, RuleFilter, UpdateConnection,
