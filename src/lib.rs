@@ -2,12 +2,13 @@
 //! resources against the Meshes management API.
 //!
 //! The crate is split so that each layer knows only what it must:
-//! - [`api`]: the Meshes HTTP client (JWTs, budgets, typed calls, errors). Knows nothing of
-//!   Kubernetes.
+//! - [`api`]: the Meshes HTTP client (JWTs, budgets, typed calls, errors): the `meshes-client`
+//!   crate (`client/`), re-exported under its old path. It has no Kubernetes dependency, so
+//!   the compiler keeps it that way.
 //! - [`resources`]: the custom resource types and their schema. Knows nothing of HTTP.
 //! - [`controllers`]: glue between the two.
 
-pub mod api;
+pub use meshes_client as api;
 pub mod cli;
 pub mod controllers;
 pub mod resources;

@@ -36,35 +36,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(*args)?,
-        Command::Crds { check, root } => crds(check, &root)?,
+        Command::Crds { check, root } => meshes_operator::cli::crds::command(check, &root)?,
         Command::Version => {
             #[allow(clippy::print_stdout)]
             {
                 println!("meshes-operator {}", env!("CARGO_PKG_VERSION"));
             }
-        }
-    }
-    Ok(())
-}
-
-/// The `crds` subcommand: generate, or check for drift.
-fn crds(check: bool, root: &std::path::Path) -> anyhow::Result<()> {
-    use meshes_operator::resources::crdgen;
-    if check {
-        let drifted = crdgen::check_all(root)?;
-        if !drifted.is_empty() {
-            for path in &drifted {
-                eprintln!("out of date: {}", path.display());
-            }
-            anyhow::bail!(
-                "{} CRD file(s) differ from src/resources; run `meshes-operator crds`",
-                drifted.len()
-            );
-        }
-        eprintln!("CRD files are up to date");
-    } else {
-        for path in crdgen::write_all(root)? {
-            eprintln!("wrote {}", path.display());
         }
     }
     Ok(())

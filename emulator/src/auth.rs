@@ -1,6 +1,8 @@
-//! Strict verification of the machine JWT of meshes-api.md §2.1: HS256 only, `kid` = a known,
-//! unrevoked access key, signature with the raw secret bytes, exact `iss`/`aud`, `org` owned by
-//! the key (else 403), expiry and a lifetime of at most 60 s, with a small clock skew.
+//! Strict verification of the machine JWT (`emulator/README.md`, "The wire contract"; the
+//! exact checks are item 3 of "Choices where the public contract is silent"): HS256 only,
+//! `kid` = a known, unrevoked access key, signature with the raw secret bytes, exact
+//! `iss`/`aud`, `org` owned by the key (else 403), expiry and a lifetime of at most 60 s, with
+//! a small clock skew.
 
 use std::collections::BTreeMap;
 

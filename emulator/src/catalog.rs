@@ -1,4 +1,5 @@
-//! The integrations catalog (meshes-api.md §5.4 and §6): the 15 integration types, their
+//! The integrations catalog (`GET /integrations`; `emulator/README.md`, "The wire contract"):
+//! the 15 integration types, their
 //! authentication fields (which drive connection validation, defaults and secret redaction),
 //! their rule actions, and the synthetic action data and destination fields served for them.
 
@@ -6,7 +7,8 @@ use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 
-/// Every integration type, in the order of meshes-api.md §6.
+/// Every integration type, in the contract's order (`emulator/README.md`, "The wire
+/// contract"; pinned by `golden/integrations.list.json`).
 pub const TYPES: [&str; 15] = [
     "activecampaign",
     "aweber",

@@ -229,7 +229,8 @@ impl Credentials {
         }
     }
 
-    /// Checks the formats the official Node client enforces (see meshes-api.md §2.1).
+    /// Checks the formats the official Node client enforces (listed in `emulator/README.md`,
+    /// "The wire contract", machine JWT).
     pub fn validate(&self) -> Result<(), String> {
         if !valid_access_key(&self.access_key) {
             return Err(format!(

@@ -1,5 +1,5 @@
-//! Annotation keys users and the operator put on the custom resources (DESIGN §3, common
-//! behaviour).
+//! Annotation keys users and the operator put on the custom resources (`docs/crds.md`,
+//! "Annotations and finalizers"; behaviour in `docs/reconcile-contract.md`, "Annotations").
 
 /// `"true"` stops all writes (upstream and status, after one `Paused` status write) until
 /// removed; deletion still follows the deletion policy.

@@ -187,7 +187,8 @@ impl std::fmt::Display for IntegrationType {
 }
 
 /// Marker written to status just before a create call, so a create whose response was lost
-/// (timeout, crash) is claimed instead of duplicated (DESIGN §4).
+/// (timeout, crash) is claimed instead of duplicated (`docs/reconcile-contract.md`,
+/// "Crash-safe creates").
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingCreate {

@@ -1,5 +1,6 @@
-//! The status condition type shared by all three kinds, the five condition types of DESIGN §3,
-//! and pure helpers to set them without rewriting timestamps needlessly.
+//! The status condition type shared by all three kinds, the five condition types
+//! (`docs/crds.md`, "Status conditions"), and pure helpers to set them without rewriting
+//! timestamps needlessly.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;

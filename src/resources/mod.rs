@@ -2,9 +2,10 @@
 //!
 //! - [`workspace`], [`connection`], [`rule`]: the three kinds.
 //! - [`common`]: references, adoption, policies, integration types, `pendingCreate`.
-//! - [`conditions`], [`reasons`]: the status vocabulary of DESIGN §3.
+//! - [`conditions`], [`reasons`]: the status vocabulary (`docs/crds.md`, "Status conditions").
 //! - [`annotations`], [`finalizers`]: metadata keys the operator reads and writes.
-//! - [`crdgen`]: CRD generation (post-processed schema) and the files under `crds/`.
+//! - [`crdgen`]: CRD generation (post-processed schema) rendered to YAML strings; the CLI
+//!   (`crate::cli::crds`) writes and checks the files under `crds/`.
 
 pub mod annotations;
 pub mod common;

@@ -1,6 +1,7 @@
-//! The reason vocabulary of DESIGN §3, shared by controllers (condition reasons), Events,
-//! the documentation and the Argo CD health check. Reasons are CamelCase and stable: users and
-//! alerting match on them.
+//! The reason vocabulary (`docs/crds.md`, "Status conditions"; when each is set:
+//! `docs/reconcile-contract.md`, "Reasons you will see"), shared by controllers (condition
+//! reasons), Events, the documentation and the Argo CD health check. Reasons are CamelCase and
+//! stable: users and alerting match on them.
 
 /// `Ready=True`: upstream matches the current generation and outputs are written.
 pub const AVAILABLE: &str = "Available";

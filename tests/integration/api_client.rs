@@ -516,7 +516,7 @@ async fn api_client_never_leaks_secrets_in_debug_display_or_traces() {
     let buffer = Buffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "meshes_operator=trace,reqwest=trace,hyper=trace,hyper_util=trace,h2=trace",
+            "meshes_client=trace,meshes_operator=trace,reqwest=trace,hyper=trace,hyper_util=trace,h2=trace",
         ))
         .with_writer(buffer.clone())
         .with_ansi(false)

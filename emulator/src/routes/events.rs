@@ -82,7 +82,8 @@ fn non_empty_text(f: &mut Fields<'_>, key: &str, required: bool) -> Option<Strin
     }
 }
 
-/// Checks one item's members (meshes-api.md §5.5 POST /events body).
+/// Checks one item's members (the `POST /events` body; `emulator/README.md`, "Events and
+/// delivery", and item 11 of "Choices where the public contract is silent").
 fn parse_item(item: &Value, caller: &Caller) -> ApiResult<NewEvent> {
     let Value::Object(obj) = item else {
         return Err(ApiError::bad_request("event must be a JSON object"));

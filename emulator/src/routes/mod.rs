@@ -1,5 +1,6 @@
-//! HTTP routes of the Meshes management API (paths exactly as in meshes-api.md §5) and the
-//! lookups they share (org isolation → 404, workspace scope of a key → 403).
+//! HTTP routes of the Meshes management API (paths exactly as Meshes documents them, listed in
+//! `emulator/README.md`, "Meshes API served") and the lookups they share (org isolation → 404,
+//! workspace scope of a key → 403).
 
 pub mod admin;
 mod connections;

@@ -1,6 +1,7 @@
-//! `/api/v1/sessions…`: embed sessions (meshes-api.md §5.6) — mint (200, not 201), list by
-//! workspace, refresh (new access token, same session; 409 once revoked), revoke. Access tokens
-//! are HS256 JWTs signed with a per-state secret; they authorize nothing in the emulator.
+//! `/api/v1/sessions…`: embed sessions (`emulator/README.md`, "Embed sessions and mappings") —
+//! mint (200, not 201), list by workspace, refresh (new access token, same session; 409 once
+//! revoked), revoke. Access tokens are HS256 JWTs signed with a per-state secret; they
+//! authorize nothing in the emulator.
 
 use axum::Extension;
 use axum::Json;

@@ -1,5 +1,5 @@
-//! Embed sessions and connection default mappings as stored (meshes-api.md §5.6, §5.2), with
-//! their wire shapes.
+//! Embed sessions and connection default mappings as stored (`emulator/README.md`, "Embed
+//! sessions and mappings"), with their wire shapes.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! Event history as stored: an ingested [`Event`], its per-rule [`RuleEvent`]s (one per matching
 //! rule, the unit of delivery and retry) and each delivery [`Attempt`], with their wire shapes
-//! (meshes-api.md §5.5) and the rule that derives an event's status from its rule events.
+//! (`emulator/README.md`, "Events and delivery") and the rule that derives an event's status
+//! from its rule events.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -132,7 +133,7 @@ pub struct RuleEvent {
 }
 
 impl RuleEvent {
-    /// Wire shape (meshes-api.md §5.5 RuleEvent).
+    /// Wire shape of a RuleEvent (`emulator/README.md`, "Events and delivery").
     pub fn to_wire(&self, ev: &Event) -> Value {
         let mut v = json!({
             "id": self.id, "type": "rule", "workspace": ev.workspace, "event": ev.event,

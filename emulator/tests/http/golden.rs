@@ -1,4 +1,5 @@
-//! Replays every case in `emulator/golden/` (written from meshes-api.md) against a freshly
+//! Replays every case in `emulator/golden/` (written by hand from the contract, see
+//! `emulator/golden/README.md`) against a freshly
 //! reset emulator seeded with `golden/seed.json`.
 
 use std::collections::BTreeSet;

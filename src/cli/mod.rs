@@ -1,5 +1,8 @@
-//! Flags (and their environment variables) of `meshes-operator run`, turned into the client,
-//! controller and scope configurations. Kept out of `main.rs` so the mapping is unit-tested.
+//! The command line, kept out of `main.rs` so it is unit-tested: the flags (and their
+//! environment variables) of `meshes-operator run`, turned into the client, controller and
+//! scope configurations, and [`crds`], the `meshes-operator crds` command (CRD files on disk).
+
+pub mod crds;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -109,7 +112,7 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, env = "MESHES_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax, e.g. info or meshes_operator=debug).
+    /// Log filter (tracing EnvFilter syntax, e.g. info or info,meshes_client=debug).
     #[arg(long, env = "MESHES_LOG", default_value = "info")]
     pub log_level: String,
 }

@@ -1,10 +1,15 @@
-//! The Meshes management API client. Knows nothing of Kubernetes.
+//! `meshes-client`: the Meshes management API client. Knows nothing of Kubernetes: the crate
+//! does not depend on kube, k8s-openapi or schemars, so the compiler keeps it that way. The
+//! operator re-exports it as `meshes_operator::api`.
 //!
 //! - [`Credentials`]: a machine key and its org; the secret never prints.
 //! - [`MeshesClient`]: the HTTP implementation of [`MeshesApi`], built from a
 //!   [`ClientConfig`]; cheap to clone, one per process. Every call takes a budget permit for
 //!   its access key (token bucket + concurrency cap, paused after a 429), then mints a fresh
 //!   30 s JWT, sends, and classifies the outcome into an [`ApiError`]. Only GETs are retried.
+//! - [`ApiError::class`] / [`ErrorClass`]: what a failure means for the caller (retry, give up,
+//!   or find out first), and [`ApiError::outcome_unknown`]: whether a write may have been
+//!   applied. One classification for the client and the controllers.
 //! - [`MeshesApi`]: the trait the controllers depend on (mock it in tests).
 //! - [`types`]: the wire types.
 //!
@@ -20,6 +25,7 @@ mod credentials;
 mod error;
 mod golden;
 pub mod jwt;
+mod response;
 mod testserver;
 mod transport_tests;
 pub mod types;
@@ -32,7 +38,7 @@ pub use config::{
     parse_base_url,
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
-pub use error::{ApiError, Endpoint, FieldError, Method, TransientCause};
+pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
 pub use types::{
     Connection, CreateConnection, CreateRule, CreateWorkspace, DeletedConnection, DeletedRule,
     Integration, IntegrationType, Page, PublishableKey, Rule, RuleFilter, UpdateConnection,

@@ -584,7 +584,7 @@ mod tests {
 
     #[test]
     fn the_trait_is_usable_as_a_shared_object() {
-        let client = MeshesClient::new(crate::api::ClientConfig::default()).unwrap();
+        let client = MeshesClient::new(crate::ClientConfig::default()).unwrap();
         let api: std::sync::Arc<dyn MeshesApi> = std::sync::Arc::new(client);
         assert_eq!(api.max_list_pages(), DEFAULT_MAX_LIST_PAGES);
     }

@@ -1,5 +1,6 @@
-//! Wire types of the Meshes management API (contract: `meshes-api.md` §3–§6). Owned by the
-//! client alone; the emulator has its own, and golden fixtures keep both honest.
+//! Wire types of the Meshes management API (the contract in brief: `emulator/README.md`, "The
+//! wire contract"; request and response shapes pinned by `emulator/golden/*.json`). Owned by
+//! the client alone; the emulator has its own, and the golden fixtures keep both honest.
 //!
 //! Reading is lenient where the operator does not depend on a field (unknown enum values
 //! land in a catch-all, unknown members are ignored); writing sends exactly the documented
@@ -73,7 +74,8 @@ macro_rules! string_enum {
 }
 
 string_enum! {
-    /// Integration (connection and rule) type (§6).
+    /// Integration (connection and rule) type: the 15 types of the contract; values added by
+    /// Meshes later land in the catch-all.
     IntegrationType {
         /// ActiveCampaign.
         ActiveCampaign = "activecampaign",
@@ -136,7 +138,7 @@ string_enum! {
     }
 }
 
-/// The pagination envelope of every list (§3.1).
+/// The pagination envelope of every list (`{count, limit, next_cursor, records}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     /// Records in this page.
@@ -150,7 +152,7 @@ pub struct Page<T> {
     pub records: Vec<T>,
 }
 
-/// A workspace as listed, created and updated (§5.1).
+/// A workspace as listed, created and updated (`/workspaces`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workspace {
     /// Meshes ID (UUID).
@@ -211,7 +213,7 @@ pub struct WorkspaceEnvelope {
     pub workspace: Workspace,
 }
 
-/// A connection: a configured destination inside a workspace (§5.2).
+/// A connection: a configured destination inside a workspace (`/connections`).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connection {
     /// Meshes ID (UUID).
@@ -340,7 +342,7 @@ pub struct DeletedConnection {
     pub kind: IntegrationType,
 }
 
-/// A rule: event type → connection action (§5.3). Rules cannot be updated, only replaced.
+/// A rule: event type → connection action (`/rules`). Rules cannot be updated, only replaced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     /// Meshes ID (UUID).
@@ -464,7 +466,7 @@ impl RuleFilter {
     }
 }
 
-/// An entry of the integrations catalog (§5.4).
+/// An entry of the integrations catalog (`GET /integrations`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integration {
     /// Display name (empty when the server omits it).

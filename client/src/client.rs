@@ -14,10 +14,9 @@ use url::Url;
 use super::budget::BudgetRegistry;
 use super::config::{ClientConfig, ConfigError, ProxyConfig, is_loopback, parse_base_url};
 use super::credentials::Credentials;
-use super::error::{
-    ApiError, Endpoint, Method, TransientCause, classify_status, excerpt, parse_retry_after,
-};
+use super::error::{ApiError, Endpoint, Method, TransientCause};
 use super::jwt;
+use super::response::{classify_status, excerpt, parse_retry_after};
 
 /// Header carrying the caller's create identity (harmless where Meshes ignores it).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -255,11 +254,21 @@ impl MeshesClient {
 
         if (200..300).contains(&status) {
             self.inner.budgets.note_success(creds.access_key());
-            return serde_json::from_slice(&body).map_err(|e| ApiError::Unexpected {
-                endpoint,
-                status: Some(status),
-                message: decode_message(&e, call.redact_body),
-                excerpt: excerpt(&body, call.redact_body),
+            // Not a refusal: the server says it did what was asked, the client cannot read
+            // the result. For a write this must stay distinguishable from "nothing created".
+            return serde_json::from_slice(&body).map_err(|e| {
+                let detail = decode_message(&e, call.redact_body);
+                let message = if endpoint.method == Method::Get {
+                    detail
+                } else {
+                    format!("the request was accepted but its result cannot be read: {detail}")
+                };
+                ApiError::Unexpected {
+                    endpoint,
+                    status: Some(status),
+                    message,
+                    excerpt: excerpt(&body, call.redact_body),
+                }
             });
         }
         let err = classify_status(endpoint, status, &body, retry_after, call.redact_body);

@@ -14,13 +14,16 @@ pub enum CredentialsError {
     Malformed(&'static str),
 }
 
-/// The secret half of a machine key. Only the JWT signer can read it.
+/// The secret half of a machine key. It never prints; its bytes are read only by the JWT
+/// signer and by callers that must notice a rotation without keeping the value (the operator
+/// hashes it, in memory, into a credentials fingerprint).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretKey(String);
 
 impl SecretKey {
-    /// The raw UTF-8 bytes used as the HS256 key (Meshes does not base64-decode it).
-    pub(crate) fn expose_bytes(&self) -> &[u8] {
+    /// The raw UTF-8 bytes used as the HS256 key (Meshes does not base64-decode it). Secret:
+    /// never log, format or store them.
+    pub fn expose_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 }
@@ -72,7 +75,8 @@ impl Credentials {
         &self.org_id
     }
 
-    pub(crate) fn secret_key(&self) -> &SecretKey {
+    /// The secret key (redacted in `Debug`; see [`SecretKey::expose_bytes`]).
+    pub fn secret_key(&self) -> &SecretKey {
         &self.secret_key
     }
 }

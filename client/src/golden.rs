@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::calls::routes;
-use super::error::{ApiError, Endpoint, Method, classify_status};
+use super::error::{ApiError, Endpoint, Method};
+use super::response::classify_status;
 use super::types::{
     Connection, ConnectionEnvelope, CreateConnection, CreateRule, CreateWorkspace,
     DeleteConnection, DeletedConnection, DeletedRule, Integration, Page, Rule, RuleEnvelope,
@@ -31,7 +32,7 @@ const NOT_CLIENT_OPERATIONS: &[&str] = &[
 ];
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("emulator/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../emulator/golden")
 }
 
 /// Which client operation a fixture exercises, from its file name.

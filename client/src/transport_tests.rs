@@ -13,8 +13,8 @@ use super::jwt::Claims;
 use super::testserver::{Reply, TestServer};
 use super::types::{CreateConnection, CreateWorkspace, IntegrationType};
 use super::{
-    ApiError, BudgetConfig, ClientConfig, Credentials, MeshesApi, MeshesClient, RetryConfig,
-    TransientCause,
+    ApiError, BudgetConfig, ClientConfig, Credentials, ErrorClass, MeshesApi, MeshesClient,
+    RetryConfig, TransientCause,
 };
 
 const SECRET: &str = "unit-secret-abcdefghijklmnopqrstuvwxyz-0123456789";
@@ -301,6 +301,54 @@ async fn list_helpers_follow_cursors_through_the_transport() {
     assert_eq!(seen[1].path, "/api/v1/workspaces?cursor=abc_1");
 }
 
+#[tokio::test]
+async fn a_201_with_an_undecodable_body_is_outcome_unknown_not_a_refusal() {
+    let server = TestServer::start().await;
+    let c = client(&server, |_| {});
+    let body = CreateWorkspace {
+        name: "acme".into(),
+        description: None,
+    };
+    // Meshes created the workspace (201) but the body is not a workspace envelope.
+    server.push(Reply::json(201, r#"{"workspace":{"id":7}}"#));
+    let err = c
+        .create_workspace(&creds("mk_a"), &body, Some("pending-create-7"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Unexpected { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::OutcomeUnknown, "{err:?}");
+    assert!(err.outcome_unknown(), "{err:?}");
+    assert!(!err.is_permanent() && !err.is_transient(), "{err:?}");
+    assert_eq!(err.status(), Some(201));
+    assert!(err.to_string().contains("accepted"), "{err}");
+    assert_eq!(server.seen().len(), 1, "a write is never retried");
+
+    // Contrast on the same route: a 409 is a refusal (nothing created), and a request that
+    // cannot be built is never sent.
+    server.push(Reply::json(
+        409,
+        r#"{"message":"Workspace name already exists"}"#,
+    ));
+    let refused = c
+        .create_workspace(&creds("mk_a"), &body, None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.class(), ErrorClass::Conflict, "{refused:?}");
+    assert!(!refused.outcome_unknown() && refused.is_permanent());
+    let not_sent = c.get_workspace(&creds("mk_a"), "..").await.unwrap_err();
+    assert_eq!(not_sent.class(), ErrorClass::NotSent, "{not_sent:?}");
+    assert!(!not_sent.outcome_unknown() && not_sent.is_permanent());
+    assert_eq!(server.seen().len(), 2, "the invalid ID was not sent");
+
+    // Positive control: the same route with a decodable 201 succeeds.
+    server.push(Reply::json(201, &format!(r#"{{"workspace":{WS}}}"#)));
+    let ws = c
+        .create_workspace(&creds("mk_a"), &body, None)
+        .await
+        .unwrap();
+    assert_eq!(ws.id, "w1");
+}
+
 /// Collects formatted trace output in memory.
 #[derive(Clone, Default)]
 struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -327,7 +375,7 @@ async fn traces_and_errors_carry_no_secret_jwt_or_connection_setting() {
     let buffer = Buffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "meshes_operator=trace,reqwest=trace,hyper=trace,hyper_util=trace",
+            "meshes_client=trace,reqwest=trace,hyper=trace,hyper_util=trace",
         ))
         .with_writer(buffer.clone())
         .with_ansi(false)
