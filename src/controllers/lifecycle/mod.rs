@@ -366,9 +366,9 @@ pub fn fingerprint(hash: &str) -> u64 {
     u64::from_str_radix(hash.get(..16).unwrap_or("0"), 16).unwrap_or(0)
 }
 
-/// Whether a failed write may have been applied: the request may have reached Meshes and no
-/// answer we can read came back (network, timeout, 5xx, or a response we cannot decode, a 2xx
-/// included). Such a create is claimed, never repeated blindly.
+/// Whether a failed write may have been applied (the client's one classification: network,
+/// timeout, 5xx, or a response that cannot be read, a 2xx included). Such a create is claimed,
+/// never repeated blindly.
 pub fn outcome_unknown(e: &ApiError) -> bool {
-    matches!(e, ApiError::Transient { .. } | ApiError::Unexpected { .. })
+    e.outcome_unknown()
 }
