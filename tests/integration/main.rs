@@ -7,5 +7,6 @@ mod crd_validation;
 mod harness;
 mod lifecycle;
 mod operator_process;
+mod secrets;
 mod support;
 mod workspace;
