@@ -1,5 +1,6 @@
-//! Secrets around the controllers: the `secretMetadata` grace period (review finding 6) and a
-//! stable WaitingForSecret message.
+//! Secrets around the controllers: the credentials-in-use finalizer when users go away or switch
+//! (review finding 3), the `secretMetadata` grace period (finding 6) and a stable
+//! WaitingForSecret message.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +12,194 @@ use serde_json::json;
 
 use crate::support::{SOON, World, condition, eventually};
 
+const IN_USE: &str = "meshes.io/credentials-in-use";
+
 /// Ceiling for the fixes under test ("within 30 s").
 const WITHIN: Duration = Duration::from_secs(30);
+
+/// The finalizers of Secret `name`; `None` when it does not exist.
+async fn secret_finalizers(w: &World, name: &str) -> Option<Vec<String>> {
+    w.secrets()
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .map(|s| s.metadata.finalizers.unwrap_or_default())
+}
+
+fn has_in_use(finalizers: &Option<Vec<String>>) -> bool {
+    finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|x| x == IN_USE))
+}
 
 fn workspace(name: &str, secret: &str) -> serde_json::Value {
     json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace", "metadata": {"name": name},
         "spec": {"credentialsRef": {"name": secret}}})
+}
+
+/// Deletes Secret `secret` and workspaces `names` at once, after marking the namespace
+/// Terminating, as the namespace controller would (no namespace controller runs here).
+async fn delete_namespace_with(
+    w: &World,
+    secret: &str,
+    names: &[&str],
+    params: &kube::api::DeleteParams,
+) {
+    let ns_api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(w.client.clone());
+    ns_api.delete(&w.ns, &Default::default()).await.unwrap();
+    // The Secret goes first, so its own deletion event is seen while every user still exists.
+    w.delete("Secret", secret).await;
+    for name in names {
+        w.workspaces().delete(name, params).await.unwrap();
+    }
+}
+
+/// Finding 3: two workspaces sharing one credentials Secret, deleted together with the Secret
+/// (a namespace deletion). Each cleanup saw the other workspace as a user and kept the
+/// Secret's finalizer; nothing looked at the Secret again once both were gone, so it (and the
+/// namespace) hung. Deleted with foreground propagation, each workspace outlives its own
+/// cleanup until the garbage collector removes `foregroundDeletion`, so the cleanups always see
+/// each other; the test plays the garbage collector (none runs here).
+#[tokio::test]
+async fn workspaces_sharing_a_secret_deleted_together_release_it() {
+    let mut w = World::new("shared-del").await;
+    w.start_operator(World::fast_config()).await;
+    w.apply(workspace("staging", "meshes-credentials")).await;
+    w.apply(workspace("prod", "meshes-credentials")).await;
+    w.wait_ready_kind("MeshesWorkspace", "staging").await;
+    w.wait_ready_kind("MeshesWorkspace", "prod").await;
+    // Positive control: the Secret is protected while the workspaces use it.
+    let before = secret_finalizers(&w, "meshes-credentials").await;
+    assert!(has_in_use(&before), "in-use finalizer present: {before:?}");
+
+    delete_namespace_with(
+        &w,
+        "meshes-credentials",
+        &["staging", "prod"],
+        &kube::api::DeleteParams::foreground(),
+    )
+    .await;
+
+    let deadline = std::time::Instant::now() + WITHIN;
+    let mut cleaned = std::collections::BTreeSet::new();
+    loop {
+        let mut present = Vec::new();
+        for name in ["staging", "prod"] {
+            let Some(ws) = w.workspaces().get_opt(name).await.unwrap() else {
+                continue;
+            };
+            let finalizers = ws.metadata.finalizers.clone().unwrap_or_default();
+            // The garbage collector's part: the workspace has no dependents left once the
+            // operator's cleanup (which deletes its output Secret) is done.
+            if !finalizers.iter().any(|f| f == "meshes.io/finalizer") {
+                cleaned.insert(name);
+                let rest: Vec<&String> = finalizers
+                    .iter()
+                    .filter(|f| *f != "foregroundDeletion")
+                    .collect();
+                if rest.len() < finalizers.len() {
+                    w.workspaces()
+                        .patch(
+                            name,
+                            &kube::api::PatchParams::default(),
+                            &kube::api::Patch::Merge(&json!({"metadata": {"finalizers": rest}})),
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+            present.push(name);
+        }
+        let secret = secret_finalizers(&w, "meshes-credentials").await;
+        if present.is_empty() && secret.is_none() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {WITHIN:?}: workspaces still present {present:?}, \
+             cleaned up by the operator {cleaned:?}, credentials Secret finalizers {secret:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Positive control: the operator's cleanup ran for both (its finalizer went first).
+    assert_eq!(cleaned.len(), 2, "{cleaned:?}");
+}
+
+/// The same with background propagation (what the namespace controller uses): whether the two
+/// cleanups overlap is a matter of timing here, so this one may pass without the fix.
+#[tokio::test]
+async fn workspaces_sharing_a_secret_deleted_in_the_background_release_it() {
+    let mut w = World::new("shared-bg").await;
+    w.start_operator(World::fast_config()).await;
+    w.apply(workspace("staging", "meshes-credentials")).await;
+    w.apply(workspace("prod", "meshes-credentials")).await;
+    w.wait_ready_kind("MeshesWorkspace", "staging").await;
+    w.wait_ready_kind("MeshesWorkspace", "prod").await;
+    let before = secret_finalizers(&w, "meshes-credentials").await;
+    assert!(has_in_use(&before), "in-use finalizer present: {before:?}");
+
+    delete_namespace_with(
+        &w,
+        "meshes-credentials",
+        &["staging", "prod"],
+        &Default::default(),
+    )
+    .await;
+    eventually(
+        "both workspaces and the shared credentials Secret gone",
+        WITHIN,
+        || async {
+            Some((
+                w.get_json("MeshesWorkspace", "staging").await.is_some(),
+                w.get_json("MeshesWorkspace", "prod").await.is_some(),
+                secret_finalizers(&w, "meshes-credentials").await,
+            ))
+        },
+        |(staging, prod, secret)| !staging && !prod && secret.is_none(),
+    )
+    .await;
+}
+
+/// Finding 3, second half: a workspace that switches `credentialsRef` to another Secret (same
+/// org) releases the old one; nothing else touches the old Secret to wake the janitor.
+#[tokio::test]
+async fn switching_credentials_ref_releases_the_old_secret() {
+    let mut w = World::new("switch").await;
+    let c = w.emu.credentials();
+    w.put_credentials("creds-a", &c.access_key, &c.secret_key, &c.org_id)
+        .await;
+    w.put_credentials("creds-b", &c.access_key, &c.secret_key, &c.org_id)
+        .await;
+    w.start_operator(World::fast_config()).await;
+    w.apply(workspace("switcher", "creds-a")).await;
+    w.wait_ready_kind("MeshesWorkspace", "switcher").await;
+    // Positive control: A is protected while used; B is not used yet.
+    let a = secret_finalizers(&w, "creds-a").await;
+    let b = secret_finalizers(&w, "creds-b").await;
+    assert!(has_in_use(&a), "A carries the in-use finalizer: {a:?}");
+    assert!(!has_in_use(&b), "B is not in use yet: {b:?}");
+
+    w.apply(workspace("switcher", "creds-b")).await;
+    w.wait_ready_kind("MeshesWorkspace", "switcher").await;
+    eventually(
+        "creds-a released and creds-b protected",
+        WITHIN,
+        || async {
+            Some((
+                secret_finalizers(&w, "creds-a").await,
+                secret_finalizers(&w, "creds-b").await,
+            ))
+        },
+        |(a, b)| a.is_some() && !has_in_use(a) && has_in_use(b),
+    )
+    .await;
+    let ws = w.get_json("MeshesWorkspace", "switcher").await.unwrap();
+    assert_eq!(
+        ws["status"]["orgId"],
+        c.org_id.as_str(),
+        "still bound in the same org"
+    );
 }
 
 /// Finding 6: the credentials check reset the per-object grace timer the `secretMetadata`
