@@ -197,13 +197,28 @@ pub async fn run_with_metrics(
     let ws_store = workspaces.store();
     let conn_store = connections.store();
     let rule_store = rules.store();
+    // Secret events on a workspace's output Secret name clear its stall memory before its next
+    // pass (an OwnershipConflict is fixed by deleting the foreign Secret, which changes none of
+    // the stall's inputs).
+    let outputs = workspace::OutputSecretEvents::default();
     let ws = workspaces
         .watches_stream(
             secrets(),
-            workspace::secret_mapper(ws_store.clone(), config.clone()),
+            workspace::secret_mapper(ws_store.clone(), config.clone(), outputs.clone()),
         )
         .shutdown_on_signal()
-        .run(workspace::reconcile::reconcile, error_policy, ctx.clone())
+        .run(
+            move |obj: Arc<MeshesWorkspace>, ctx: Arc<Context>| {
+                if let Some(uid) = obj.uid()
+                    && outputs.take(&uid)
+                {
+                    ctx.clear_stall(&uid);
+                }
+                workspace::reconcile::reconcile(obj, ctx)
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| log_result("MeshesWorkspace", r));
     let conns = connections
         .watches(

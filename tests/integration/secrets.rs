@@ -1,6 +1,7 @@
 //! Secrets around the controllers: the credentials-in-use finalizer when users go away or switch
-//! (review finding 3), the `secretMetadata` grace period (finding 6) and a stable
-//! WaitingForSecret message.
+//! (review finding 3), the `secretMetadata` grace period (finding 6), a stable WaitingForSecret
+//! message, and an `OwnershipConflict` on the output Secret that clears when the foreign Secret
+//! is deleted (finding 9).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -315,5 +316,74 @@ async fn waiting_for_credentials_keeps_a_stable_status() {
     assert_eq!(
         first["status"], after["status"],
         "no status write while waiting"
+    );
+}
+
+/// Finding 9: an output Secret name taken by a foreign Secret stalls with OwnershipConflict,
+/// whose message says to delete it; deleting it must clear the stall.
+#[tokio::test]
+async fn deleting_the_foreign_secret_clears_an_ownership_conflict() {
+    let mut w = World::new("own-conflict").await;
+    let foreign: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "app-publishable-key"},
+        "stringData": {"unrelated": "value"}
+    }))
+    .unwrap();
+    w.secrets()
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    w.start_operator(World::fast_config()).await;
+    w.apply(workspace("app", "meshes-credentials")).await;
+    let stalled = w
+        .wait_reason_kind("MeshesWorkspace", "app", "OwnershipConflict")
+        .await;
+    let (_, _, msg, _) = condition(&stalled["status"], "Ready").unwrap();
+    assert!(
+        msg.contains("app-publishable-key") && msg.contains("delete it"),
+        "{msg}"
+    );
+    // Positive control: the foreign Secret was left alone.
+    let kept = w.secrets().get("app-publishable-key").await.unwrap();
+    assert!(
+        kept.metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
+
+    w.delete("Secret", "app-publishable-key").await;
+    let ready = eventually(
+        "app Ready after the foreign Secret was deleted",
+        WITHIN,
+        || w.get_json("MeshesWorkspace", "app"),
+        |o| {
+            condition(&o["status"], "Ready").is_some_and(|(s, _, _, g)| {
+                s == "True" && g == o["metadata"]["generation"].as_i64()
+            })
+        },
+    )
+    .await;
+    let uid = ready["metadata"]["uid"].as_str().unwrap().to_string();
+    let id = ready["status"]["workspaceId"].as_str().unwrap().to_string();
+    let out = w.secrets().get("app-publishable-key").await.unwrap();
+    assert!(
+        out.metadata
+            .owner_references
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o.uid == uid),
+        "the output Secret is owned by the workspace"
+    );
+    let data = out.data.unwrap();
+    assert_eq!(
+        String::from_utf8(data["MESHES_WORKSPACE_ID"].0.clone()).unwrap(),
+        id
+    );
+    assert!(data.contains_key("MESHES_PUBLISHABLE_KEY"));
+    assert_eq!(
+        w.emu.admin().workspaces().len(),
+        1,
+        "one workspace upstream"
     );
 }
