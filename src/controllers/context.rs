@@ -318,6 +318,33 @@ impl Context {
             m.remove(uid);
         }
     }
+
+    /// When this process first saw object `uid` waiting for input `what` (for example one
+    /// `secretMetadata` Secret), starting now if new. A timer of its own per input, separate
+    /// from [`Self::waiting_since`] (the credentials Secret), so finding one input never
+    /// restarts the grace period of another.
+    pub fn waiting_for_since(&self, uid: &str, what: &str) -> Instant {
+        self.waiting_since(&Self::wait_key(uid, what))
+    }
+
+    /// The wait of object `uid` for input `what` is over.
+    pub fn stop_waiting_for(&self, uid: &str, what: &str) {
+        self.stop_waiting(&Self::wait_key(uid, what));
+    }
+
+    /// Drops every per-input timer of object `uid` (not its credentials timer): all its inputs
+    /// resolved, or the object is gone.
+    pub fn stop_waiting_for_all(&self, uid: &str) {
+        let prefix = Self::wait_key(uid, "");
+        if let Ok(mut m) = self.waiting_since.lock() {
+            m.retain(|k, _| !k.starts_with(&prefix));
+        }
+    }
+
+    /// The key of a per-input wait timer: the UID, a separator no UID contains, the input.
+    fn wait_key(uid: &str, what: &str) -> String {
+        format!("{uid}\u{1f}{what}")
+    }
 }
 
 /// Exponential backoff with jitter: `min * 2^(attempt-1)` capped at `max`, then scaled into

@@ -104,12 +104,15 @@ pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolv
         let grace = ctx.config.secret_grace;
         if waited < grace {
             let left = grace - waited;
+            // No countdown in the message: it stays the same on every pass, so passes during
+            // the wait do not rewrite status.
             return Err(Unavailable {
                 outcome: Outcome::Progressing {
                     reason: reasons::WAITING_FOR_SECRET,
                     message: format!(
-                        "Waiting for credentials Secret {secret} to be created (stalls in {}s)",
-                        left.as_secs()
+                        "Waiting for credentials Secret {secret} to be created; stalls with \
+                         InvalidCredentials if it is still missing {}s after the wait began",
+                        grace.as_secs()
                     ),
                 },
                 requeue: Some(left + Duration::from_millis(200)),

@@ -53,8 +53,9 @@ fn stalled(message: String) -> Unavailable {
     }
 }
 
-/// Reads the secret settings and merges them. Missing Secrets are waited for during the grace
-/// period (keyed by `uid`), then stall; missing keys and key collisions stall at once.
+/// Reads the secret settings and merges them. Each missing Secret is waited for during the grace
+/// period (a timer per `uid` and Secret, separate from the credentials timer), then stalls;
+/// missing keys and key collisions stall at once.
 pub async fn resolve(
     ctx: &Context,
     uid: &str,
@@ -77,16 +78,22 @@ pub async fn resolve(
             })?;
             cache.insert(secret_name.clone(), found);
         }
+        // A grace timer per Secret: the credentials check (its own timer) and other
+        // secretMetadata Secrets being found must not restart this one.
+        let timer = format!("secretMetadata/{secret_name}");
         let Some(secret) = cache.get(secret_name).and_then(Option::as_ref) else {
-            let waited = ctx.waiting_since(uid).elapsed();
+            let waited = ctx.waiting_for_since(uid, &timer).elapsed();
             let grace = ctx.config.secret_grace;
             if waited < grace {
+                // No countdown in the message: it stays the same on every pass (no status churn).
                 return Err(Unavailable {
                     outcome: Outcome::Progressing {
                         reason: reasons::WAITING_FOR_SECRET,
                         message: format!(
-                            "Waiting for Secret {namespace}/{secret_name} (secretMetadata {})",
-                            entry.key
+                            "Waiting for Secret {namespace}/{secret_name} (secretMetadata {}); \
+                             stalls with InvalidSpec if it is still missing {}s after the wait began",
+                            entry.key,
+                            grace.as_secs()
                         ),
                     },
                     requeue: Some(grace - waited + Duration::from_millis(200)),
@@ -98,6 +105,7 @@ pub async fn resolve(
                 grace.as_secs()
             )));
         };
+        ctx.stop_waiting_for(uid, &timer);
         let value = secret
             .data
             .as_ref()
@@ -118,7 +126,7 @@ pub async fn resolve(
         merged.insert(entry.key.clone(), Value::String(value));
         secret_keys.push(entry.key.clone());
     }
-    ctx.stop_waiting(uid);
+    ctx.stop_waiting_for_all(uid);
     let hash = settings_hash(name, spec.hidden, &merged);
     Ok(Settings {
         merged,

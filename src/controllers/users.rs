@@ -3,6 +3,7 @@
 //! sees only some objects) can never release a Secret another object needs.
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -10,6 +11,7 @@ use serde::de::DeserializeOwned;
 use super::config::{OperatorConfig, SecretRef};
 use super::context::Context;
 use super::credentials;
+use crate::resources::finalizers::{CREDENTIALS_IN_USE, FINALIZER};
 use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
 
 async fn list<K>(ctx: &Context, namespace: Option<&str>) -> Result<Vec<K>, kube::Error>
@@ -51,9 +53,40 @@ pub async fn secret_in_use(
     ))
 }
 
+/// The janitor's look at one Secret: when it carries the in-use finalizer and no object uses
+/// it any more (live lists, as [`secret_in_use`]), the finalizer is removed. `Ok(None)`: the
+/// Secret is gone or does not carry the finalizer (nothing to watch); `Ok(Some(used))`: it
+/// carried the finalizer and `used` says whether it was kept.
+pub async fn recheck(ctx: &Context, secret: &SecretRef) -> Result<Option<bool>, kube::Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &secret.namespace);
+    let Some(meta) = api.get_metadata_opt(&secret.name).await? else {
+        return Ok(None);
+    };
+    if !meta.finalizers().iter().any(|f| f == CREDENTIALS_IN_USE) {
+        return Ok(None);
+    }
+    let used = secret_in_use(ctx, secret, "").await?;
+    credentials::release_if_unused(ctx, secret, used).await;
+    Ok(Some(used))
+}
+
+/// Whether `obj` can still need credentials: it is not being deleted, or it is and its own
+/// upstream cleanup (the operator's finalizer) is not done yet. An object being deleted whose
+/// `meshes.io/finalizer` is gone only waits for other finalizers and needs nothing more.
+pub fn still_needs_credentials<K: Resource>(obj: &K) -> bool {
+    let meta = obj.meta();
+    meta.deletion_timestamp.is_none()
+        || meta
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|x| x == FINALIZER))
+}
+
 /// The pure decision behind [`secret_in_use`]. Objects whose parent cannot be found count as
 /// users of every Secret in their namespace: keeping a finalizer too long is recoverable,
-/// losing the credentials a delete needs is not.
+/// losing the credentials a delete needs is not. An object being deleted counts until its own
+/// finalizer is removed (its upstream cleanup may still need the credentials), and no longer
+/// after that, also for covering its children.
 pub fn in_use(
     config: &OperatorConfig,
     secret: &SecretRef,
@@ -62,6 +95,18 @@ pub fn in_use(
     connections: &[MeshesConnection],
     rules: &[MeshesRule],
 ) -> bool {
+    let workspaces: Vec<&MeshesWorkspace> = workspaces
+        .iter()
+        .filter(|o| still_needs_credentials(*o))
+        .collect();
+    let connections: Vec<&MeshesConnection> = connections
+        .iter()
+        .filter(|o| still_needs_credentials(*o))
+        .collect();
+    let rules: Vec<&MeshesRule> = rules
+        .iter()
+        .filter(|o| still_needs_credentials(*o))
+        .collect();
     let other = |uid: Option<String>| uid.as_deref() != Some(exclude_uid);
     let same_ns = |ns: Option<String>| ns.as_deref() == Some(secret.namespace.as_str());
     let ws_uses = workspaces.iter().filter(|w| other(w.uid())).any(|w| {
@@ -160,6 +205,39 @@ mod tests {
         ));
         let elsewhere = ws("beta", "prod", "u2", Some("creds"));
         assert!(!in_use(&config, &secret(), "x", &[elsewhere], &[], &[]));
+    }
+
+    fn deleting<K: Resource>(mut obj: K, own_finalizer: bool) -> K {
+        let meta = obj.meta_mut();
+        meta.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        ));
+        let mut finalizers = vec!["foregroundDeletion".to_string()];
+        if own_finalizer {
+            finalizers.push(FINALIZER.to_string());
+        }
+        meta.finalizers = Some(finalizers);
+        obj
+    }
+
+    #[test]
+    fn a_deleting_user_counts_until_its_own_finalizer_is_gone() {
+        let config = OperatorConfig::default();
+        let cleaning = deleting(ws("acme", "prod", "u1", Some("creds")), true);
+        assert!(in_use(&config, &secret(), "x", &[cleaning], &[], &[]));
+        // Its cleanup is done; it lingers only for another finalizer.
+        let done = deleting(ws("acme", "prod", "u1", Some("creds")), false);
+        assert!(!in_use(
+            &config,
+            &secret(),
+            "x",
+            std::slice::from_ref(&done),
+            &[],
+            &[]
+        ));
+        // A parent in that state no longer covers its child: the child keeps every Secret.
+        let child = conn("acme", "c1", "prod");
+        assert!(in_use(&config, &secret(), "x", &[done], &[child], &[]));
     }
 
     #[test]

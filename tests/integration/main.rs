@@ -8,5 +8,6 @@ mod harness;
 mod lifecycle;
 mod lifecycle_fixes;
 mod operator_process;
+mod secrets;
 mod support;
 mod workspace;

@@ -185,11 +185,6 @@ impl MemApi {
         self.lock().connections.insert(c.id.clone(), c);
     }
 
-    /// Changes rule de-duplication.
-    pub fn set_dedup(&self, dedup: Dedup) {
-        self.lock().dedup = dedup;
-    }
-
     fn id(s: &mut State, prefix: &str) -> String {
         s.next += 1;
         format!("{prefix}{}", s.next)
