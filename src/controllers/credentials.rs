@@ -1,4 +1,4 @@
-//! Credentials resolution (DESIGN §3): which Secret an object uses, reading it on demand, the
+//! Credentials resolution (docs/reconcile-contract.md, "Credentials"): which Secret an object uses, reading it on demand, the
 //! `WaitingForSecret` grace period, and the in-use finalizer that keeps a credentials Secret
 //! readable until the last object using it is gone.
 

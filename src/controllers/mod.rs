@@ -1,6 +1,6 @@
 //! Controllers: one module per kind plus the shared reconcile machinery.
 //!
-//! Every controller follows the same pipeline (DESIGN §4): resolve (credentials, references) →
+//! Every controller follows the same pipeline (docs/reconcile-contract.md): resolve (credentials, references) →
 //! observe (upstream, by recorded ID) → decide (pure, unit-tested) → act (through
 //! [`crate::api::MeshesApi`]) → report (status written only when it changes, Events, outputs).
 //!
@@ -12,6 +12,7 @@
 //! - [`outcome`]: one conditions vocabulary for all kinds.
 //! - [`ownership`]: which CR owns an upstream object.
 //! - [`snapshot`], [`catalog`]: shared upstream lists (bulk drift, integrations catalog).
+//! - [`mappers`]: the common part of the watch mappers.
 //! - [`metrics`]: in-process counters of controller work.
 //! - [`report`]: status, Events, annotations.
 //! - [`frame`]: the frame of every pass (paused, stall memo, one status write).
@@ -30,6 +31,7 @@ pub mod credentials;
 pub mod error;
 pub mod frame;
 pub mod lifecycle;
+pub mod mappers;
 pub mod metrics;
 pub mod outcome;
 pub mod ownership;

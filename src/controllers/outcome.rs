@@ -1,4 +1,4 @@
-//! What one reconcile concluded, and how that becomes conditions (DESIGN §3): one vocabulary for
+//! What one reconcile concluded, and how that becomes conditions (docs/reconcile-contract.md, "Conditions"): one vocabulary for
 //! all kinds, kstatus-compatible, with `lastTransitionTime` kept when a status does not change.
 //! Pure, so every rule here is unit-tested.
 

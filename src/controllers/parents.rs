@@ -1,5 +1,5 @@
 //! Dependencies between the kinds: a connection's workspace, a rule's connection, and the
-//! credentials a child inherits from them (DESIGN §3 "Credentials", §4 "Dependencies"). Reads the
+//! credentials a child inherits from them (docs/reconcile-contract.md, "Credentials" and "Dependencies"). Reads the
 //! controllers' stores; every reference stays inside the object's namespace.
 
 use std::sync::Arc;

@@ -20,7 +20,7 @@ use super::config::{OperatorConfig, SecretRef};
 use super::context::{Context, Stores, Triggers};
 use super::error::Error;
 use super::metrics::Metrics;
-use super::{connection, credentials, rule, users, workspace};
+use super::{connection, credentials, mappers, rule, users, workspace};
 use crate::api::MeshesApi;
 use crate::resources::finalizers::CREDENTIALS_IN_USE;
 use crate::resources::{GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
@@ -224,7 +224,7 @@ pub async fn run_with_metrics(
         .watches(
             scope.api::<MeshesWorkspace>(client.clone()),
             wc.clone(),
-            connection::workspace_mapper(conn_store.clone()),
+            mappers::of(conn_store.clone(), connection::names_workspace),
         )
         .watches_stream(secrets(), connection::secret_mapper(conn_store, ws_store))
         .reconcile_on(conn_rx)
@@ -239,9 +239,9 @@ pub async fn run_with_metrics(
         .watches(
             scope.api::<MeshesConnection>(client.clone()),
             wc,
-            rule::connection_mapper(rule_store.clone()),
+            mappers::of(rule_store.clone(), rule::names_connection),
         )
-        .watches_stream(secrets(), rule::secret_mapper(rule_store))
+        .watches_stream(secrets(), mappers::of(rule_store, rule::names_credentials))
         .reconcile_on(rule_rx)
         .shutdown_on_signal()
         .run(

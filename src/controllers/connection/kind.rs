@@ -13,11 +13,10 @@ use crate::api::types::{
     Connection, CreateConnection, IntegrationType as WireType, UpdateConnection,
 };
 use crate::controllers::config::SecretRef;
-use crate::controllers::context::{Context, Memo};
+use crate::controllers::context::Context;
 use crate::controllers::credentials::{self, Resolved};
 use crate::controllers::frame;
-use crate::controllers::lifecycle::host::Host;
-use crate::controllers::lifecycle::{Core, Kind, Plan, Refusal, fingerprint};
+use crate::controllers::lifecycle::{Core, Kind, Plan, Pre, Refusal, fingerprint};
 use crate::controllers::outcome::Outcome;
 use crate::controllers::parents::{self, Parent};
 use crate::controllers::settings::{self, Settings};
@@ -49,7 +48,7 @@ impl Kind for MeshesConnection {
     const NOUN: &'static str = "connection";
 
     fn core(s: &mut MeshesConnectionStatus) -> Core<'_> {
-        crate::lifecycle_core!(s, connection_id, None)
+        crate::lifecycle_core!(s, connection_id, None, Some(&mut s.applied_hash))
     }
 
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<ConnectionInputs, Step> {
@@ -86,11 +85,10 @@ impl Kind for MeshesConnection {
 
     async fn validate(
         &self,
-        ctx: &Context,
-        host: &dyn Host<Self>,
-        i: &ConnectionInputs,
+        p: Pre<'_, Self>,
         status: &mut MeshesConnectionStatus,
     ) -> Result<(), Step> {
+        let (ctx, i) = (p.ctx, p.inputs);
         let creating = status.connection_id.is_none() && status.pending_create.is_none();
         if creating && self.spec.adopt.is_none() && self.spec.type_.is_oauth() {
             let restored = self
@@ -116,7 +114,7 @@ impl Kind for MeshesConnection {
             let uid = self.uid().unwrap_or_default();
             match ctx.api.get_connection(&i.resolved.creds, &id).await {
                 Err(e) if e.is_not_found() => {
-                    host.event(
+                    p.host.event(
                         self,
                         true,
                         reasons::UPSTREAM_DELETED,
@@ -316,16 +314,13 @@ impl Kind for MeshesConnection {
         ))
     }
 
-    async fn report(
+    fn conclude(
         &self,
-        _ctx: &Context,
-        _i: &ConnectionInputs,
         status: &mut MeshesConnectionStatus,
         id: &str,
-        up: Option<&mut Connection>,
-        _memo: Option<&Memo>,
-    ) -> Result<Outcome, Step> {
-        if let Some(up) = up.as_deref() {
+        up: Option<&Connection>,
+    ) -> Outcome {
+        if let Some(up) = up {
             status.active = Some(up.active.unwrap_or(true));
             status.inactive_reason = up.inactive_reason.as_ref().map(|r| r.as_str().to_string());
         }
@@ -334,22 +329,18 @@ impl Kind for MeshesConnection {
                 .inactive_reason
                 .clone()
                 .unwrap_or_else(|| "unknown".into());
-            return Ok(Outcome::Stalled {
+            return Outcome::Stalled {
                 reason: reasons::CONNECTION_INACTIVE,
                 message: format!(
                     "Meshes connection {id} is inactive upstream ({why}); reconnect it in the Meshes dashboard"
                 ),
-            });
+            };
         }
-        Ok(frame::ready("connection", id, self.observe_only()))
+        frame::ready("connection", id, self.observe_only())
     }
 
-    fn applied(&self, i: &ConnectionInputs, status: &mut MeshesConnectionStatus) {
-        status.applied_hash = Some(i.settings.hash.clone());
-    }
-
-    fn reset_applied(status: &mut MeshesConnectionStatus) {
-        status.applied_hash = None;
+    fn applied_hash(i: &ConnectionInputs) -> Option<&str> {
+        Some(&i.settings.hash)
     }
 
     async fn settled(

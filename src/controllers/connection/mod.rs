@@ -9,27 +9,16 @@ use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use super::mappers::referrers;
+
 use crate::resources::{MeshesConnection, MeshesWorkspace};
 
-/// Connections to reconcile when workspace `ws` changes (it became Ready, was deleted, ...).
-pub fn workspace_mapper(
-    store: Store<MeshesConnection>,
-) -> impl Fn(MeshesWorkspace) -> Vec<ObjectRef<MeshesConnection>> + Send + Sync + 'static {
-    move |ws| {
-        let ns = ws.namespace();
-        store
-            .state()
-            .iter()
-            .filter(|c| c.namespace() == ns)
-            .filter(|c| {
-                c.spec
-                    .workspace_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == ws.name_any())
-            })
-            .map(|c| ObjectRef::from_obj(c.as_ref()))
-            .collect()
-    }
+/// Whether connection `c` names workspace `name` (its mapper: [`super::mappers::of`]).
+pub fn names_workspace(c: &MeshesConnection, name: &str) -> bool {
+    c.spec
+        .workspace_ref
+        .as_ref()
+        .is_some_and(|r| r.name == name)
 }
 
 /// Connections to reconcile when Secret `secret` changes: those reading secret settings from
@@ -56,23 +45,17 @@ pub fn secret_mapper(
                     })
                 })
         };
-        store
-            .state()
-            .iter()
-            .filter(|c| c.namespace() == ns)
-            .filter(|c| {
-                c.spec
-                    .credentials_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == name)
-                    || c.spec
-                        .secret_metadata
-                        .iter()
-                        .flatten()
-                        .any(|e| e.secret_key_ref.name == name)
-                    || inherits(c)
-            })
-            .map(|c| ObjectRef::from_obj(c.as_ref()))
-            .collect()
+        referrers(&store, ns.clone(), &name, |c, name| {
+            c.spec
+                .credentials_ref
+                .as_ref()
+                .is_some_and(|r| r.name == name)
+                || c.spec
+                    .secret_metadata
+                    .iter()
+                    .flatten()
+                    .any(|e| e.secret_key_ref.name == name)
+                || inherits(c)
+        })
     }
 }

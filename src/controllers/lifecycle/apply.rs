@@ -94,9 +94,12 @@ impl<K: Kind> Pass<'_, K> {
             return Ok(Step::quiet(None)); // same inputs, same refusal: wait for a change
         }
         *stall_key = Some(key);
-        self.obj
-            .validate(self.ctx, self.host, self.inputs, status)
-            .await?;
+        let pre = super::Pre {
+            ctx: self.ctx,
+            host: self.host,
+            inputs: self.inputs,
+        };
+        self.obj.validate(pre, status).await?;
 
         let external_id = self.obj.annotations().get(EXTERNAL_ID).cloned();
         let core = K::core(status);
@@ -245,10 +248,10 @@ impl<K: Kind> Pass<'_, K> {
         if let Some(m) = unchanged {
             match self.obj.recheck(self.ctx, self.inputs, id, m) {
                 Recheck::Idle(requeue) => {
-                    let outcome = self
-                        .obj
-                        .report(self.ctx, self.inputs, status, id, None, Some(m))
+                    self.obj
+                        .outputs(self.ctx, self.inputs, status, None, Some(m))
                         .await?;
+                    let outcome = self.obj.conclude(status, id, None);
                     return Ok(Step {
                         outcome,
                         drift: Drift::Unchanged,
@@ -331,7 +334,9 @@ impl<K: Kind> Pass<'_, K> {
             )
             .await;
         *K::core(status).id = None;
-        K::reset_applied(status);
+        if let Some(applied) = K::core(status).applied {
+            *applied = None;
+        }
         let up = self.create(status, None).await?;
         self.host
             .event(
@@ -380,11 +385,11 @@ impl<K: Kind> Pass<'_, K> {
             *core.org = Some(K::resolved(self.inputs).creds.org_id().to_string());
             *core.pending = None;
         }
-        self.obj.applied(self.inputs, status);
-        let outcome = self
-            .obj
-            .report(self.ctx, self.inputs, status, &id, Some(&mut current), None)
+        super::mark_applied::<K>(self.inputs, status);
+        self.obj
+            .outputs(self.ctx, self.inputs, status, Some(&mut current), None)
             .await?;
+        let outcome = self.obj.conclude(status, &id, Some(&current));
         if let Err(e) = self.host.annotate(self.obj, EXTERNAL_ID, &id).await {
             return Err(kube_transient(self.ctx, &self.uid, e));
         }

@@ -175,7 +175,7 @@ impl<K: Kind> Pass<'_, K> {
         let key = format!("{}-{}", self.uid, pending.started_at.0.as_millisecond());
         match self.obj.create(self.ctx, self.inputs, &key).await {
             Ok(up) => {
-                self.obj.applied(self.inputs, status);
+                super::mark_applied::<K>(self.inputs, status);
                 let core = K::core(status);
                 *core.pending = None;
                 if replacing.is_none() {
@@ -234,7 +234,7 @@ impl<K: Kind> Pass<'_, K> {
             &mine,
         );
         if retry && let Claim::Ours(up) = found {
-            self.obj.applied(self.inputs, status);
+            super::mark_applied::<K>(self.inputs, status);
             *K::core(status).pending = None;
             if replacing.is_none() {
                 *K::core(status).id = Some(K::up_id(&up).to_string());
@@ -338,7 +338,7 @@ impl<K: Kind> Pass<'_, K> {
     ) -> Result<K::Up, Step> {
         let new = self.create(status, Some(old)).await?;
         *K::core(status).id = Some(K::up_id(&new).to_string());
-        self.obj.applied(self.inputs, status);
+        super::mark_applied::<K>(self.inputs, status);
         self.complete_replace(status, K::up_id(old), &new, diffs)
             .await?;
         Ok(new)
@@ -445,12 +445,12 @@ impl<K: Kind> Pass<'_, K> {
                 match replacing {
                     Some(old) => {
                         *K::core(status).id = Some(K::up_id(&up).to_string());
-                        self.obj.applied(self.inputs, status);
+                        super::mark_applied::<K>(self.inputs, status);
                         self.complete_replace(status, &old, &up, &["claimed".to_string()])
                             .await?;
                     }
                     None => {
-                        self.obj.applied(self.inputs, status);
+                        super::mark_applied::<K>(self.inputs, status);
                         *K::core(status).id = Some(K::up_id(&up).to_string());
                     }
                 }

@@ -60,13 +60,16 @@ pub struct Core<'a> {
     pub observed_generation: &'a mut Option<i64>,
     /// The deletion policy in effect, shown in status.
     pub deletion_policy: &'a mut Option<DeletionPolicy>,
+    /// The hash of what was applied (kinds that keep one).
+    pub applied: Option<&'a mut Option<String>>,
 }
 
 /// The [`Core`] of a status with fields `$id`, `org_id`, `pending_create`, `observed_generation`
-/// and `effective_deletion_policy`; `$previous` names the replaced object's field, if any.
+/// and `effective_deletion_policy`; `$previous` and `$applied` name the replaced object's and
+/// the applied hash's fields, if any.
 #[macro_export]
 macro_rules! lifecycle_core {
-    ($s:expr, $id:ident, $previous:expr) => {
+    ($s:expr, $id:ident, $previous:expr, $applied:expr) => {
         $crate::controllers::lifecycle::Core {
             id: &mut $s.$id,
             org: &mut $s.org_id,
@@ -74,8 +77,25 @@ macro_rules! lifecycle_core {
             previous: $previous,
             observed_generation: &mut $s.observed_generation,
             deletion_policy: &mut $s.effective_deletion_policy,
+            applied: $applied,
         }
     };
+}
+
+/// What a kind's checks before binding may use.
+pub struct Pre<'a, K: Kind> {
+    /// Shared state.
+    pub ctx: &'a Context,
+    /// The Kubernetes side (Events).
+    pub host: &'a dyn host::Host<K>,
+    /// The resolved inputs.
+    pub inputs: &'a K::In,
+}
+
+impl<K: Kind> std::fmt::Debug for Pre<'_, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pre")
+    }
 }
 
 /// What the kind concludes from an upstream object compared with the spec.
@@ -148,13 +168,9 @@ pub trait Kind: Reconciled + Binds + Serialize + Send + Sync + 'static {
     fn fingerprint(inputs: &Self::In) -> u64;
     /// Checks that need Meshes or the cluster but write nothing (a rule's action, a connection
     /// that would move between workspaces), and records parent IDs in `status`.
-    async fn validate(
-        &self,
-        ctx: &Context,
-        host: &dyn host::Host<Self>,
-        inputs: &Self::In,
-        status: &mut Self::Status,
-    ) -> Result<(), Step>;
+    async fn validate(&self, _pre: Pre<'_, Self>, _status: &mut Self::Status) -> Result<(), Step> {
+        Ok(())
+    }
 
     /// The upstream object's ID.
     fn up_id(up: &Self::Up) -> &str;
@@ -280,34 +296,43 @@ pub trait Kind: Reconciled + Binds + Serialize + Send + Sync + 'static {
         }
     }
 
-    /// Records what was observed in `status` and writes the kind's outputs; the outcome to
-    /// report. `up` is `None` on the idle path (nothing new observed; `memo` has the facts).
-    async fn report(
+    /// Writes the kind's Kubernetes-side outputs (a workspace's publishable-key Secret). `up` is
+    /// `None` on the idle path (nothing new observed; `memo` has the facts); a kind may complete
+    /// `up` (a key the create's answer lacked).
+    async fn outputs(
         &self,
-        ctx: &Context,
-        inputs: &Self::In,
-        status: &mut Self::Status,
-        id: &str,
-        up: Option<&mut Self::Up>,
-        memo: Option<&Memo>,
-    ) -> Result<Outcome, Step>;
+        _ctx: &Context,
+        _inputs: &Self::In,
+        _status: &mut Self::Status,
+        _up: Option<&mut Self::Up>,
+        _memo: Option<&Memo>,
+    ) -> Result<(), Step> {
+        Ok(())
+    }
+    /// Records what was observed in `status` and concludes (`up` is `None` on the idle path).
+    fn conclude(&self, _status: &mut Self::Status, id: &str, _up: Option<&Self::Up>) -> Outcome {
+        super::frame::ready(Self::NOUN, id, self.observe_only())
+    }
     /// Facts kept in the memo for the idle path.
     fn facts(_up: &Self::Up) -> MemoFacts {
         MemoFacts::None
     }
-    /// Marks what was just applied in `status` (applied hashes).
-    fn applied(&self, _inputs: &Self::In, _status: &mut Self::Status) {}
-    /// Forgets what was applied (the object is being created again).
-    fn reset_applied(_status: &mut Self::Status) {}
+    /// The hash of what the inputs ask to apply, recorded as `status.appliedHash` by kinds that
+    /// keep one (a different hash is a change Meshes cannot show: secret settings, removed keys).
+    fn applied_hash(_inputs: &Self::In) -> Option<&str> {
+        None
+    }
     /// Work after a settled pass: a workspace's resync tick (snapshot, children), a
     /// connection's rules. Returns when to run again.
     async fn settled(
         &self,
-        ctx: &Context,
-        inputs: &Self::In,
-        id: &str,
-        ticked: bool,
-    ) -> Option<Duration>;
+        _ctx: &Context,
+        _inputs: &Self::In,
+        _id: &str,
+        _ticked: bool,
+    ) -> Option<Duration> {
+        None
+    }
     /// The workspace whose shared snapshot this object is checked against, if any.
     fn snapshot_of(inputs: &Self::In) -> Option<&str>;
     /// When the next full observation is due.
@@ -359,6 +384,13 @@ fn find<K: Kind>(snap: &Snapshot, id: &str) -> Option<K::Up> {
         .iter()
         .find(|u| K::up_id(u) == id)
         .cloned()
+}
+
+/// Records in `status` that what `inputs` ask for was applied.
+pub fn mark_applied<K: Kind>(inputs: &K::In, status: &mut K::Status) {
+    if let (Some(field), Some(hash)) = (K::core(status).applied, K::applied_hash(inputs)) {
+        *field = Some(hash.to_string());
+    }
 }
 
 /// The first 16 hex digits of a hash as a number (fingerprints for memos and stall keys).

@@ -12,12 +12,9 @@ use crate::api::ApiError;
 use crate::api::types::{CreateRule, Rule};
 use crate::controllers::catalog::actions_of;
 use crate::controllers::config::SecretRef;
-use crate::controllers::context::{Context, Memo};
+use crate::controllers::context::Context;
 use crate::controllers::credentials::{self, Resolved};
-use crate::controllers::frame;
-use crate::controllers::lifecycle::host::Host;
-use crate::controllers::lifecycle::{Core, Kind, Plan, fingerprint};
-use crate::controllers::outcome::Outcome;
+use crate::controllers::lifecycle::{Core, Kind, Plan, Pre, fingerprint};
 use crate::controllers::parents::{self, Parent};
 use crate::controllers::snapshot::Snapshot;
 use crate::controllers::step::{Step, api_error};
@@ -60,12 +57,29 @@ fn bound_ids(ctx: &Context) -> HashSet<String> {
 
 #[async_trait]
 impl Kind for MeshesRule {
-    type Up = Rule;
-    type In = RuleInputs;
     const NOUN: &'static str = "rule";
+    type In = RuleInputs;
+    type Up = Rule;
 
     fn core(s: &mut MeshesRuleStatus) -> Core<'_> {
-        crate::lifecycle_core!(s, rule_id, Some(&mut s.previous_rule_id))
+        crate::lifecycle_core!(
+            s,
+            rule_id,
+            Some(&mut s.previous_rule_id),
+            Some(&mut s.applied_hash)
+        )
+    }
+
+    fn resolved(i: &RuleInputs) -> &Resolved {
+        &i.resolved
+    }
+
+    fn fingerprint(i: &RuleInputs) -> u64 {
+        fingerprint(&i.hash)
+    }
+
+    fn applied_hash(i: &RuleInputs) -> Option<&str> {
+        Some(&i.hash)
     }
 
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<RuleInputs, Step> {
@@ -116,21 +130,8 @@ impl Kind for MeshesRule {
         })
     }
 
-    fn resolved(i: &RuleInputs) -> &Resolved {
-        &i.resolved
-    }
-
-    fn fingerprint(i: &RuleInputs) -> u64 {
-        fingerprint(&i.hash)
-    }
-
-    async fn validate(
-        &self,
-        ctx: &Context,
-        _host: &dyn Host<Self>,
-        i: &RuleInputs,
-        status: &mut MeshesRuleStatus,
-    ) -> Result<(), Step> {
+    async fn validate(&self, p: Pre<'_, Self>, status: &mut MeshesRuleStatus) -> Result<(), Step> {
+        let (ctx, i) = (p.ctx, p.inputs);
         if let Some(kind) = i.integration.as_deref() {
             let uid = self.uid().unwrap_or_default();
             let catalog = ctx
@@ -247,36 +248,6 @@ impl Kind for MeshesRule {
 
     async fn delete(&self, ctx: &Context, creds: &Resolved, id: &str) -> Result<(), ApiError> {
         ctx.api.delete_rule(&creds.creds, id).await.map(|_| ())
-    }
-
-    async fn report(
-        &self,
-        _ctx: &Context,
-        _i: &RuleInputs,
-        _status: &mut MeshesRuleStatus,
-        id: &str,
-        _up: Option<&mut Rule>,
-        _memo: Option<&Memo>,
-    ) -> Result<Outcome, Step> {
-        Ok(frame::ready("rule", id, self.observe_only()))
-    }
-
-    fn applied(&self, i: &RuleInputs, status: &mut MeshesRuleStatus) {
-        status.applied_hash = Some(i.hash.clone());
-    }
-
-    fn reset_applied(status: &mut MeshesRuleStatus) {
-        status.applied_hash = None;
-    }
-
-    async fn settled(
-        &self,
-        _ctx: &Context,
-        _i: &RuleInputs,
-        _id: &str,
-        _ticked: bool,
-    ) -> Option<std::time::Duration> {
-        None
     }
 
     fn snapshot_of(i: &RuleInputs) -> Option<&str> {

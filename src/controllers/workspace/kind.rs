@@ -17,9 +17,7 @@ use crate::api::types::{CreateWorkspace, PublishableKey, WorkspaceDetail};
 use crate::controllers::config::SecretRef;
 use crate::controllers::context::{Context, Memo, MemoFacts, jittered};
 use crate::controllers::credentials::{self, Resolved};
-use crate::controllers::lifecycle::host::Host;
 use crate::controllers::lifecycle::{Core, Kind, Plan, Recheck};
-use crate::controllers::outcome::Outcome;
 use crate::controllers::step::{Step, api_error, kube_transient};
 use crate::resources::annotations::RESYNC_INTERVAL;
 use crate::resources::{DeletionPolicy, MeshesWorkspace, MeshesWorkspaceStatus, reasons};
@@ -95,12 +93,12 @@ impl MeshesWorkspace {
 
 #[async_trait]
 impl Kind for MeshesWorkspace {
-    type Up = WorkspaceDetail;
     type In = Resolved;
     const NOUN: &'static str = "workspace";
+    type Up = WorkspaceDetail;
 
     fn core(s: &mut MeshesWorkspaceStatus) -> Core<'_> {
-        crate::lifecycle_core!(s, workspace_id, None)
+        crate::lifecycle_core!(s, workspace_id, None, None)
     }
 
     async fn resolve(&self, ctx: &Context, _deleting: bool) -> Result<Resolved, Step> {
@@ -119,16 +117,6 @@ impl Kind for MeshesWorkspace {
 
     fn fingerprint(_i: &Resolved) -> u64 {
         0
-    }
-
-    async fn validate(
-        &self,
-        _ctx: &Context,
-        _host: &dyn Host<Self>,
-        _i: &Resolved,
-        _status: &mut MeshesWorkspaceStatus,
-    ) -> Result<(), Step> {
-        Ok(())
     }
 
     fn up_id(up: &WorkspaceDetail) -> &str {
@@ -264,15 +252,16 @@ impl Kind for MeshesWorkspace {
         Ok(())
     }
 
-    async fn report(
+    async fn outputs(
         &self,
         ctx: &Context,
         i: &Resolved,
         status: &mut MeshesWorkspaceStatus,
-        id: &str,
         up: Option<&mut WorkspaceDetail>,
         memo: Option<&Memo>,
-    ) -> Result<Outcome, Step> {
+    ) -> Result<(), Step> {
+        let id = status.workspace_id.clone().unwrap_or_default();
+        let id = id.as_str();
         let mut key = match (&up, memo.map(|m| &m.facts)) {
             (Some(up), _) => up.publishable_key.public_key.clone(),
             (None, Some(MemoFacts::PublishableKey(k))) => k.clone(),
@@ -292,13 +281,7 @@ impl Kind for MeshesWorkspace {
             }
         }
         self.write_output(ctx, status, id, &key).await?;
-        Ok(Outcome::Ready {
-            message: if self.observe_only() {
-                format!("Observing Meshes workspace {id} (no writes upstream)")
-            } else {
-                format!("Meshes workspace {id} matches the spec; publishable key written")
-            },
-        })
+        Ok(())
     }
 
     fn facts(up: &WorkspaceDetail) -> MemoFacts {
