@@ -6,7 +6,7 @@
 //!
 //! - [`config`]: operator-wide settings.
 //! - [`context`]: shared state, memos that spare Meshes calls, backoff.
-//! - [`credentials`], [`users`]: credentials resolution and the in-use finalizer.
+//! - [`credentials`], [`users`], [`janitor`]: credentials resolution and the in-use finalizer.
 //! - [`parents`]: dependencies between kinds and inherited credentials.
 //! - [`settings`]: connection settings merged with Secret values.
 //! - [`outcome`]: one conditions vocabulary for all kinds.
@@ -30,6 +30,7 @@ pub mod context;
 pub mod credentials;
 pub mod error;
 pub mod frame;
+pub mod janitor;
 pub mod lifecycle;
 pub mod mappers;
 pub mod metrics;

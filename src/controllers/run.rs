@@ -1,7 +1,6 @@
 //! Starting the controllers: wait for the CRDs, build the watches (Secrets as metadata only),
 //! share the stores through the context, and run until a shutdown signal.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,13 +15,12 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::config::{OperatorConfig, SecretRef};
+use super::config::OperatorConfig;
 use super::context::{Context, Stores, Triggers};
 use super::error::Error;
 use super::metrics::Metrics;
-use super::{connection, credentials, mappers, rule, users, workspace};
+use super::{connection, mappers, rule, workspace};
 use crate::api::MeshesApi;
-use crate::resources::finalizers::CREDENTIALS_IN_USE;
 use crate::resources::{GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
 
 /// Which objects this operator instance handles (shards split by namespace or label selector).
@@ -37,7 +35,7 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn api<K>(&self, client: kube::Client) -> Api<K>
+    pub(super) fn api<K>(&self, client: kube::Client) -> Api<K>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
             + Clone
@@ -250,7 +248,7 @@ pub async fn run_with_metrics(
             ctx.clone(),
         )
         .for_each(|r| log_result("MeshesRule", r));
-    let janitor = tokio::spawn(janitor(
+    let janitor = tokio::spawn(super::janitor::janitor(
         ctx.clone(),
         client.clone(),
         scope.clone(),
@@ -266,374 +264,5 @@ pub async fn run_with_metrics(
 async fn log_result<T, E: std::fmt::Display>(kind: &'static str, res: Result<T, E>) {
     if let Err(e) = res {
         tracing::debug!(kind, error = %e, "controller");
-    }
-}
-
-/// How often the janitor acts on custom-resource changes: all changes gathered in one tick
-/// (a namespace deletion's burst) cost one re-check per in-use Secret of those namespaces.
-const JANITOR_TICK: Duration = Duration::from_millis(500);
-/// Every this many ticks (5 s), credentials Secrets that are being deleted and still carry the
-/// in-use finalizer are re-checked, whatever happened: a safety net behind the event-driven
-/// checks, so a deletion (a namespace's) never hangs on a missed event.
-const JANITOR_SWEEP_TICKS: u32 = 10;
-
-/// What the janitor reacts to.
-enum Signal {
-    /// A Secret changed (metadata only).
-    Secret(Box<watcher::Event<PartialObjectMeta<Secret>>>),
-    /// A custom resource of the given kind changed.
-    User(&'static str, watcher::Event<UserMeta>),
-}
-
-/// What the janitor keeps of a custom resource: enough to tell when it may have stopped using
-/// a Secret (it went away, its spec changed, or its own cleanup finished).
-#[derive(Debug, Clone, PartialEq)]
-struct UserMeta {
-    uid: String,
-    namespace: String,
-    generation: Option<i64>,
-    needs_credentials: bool,
-}
-
-impl UserMeta {
-    fn of<K: Resource>(obj: &K) -> Self {
-        let meta = obj.meta();
-        Self {
-            uid: meta.uid.clone().unwrap_or_default(),
-            namespace: meta.namespace.clone().unwrap_or_default(),
-            generation: meta.generation,
-            needs_credentials: users::still_needs_credentials(obj),
-        }
-    }
-}
-
-/// Custom resources the janitor has seen, per kind, to turn watch events into "the users of
-/// this namespace's Secrets may have changed".
-#[derive(Debug, Default)]
-struct UserTracker {
-    kinds: HashMap<&'static str, KindUsers>,
-}
-
-#[derive(Debug, Default)]
-struct KindUsers {
-    known: HashMap<String, UserMeta>,
-    /// Objects listed since the watch (re)started, until its initial list is complete.
-    relisting: Option<HashMap<String, UserMeta>>,
-}
-
-/// What one custom-resource event means to the janitor.
-#[derive(Debug, Default, PartialEq)]
-struct UserChanges {
-    /// Namespaces whose in-use Secrets must be re-checked.
-    namespaces: BTreeSet<String>,
-    /// UIDs of objects that are gone.
-    gone: Vec<String>,
-}
-
-impl UserTracker {
-    /// Records `event` of `kind`. An object that went away, changed its spec (generation) or
-    /// finished its own cleanup may have stopped using a Secret: its namespace is re-checked.
-    /// A new object only adds a user and needs nothing. After a watch restart, objects missing
-    /// from the new initial list count as gone.
-    fn observe(&mut self, kind: &'static str, event: watcher::Event<UserMeta>) -> UserChanges {
-        let mut out = UserChanges::default();
-        let k = self.kinds.entry(kind).or_default();
-        match event {
-            watcher::Event::Apply(m) | watcher::Event::InitApply(m) => {
-                if let Some(fresh) = k.relisting.as_mut() {
-                    fresh.insert(m.uid.clone(), m.clone());
-                }
-                if let Some(prev) = k.known.insert(m.uid.clone(), m.clone())
-                    && (prev.generation != m.generation
-                        || prev.needs_credentials != m.needs_credentials)
-                {
-                    out.namespaces.insert(m.namespace);
-                }
-            }
-            watcher::Event::Delete(m) => {
-                k.known.remove(&m.uid);
-                if let Some(fresh) = k.relisting.as_mut() {
-                    fresh.remove(&m.uid);
-                }
-                out.namespaces.insert(m.namespace);
-                out.gone.push(m.uid);
-            }
-            watcher::Event::Init => k.relisting = Some(HashMap::new()),
-            watcher::Event::InitDone => {
-                if let Some(fresh) = k.relisting.take() {
-                    for (uid, m) in &k.known {
-                        if !fresh.contains_key(uid) {
-                            out.namespaces.insert(m.namespace.clone());
-                            out.gone.push(uid.clone());
-                        }
-                    }
-                    k.known = fresh;
-                }
-            }
-        }
-        out
-    }
-}
-
-/// The Secrets to re-check at a tick: those carrying the in-use finalizer in a namespace whose
-/// users changed (and the operator's default credentials, which users anywhere may hold), and
-/// at a sweep every one that is being deleted.
-fn janitor_targets(
-    default_credentials: Option<&SecretRef>,
-    held: &HashMap<SecretRef, bool>,
-    dirty: &BTreeSet<String>,
-    sweep: bool,
-) -> BTreeSet<SecretRef> {
-    let mut out: BTreeSet<SecretRef> = held
-        .iter()
-        .filter(|(s, deleting)| dirty.contains(&s.namespace) || (sweep && **deleting))
-        .map(|(s, _)| s.clone())
-        .collect();
-    if !dirty.is_empty()
-        && let Some(d) = default_credentials
-    {
-        out.insert(d.clone());
-    }
-    out
-}
-
-/// A metadata watch of custom resources of kind `K`, as janitor signals.
-fn user_signals<K>(
-    client: kube::Client,
-    scope: &Scope,
-    kind: &'static str,
-) -> futures::stream::BoxStream<'static, Signal>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let api: Api<PartialObjectMeta<K>> = scope.api(client);
-    watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .filter_map(move |res| {
-            let signal = res.ok().map(|ev| {
-                let ev = match ev {
-                    watcher::Event::Apply(o) => watcher::Event::Apply(UserMeta::of(&o)),
-                    watcher::Event::Delete(o) => watcher::Event::Delete(UserMeta::of(&o)),
-                    watcher::Event::InitApply(o) => watcher::Event::InitApply(UserMeta::of(&o)),
-                    watcher::Event::Init => watcher::Event::Init,
-                    watcher::Event::InitDone => watcher::Event::InitDone,
-                };
-                Signal::User(kind, ev)
-            });
-            futures::future::ready(signal)
-        })
-        .boxed()
-}
-
-/// Removes the in-use finalizer from credentials Secrets no object uses any more. It looks
-/// again at a Secret carrying the finalizer
-/// - when the Secret changes;
-/// - when a custom resource in its namespace goes away, changes its spec (a switch to another
-///   Secret) or finishes its own cleanup: objects deleted together (a namespace deletion) see
-///   each other as users during their cleanups, so the last one to go must not be the last
-///   chance to release the Secret;
-/// - every few seconds while the Secret is being deleted (a safety net).
-///
-/// The decision itself always reads live lists (`users`), never a cache.
-async fn janitor(
-    ctx: Arc<Context>,
-    client: kube::Client,
-    scope: Scope,
-    secrets: Api<PartialObjectMeta<Secret>>,
-) {
-    let secret_signals = watcher(secrets, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .filter_map(|res| futures::future::ready(res.ok().map(|ev| Signal::Secret(Box::new(ev)))))
-        .boxed();
-    let mut signals = futures::stream::select_all([
-        secret_signals,
-        user_signals::<MeshesWorkspace>(client.clone(), &scope, "MeshesWorkspace"),
-        user_signals::<MeshesConnection>(client.clone(), &scope, "MeshesConnection"),
-        user_signals::<MeshesRule>(client, &scope, "MeshesRule"),
-    ]);
-    let mut tick = tokio::time::interval(JANITOR_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ticks: u32 = 0;
-    let mut tracker = UserTracker::default();
-    // Secrets seen carrying the in-use finalizer, and whether they are being deleted. Only
-    // candidates: every decision re-reads the Secret and lists its users live.
-    let mut held: HashMap<SecretRef, bool> = HashMap::new();
-    let mut dirty: BTreeSet<String> = BTreeSet::new();
-    loop {
-        tokio::select! {
-            signal = signals.next() => match signal {
-                None => return,
-                Some(Signal::Secret(ev)) => on_secret_event(&ctx, &mut held, *ev).await,
-                Some(Signal::User(kind, ev)) => {
-                    let changes = tracker.observe(kind, ev);
-                    for uid in &changes.gone {
-                        ctx.stop_waiting_for_all(uid);
-                    }
-                    dirty.extend(changes.namespaces);
-                }
-            },
-            _ = tick.tick() => {
-                ticks = ticks.wrapping_add(1);
-                let sweep = ticks.is_multiple_of(JANITOR_SWEEP_TICKS);
-                let targets = janitor_targets(ctx.config.default_credentials.as_ref(), &held, &dirty, sweep);
-                dirty.clear();
-                for secret in targets {
-                    match users::recheck(&ctx, &secret).await {
-                        Ok(None) => {
-                            held.remove(&secret);
-                        }
-                        Ok(Some(_)) => {}
-                        Err(e) => {
-                            tracing::debug!(%secret, error = %e, "janitor could not list users")
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A Secret event: remembers whether it carries the in-use finalizer (and is being deleted),
-/// and checks a Secret carrying it at once.
-async fn on_secret_event(
-    ctx: &Context,
-    held: &mut HashMap<SecretRef, bool>,
-    event: watcher::Event<PartialObjectMeta<Secret>>,
-) {
-    let secret = match event {
-        watcher::Event::Apply(s) | watcher::Event::InitApply(s) => s,
-        watcher::Event::Delete(s) => {
-            held.remove(&SecretRef {
-                namespace: s.namespace().unwrap_or_default(),
-                name: s.name_any(),
-            });
-            return;
-        }
-        watcher::Event::Init | watcher::Event::InitDone => return,
-    };
-    let sr = SecretRef {
-        namespace: secret.namespace().unwrap_or_default(),
-        name: secret.name_any(),
-    };
-    if !secret.finalizers().iter().any(|f| f == CREDENTIALS_IN_USE) {
-        held.remove(&sr);
-        return;
-    }
-    held.insert(sr.clone(), secret.metadata.deletion_timestamp.is_some());
-    match users::secret_in_use(ctx, &sr, "").await {
-        Ok(used) => credentials::release_if_unused(ctx, &sr, used).await,
-        Err(e) => tracing::debug!(secret = %sr, error = %e, "janitor could not list users"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(uid: &str, ns: &str, generation: i64, needs_credentials: bool) -> UserMeta {
-        UserMeta {
-            uid: uid.into(),
-            namespace: ns.into(),
-            generation: Some(generation),
-            needs_credentials,
-        }
-    }
-
-    fn namespaces(c: &UserChanges) -> Vec<&str> {
-        c.namespaces.iter().map(String::as_str).collect()
-    }
-
-    #[test]
-    fn only_changes_that_can_end_a_use_mark_the_namespace() {
-        let mut t = UserTracker::default();
-        let kind = "MeshesWorkspace";
-        assert_eq!(
-            t.observe(kind, watcher::Event::Init),
-            UserChanges::default()
-        );
-        let listed = t.observe(kind, watcher::Event::InitApply(user("u1", "a", 1, true)));
-        assert!(listed.namespaces.is_empty(), "startup list: nothing to do");
-        t.observe(kind, watcher::Event::InitDone);
-        // A new object adds a user; a status write (same generation) changes nothing.
-        assert!(
-            t.observe(kind, watcher::Event::Apply(user("u2", "b", 1, true)))
-                .namespaces
-                .is_empty()
-        );
-        assert!(
-            t.observe(kind, watcher::Event::Apply(user("u1", "a", 1, true)))
-                .namespaces
-                .is_empty()
-        );
-        // A spec change (e.g. another credentialsRef) may end a use.
-        let spec = t.observe(kind, watcher::Event::Apply(user("u1", "a", 2, true)));
-        assert_eq!(namespaces(&spec), ["a"]);
-        // Its own cleanup finished (finalizer gone, another one left).
-        let done = t.observe(kind, watcher::Event::Apply(user("u1", "a", 2, false)));
-        assert_eq!(namespaces(&done), ["a"]);
-        // Gone.
-        let gone = t.observe(kind, watcher::Event::Delete(user("u2", "b", 1, true)));
-        assert_eq!(namespaces(&gone), ["b"]);
-        assert_eq!(gone.gone, ["u2"]);
-    }
-
-    #[test]
-    fn objects_missing_after_a_watch_restart_count_as_gone() {
-        let mut t = UserTracker::default();
-        let kind = "MeshesRule";
-        t.observe(kind, watcher::Event::Apply(user("u1", "a", 1, true)));
-        t.observe(kind, watcher::Event::Apply(user("u2", "b", 1, true)));
-        t.observe(kind, watcher::Event::Init);
-        t.observe(kind, watcher::Event::InitApply(user("u1", "a", 1, true)));
-        let done = t.observe(kind, watcher::Event::InitDone);
-        assert_eq!(namespaces(&done), ["b"]);
-        assert_eq!(done.gone, ["u2"]);
-        // Kinds are tracked apart: the same UID under another kind is another object.
-        assert!(
-            t.observe(
-                "MeshesConnection",
-                watcher::Event::Apply(user("u1", "a", 5, true))
-            )
-            .namespaces
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn a_tick_rechecks_dirty_namespaces_and_a_sweep_every_deleting_secret() {
-        let sr = |ns: &str, name: &str| SecretRef {
-            namespace: ns.into(),
-            name: name.into(),
-        };
-        let held: HashMap<SecretRef, bool> = [
-            (sr("a", "creds"), false),
-            (sr("b", "creds"), true),
-            (sr("c", "creds"), false),
-        ]
-        .into();
-        let dirty: BTreeSet<String> = ["a".to_string()].into();
-        let names =
-            |t: BTreeSet<SecretRef>| t.into_iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            names(janitor_targets(None, &held, &dirty, false)),
-            ["a/creds"]
-        );
-        assert_eq!(
-            names(janitor_targets(None, &held, &dirty, true)),
-            ["a/creds", "b/creds"]
-        );
-        assert!(janitor_targets(None, &held, &BTreeSet::new(), false).is_empty());
-        let default = sr("ops", "meshes");
-        assert_eq!(
-            names(janitor_targets(Some(&default), &held, &dirty, false)),
-            ["a/creds", "ops/meshes"]
-        );
-        assert!(janitor_targets(Some(&default), &held, &BTreeSet::new(), false).is_empty());
     }
 }

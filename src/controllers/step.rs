@@ -15,7 +15,7 @@ use super::config::SecretRef;
 use super::context::Context;
 use super::credentials::Unavailable;
 use super::outcome::{Drift, Outcome};
-use crate::api::ApiError;
+use crate::api::{ApiError, ErrorClass};
 use crate::resources::reasons;
 
 /// What one pass concluded.
@@ -97,46 +97,47 @@ pub fn kube_transient(ctx: &Context, uid: &str, e: kube::Error) -> Step {
     }
 }
 
-/// Maps a Meshes error to a step: transient → backoff; permanent → Stalled.
+/// Maps a Meshes error to a step by the client's one classification ([`ErrorClass`]):
+/// transient or unknown outcome → backoff (a write with an unknown outcome is claimed by the
+/// lifecycle, never repeated blindly); 429 → the server's pause; everything else → Stalled,
+/// since only a change (spec, credentials, upstream, operator version) can fix it.
 pub fn api_error(ctx: &Context, uid: &str, secret: Option<&SecretRef>, e: ApiError) -> Step {
     let from_secret = secret
         .map(|s| format!(" in Secret {s}"))
         .unwrap_or_default();
-    match &e {
-        ApiError::RateLimited { retry_after, .. } => Step {
-            outcome: Outcome::Transient {
-                message: e.to_string(),
-            },
-            drift: Drift::Unchanged,
-            requeue: Some(retry_after.unwrap_or_default().max(ctx.next_backoff(uid))),
-            quiet: false,
+    let retry = |requeue: Duration| Step {
+        outcome: Outcome::Transient {
+            message: e.to_string(),
         },
-        ApiError::Unauthorized { message, .. } => Step::stalled(
+        drift: Drift::Unchanged,
+        requeue: Some(requeue),
+        quiet: false,
+    };
+    match e.class() {
+        ErrorClass::Transient | ErrorClass::OutcomeUnknown => retry(ctx.next_backoff(uid)),
+        ErrorClass::RateLimited => retry(
+            e.retry_after()
+                .unwrap_or_default()
+                .max(ctx.next_backoff(uid)),
+        ),
+        ErrorClass::Unauthorized => Step::stalled(
+            reasons::INVALID_CREDENTIALS,
+            format!("Meshes refused the credentials{from_secret} ({e}); fix or rotate them"),
+        ),
+        ErrorClass::Forbidden => Step::stalled(
             reasons::INVALID_CREDENTIALS,
             format!(
-                "Meshes refused the credentials{from_secret} (401: {message}); fix or rotate them"
+                "The access key{from_secret} may not do this ({e}); use a key with access to the workspace"
             ),
         ),
-        ApiError::Forbidden { message, .. } => Step::stalled(
-            reasons::INVALID_CREDENTIALS,
-            format!(
-                "The access key{from_secret} may not do this (403: {message}); use a key with access to the workspace"
-            ),
+        ErrorClass::Rejected | ErrorClass::Conflict | ErrorClass::NotFound => Step::stalled(
+            reasons::REJECTED,
+            format!("Meshes rejected the request: {e}"),
         ),
-        ApiError::Invalid { .. } | ApiError::Conflict { .. } | ApiError::NotFound { .. } => {
-            Step::stalled(
-                reasons::REJECTED,
-                format!("Meshes rejected the request: {e}"),
-            )
-        }
-        _ => Step {
-            outcome: Outcome::Transient {
-                message: e.to_string(),
-            },
-            drift: Drift::Unchanged,
-            requeue: Some(ctx.next_backoff(uid)),
-            quiet: false,
-        },
+        ErrorClass::NotSent => Step::stalled(
+            reasons::REJECTED,
+            format!("The request to Meshes could not be sent ({e}); check the IDs in the spec"),
+        ),
     }
 }
 
@@ -189,4 +190,119 @@ pub fn release_timed_out<K: Resource>(obj: &K, ctx: &Context) -> bool {
         .as_ref()
         .and_then(|t| Duration::try_from(Timestamp::now().duration_since(t.0)).ok())
         .is_some_and(|d| d >= ctx.config.deletion_release_timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::{Endpoint, Method, TransientCause};
+    use crate::controllers::config::OperatorConfig;
+    use crate::controllers::context::{Stores, Triggers};
+
+    fn ep() -> Endpoint {
+        Endpoint {
+            method: Method::Post,
+            route: "/api/v1/rules",
+        }
+    }
+
+    #[tokio::test]
+    async fn every_error_class_maps_to_retry_or_stall_as_the_client_classifies_it() {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let api = Arc::new(crate::api::MeshesClient::new(Default::default()).unwrap());
+        let ctx = Context::new(
+            client,
+            api,
+            OperatorConfig::default(),
+            Stores::default(),
+            Default::default(),
+            Triggers::default(),
+        );
+        let message = String::from("m");
+        let cases = [
+            (
+                ApiError::Transient {
+                    endpoint: ep(),
+                    cause: TransientCause::Timeout,
+                    message: message.clone(),
+                },
+                None,
+            ),
+            (
+                ApiError::Unexpected {
+                    endpoint: ep(),
+                    status: Some(201),
+                    message: message.clone(),
+                    excerpt: String::new(),
+                },
+                None,
+            ),
+            (
+                ApiError::RateLimited {
+                    endpoint: ep(),
+                    retry_after: None,
+                    message: message.clone(),
+                },
+                None,
+            ),
+            (
+                ApiError::Unauthorized {
+                    endpoint: ep(),
+                    message: message.clone(),
+                },
+                Some(reasons::INVALID_CREDENTIALS),
+            ),
+            (
+                ApiError::Forbidden {
+                    endpoint: ep(),
+                    message: message.clone(),
+                },
+                Some(reasons::INVALID_CREDENTIALS),
+            ),
+            (
+                ApiError::Conflict {
+                    endpoint: ep(),
+                    message: message.clone(),
+                },
+                Some(reasons::REJECTED),
+            ),
+            (
+                ApiError::NotFound {
+                    endpoint: ep(),
+                    message: message.clone(),
+                },
+                Some(reasons::REJECTED),
+            ),
+            (
+                ApiError::Invalid {
+                    endpoint: ep(),
+                    status: 422,
+                    message: message.clone(),
+                    fields: vec![],
+                },
+                Some(reasons::REJECTED),
+            ),
+            (
+                ApiError::Local {
+                    endpoint: ep(),
+                    message: message.clone(),
+                },
+                Some(reasons::REJECTED),
+            ),
+        ];
+        for (e, stalls) in cases {
+            let class = e.class();
+            let step = api_error(&ctx, "u", None, e);
+            match (stalls, &step.outcome) {
+                (None, Outcome::Transient { .. }) => assert!(step.requeue.is_some(), "{class:?}"),
+                (Some(want), Outcome::Stalled { reason, .. }) => {
+                    assert_eq!(*reason, want, "{class:?}")
+                }
+                (want, got) => panic!("{class:?}: wanted {want:?}, got {got:?}"),
+            }
+        }
+    }
 }

@@ -236,3 +236,67 @@ async fn an_adopted_workspace_deleted_upstream_is_reported_not_recreated() {
     );
     assert!(admin.workspaces().is_empty());
 }
+
+/// The status write made before a Meshes call (a pending create) carries the resourceVersion the
+/// pass acted on: a version changed meanwhile (another writer) is refused with 409, never
+/// overwritten.
+#[tokio::test]
+async fn a_status_write_before_a_meshes_call_refuses_a_changed_object() {
+    use std::sync::Arc;
+
+    use kube::api::{Api, Patch, PatchParams};
+    use meshes_operator::api::MeshesClient;
+    use meshes_operator::controllers::context::{Context, Stores, Triggers};
+    use meshes_operator::controllers::lifecycle::host::{Host, KubeHost};
+    use meshes_operator::resources::{MeshesRule, MeshesRuleStatus, PendingCreate};
+
+    let w = World::new("precond").await;
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesRule", "metadata": {"name": "r"},
+        "spec": {"connectionRef": {"name": "hook"}, "event": "a.b", "metadata": {"action": "send_webhook"}}})).await;
+    let rules: Api<MeshesRule> = Api::namespaced(w.client.clone(), &w.ns);
+    let stale = rules.get("r").await.unwrap();
+    rules
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"team": "b"}}})),
+        )
+        .await
+        .unwrap();
+    let api = Arc::new(MeshesClient::new(w.client_config()).unwrap());
+    let ctx = Context::new(
+        w.client.clone(),
+        api,
+        World::fast_config(),
+        Stores::default(),
+        Default::default(),
+        Triggers::default(),
+    );
+    let status = MeshesRuleStatus {
+        pending_create: Some(PendingCreate {
+            identity: "rule:{}".into(),
+            started_at: meshes_operator::controllers::step::now(),
+        }),
+        ..Default::default()
+    };
+    let refused = Host::<MeshesRule>::persist(&KubeHost::new(&ctx), &stale, &status).await;
+    match refused {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 409, "{e:?}"),
+        other => panic!("a stale version was written: {other:?}"),
+    }
+    assert!(
+        rules
+            .get("r")
+            .await
+            .unwrap()
+            .status
+            .is_none_or(|s| s.pending_create.is_none())
+    );
+    // Positive control: the current version is written.
+    let fresh = rules.get("r").await.unwrap();
+    Host::<MeshesRule>::persist(&KubeHost::new(&ctx), &fresh, &status)
+        .await
+        .unwrap();
+    let written = rules.get("r").await.unwrap();
+    assert!(written.status.unwrap().pending_create.is_some());
+}
