@@ -12,7 +12,7 @@
 //! - [`outcome`]: one conditions vocabulary for all kinds.
 //! - [`ownership`]: which CR owns an upstream object.
 //! - [`snapshot`], [`catalog`]: shared upstream lists (bulk drift, integrations catalog).
-//! - [`mappers`]: the common part of the watch mappers.
+//! - [`references`]: the one index of which objects reference which (mappers, triggers).
 //! - [`metrics`]: in-process counters of controller work.
 //! - [`report`]: status, Events, annotations.
 //! - [`frame`]: the frame of every pass (paused, stall memo, one status write).
@@ -32,11 +32,11 @@ pub mod error;
 pub mod frame;
 pub mod janitor;
 pub mod lifecycle;
-pub mod mappers;
 pub mod metrics;
 pub mod outcome;
 pub mod ownership;
 pub mod parents;
+pub mod references;
 pub mod report;
 pub mod rule;
 pub mod run;

@@ -1,5 +1,6 @@
 //! Dependencies between the kinds: a connection's workspace, a rule's connection, and the
-//! credentials a child inherits from them (docs/reconcile-contract.md, "Credentials" and "Dependencies"). Reads the
+//! credentials a child inherits from them, raw IDs included (docs/reconcile-contract.md,
+//! "Credentials" and "Dependencies"): the one resolver of parents. Reads the
 //! controllers' stores; every reference stays inside the object's namespace.
 
 use std::sync::Arc;
@@ -309,4 +310,46 @@ pub fn own_namespace<K: kube::Resource>(
     let parent = parent.ok()?;
     (obj.meta().namespace.as_ref() == Some(&parent.credentials.namespace))
         .then_some(parent.credentials)
+}
+
+/// Completes a rule's parent named by a raw `connectionId`: its workspace and integration type
+/// are learned from Meshes once (they never change) and remembered for every later pass.
+pub async fn complete_raw_connection(
+    ctx: &Context,
+    uid: &str,
+    parent: &mut Parent,
+    creds: &crate::api::Credentials,
+) -> Result<(), Step> {
+    if !parent.workspace_id.is_empty() && parent.connection_type.is_some() {
+        return Ok(());
+    }
+    let connection_id = parent.connection_id.clone().unwrap_or_default();
+    let (workspace, kind) = match ctx.connection_facts(&connection_id) {
+        Some(facts) => facts,
+        None => match ctx.api.get_connection(creds, &connection_id).await {
+            Ok(c) => {
+                ctx.remember_connection(&connection_id, &c.workspace, c.kind.as_str());
+                (c.workspace, c.kind.as_str().to_string())
+            }
+            Err(e) if e.is_not_found() => {
+                return Err(Step::stalled(
+                    reasons::INVALID_SPEC,
+                    format!(
+                        "spec.connectionId {connection_id} is not a Meshes connection visible to these credentials"
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(super::step::api_error(
+                    ctx,
+                    uid,
+                    Some(&parent.credentials),
+                    e,
+                ));
+            }
+        },
+    };
+    parent.workspace_id = workspace;
+    parent.connection_type = Some(kind);
+    Ok(())
 }

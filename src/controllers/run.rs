@@ -19,7 +19,7 @@ use super::config::OperatorConfig;
 use super::context::{Context, Stores, Triggers};
 use super::error::Error;
 use super::metrics::Metrics;
-use super::{connection, mappers, rule, workspace};
+use super::{connection, references, workspace};
 use crate::api::MeshesApi;
 use crate::resources::{GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
 
@@ -222,7 +222,7 @@ pub async fn run_with_metrics(
         .watches(
             scope.api::<MeshesWorkspace>(client.clone()),
             wc.clone(),
-            mappers::of(conn_store.clone(), connection::names_workspace),
+            references::of(conn_store.clone(), references::names_workspace),
         )
         .watches_stream(secrets(), connection::secret_mapper(conn_store, ws_store))
         .reconcile_on(conn_rx)
@@ -237,9 +237,12 @@ pub async fn run_with_metrics(
         .watches(
             scope.api::<MeshesConnection>(client.clone()),
             wc,
-            mappers::of(rule_store.clone(), rule::names_connection),
+            references::of(rule_store.clone(), references::names_connection),
         )
-        .watches_stream(secrets(), mappers::of(rule_store, rule::names_credentials))
+        .watches_stream(
+            secrets(),
+            references::of(rule_store, references::names_credentials),
+        )
         .reconcile_on(rule_rx)
         .shutdown_on_signal()
         .run(

@@ -5,7 +5,6 @@
 
 use async_trait::async_trait;
 use kube::ResourceExt;
-use kube::runtime::reflector::ObjectRef;
 
 use super::decide;
 use crate::api::ApiError;
@@ -15,13 +14,13 @@ use crate::api::types::{
 use crate::controllers::config::SecretRef;
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{self, Resolved};
-use crate::controllers::frame;
 use crate::controllers::lifecycle::{Core, Kind, Plan, Pre, Refusal, fingerprint};
 use crate::controllers::outcome::Outcome;
 use crate::controllers::parents::{self, Parent};
 use crate::controllers::settings::{self, Settings};
 use crate::controllers::snapshot::Snapshot;
 use crate::controllers::step::{Step, api_error};
+use crate::controllers::{frame, references};
 use crate::resources::{MeshesConnection, MeshesConnectionStatus, reasons};
 
 /// A connection's resolved inputs.
@@ -351,16 +350,19 @@ impl Kind for MeshesConnection {
         _ticked: bool,
     ) -> Option<std::time::Duration> {
         // Rules of this connection may be waiting for it.
-        let ns = self.namespace();
-        for r in ctx.stores.all_rules() {
-            let refers = r
-                .spec
-                .connection_ref
-                .as_ref()
-                .is_some_and(|c| c.name == self.name_any());
-            if r.namespace() == ns && refers {
-                ctx.triggers.rule(ObjectRef::from_obj(r.as_ref()));
-            }
+        let rules = ctx.stores.rules.as_ref();
+        for r in rules
+            .map(|s| {
+                references::referrers(
+                    s,
+                    self.namespace(),
+                    &self.name_any(),
+                    references::names_connection,
+                )
+            })
+            .unwrap_or_default()
+        {
+            ctx.triggers.rule(r);
         }
         None
     }

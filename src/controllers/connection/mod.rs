@@ -9,17 +9,9 @@ use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use super::mappers::referrers;
+use super::references::{connection_reads, referrers};
 
 use crate::resources::{MeshesConnection, MeshesWorkspace};
-
-/// Whether connection `c` names workspace `name` (its mapper: [`super::mappers::of`]).
-pub fn names_workspace(c: &MeshesConnection, name: &str) -> bool {
-    c.spec
-        .workspace_ref
-        .as_ref()
-        .is_some_and(|r| r.name == name)
-}
 
 /// Connections to reconcile when Secret `secret` changes: those reading secret settings from
 /// it, naming it in `credentialsRef`, or inheriting it from their workspace.
@@ -46,16 +38,7 @@ pub fn secret_mapper(
                 })
         };
         referrers(&store, ns.clone(), &name, |c, name| {
-            c.spec
-                .credentials_ref
-                .as_ref()
-                .is_some_and(|r| r.name == name)
-                || c.spec
-                    .secret_metadata
-                    .iter()
-                    .flatten()
-                    .any(|e| e.secret_key_ref.name == name)
-                || inherits(c)
+            connection_reads(c, name) || inherits(c)
         })
     }
 }

@@ -88,37 +88,9 @@ impl Kind for MeshesRule {
         let resolved = credentials::load(ctx, &uid, &parent.credentials)
             .await
             .map_err(Step::from)?;
+        parents::complete_raw_connection(ctx, &uid, &mut parent, &resolved.creds).await?;
         let connection_id = parent.connection_id.clone().unwrap_or_default();
-        let mut integration = parent.connection_type.clone();
-        if (parent.workspace_id.is_empty() || integration.is_none())
-            && let Some((ws, k)) = ctx.connection_facts(&connection_id)
-        {
-            parent.workspace_id = ws;
-            integration = Some(k);
-        }
-        if parent.workspace_id.is_empty() || integration.is_none() {
-            // A raw connectionId: learn its workspace and type once (they never change).
-            match ctx
-                .api
-                .get_connection(&resolved.creds, &connection_id)
-                .await
-            {
-                Ok(c) => {
-                    ctx.remember_connection(&connection_id, &c.workspace, c.kind.as_str());
-                    parent.workspace_id = c.workspace.clone();
-                    integration = Some(c.kind.as_str().to_string());
-                }
-                Err(e) if e.is_not_found() => {
-                    return Err(Step::stalled(
-                        reasons::INVALID_SPEC,
-                        format!(
-                            "spec.connectionId {connection_id} is not a Meshes connection visible to these credentials"
-                        ),
-                    ));
-                }
-                Err(e) => return Err(api_error(ctx, &uid, Some(&parent.credentials), e)),
-            }
-        }
+        let integration = parent.connection_type.clone();
         let want = decide::desired(&self.spec, &parent.workspace_id, &connection_id);
         let hash = decide::hash(&want);
         Ok(RuleInputs {

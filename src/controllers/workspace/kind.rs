@@ -18,6 +18,7 @@ use crate::controllers::config::SecretRef;
 use crate::controllers::context::{Context, Memo, MemoFacts, jittered};
 use crate::controllers::credentials::{self, Resolved};
 use crate::controllers::lifecycle::{Core, Kind, Plan, Recheck};
+use crate::controllers::references;
 use crate::controllers::step::{Step, api_error, kube_transient};
 use crate::resources::annotations::RESYNC_INTERVAL;
 use crate::resources::{DeletionPolicy, MeshesWorkspace, MeshesWorkspaceStatus, reasons};
@@ -335,19 +336,15 @@ impl Kind for MeshesWorkspace {
 
     fn wait_before_delete(&self, ctx: &Context) -> Option<String> {
         // Connections that inherit our credentials still need them to delete themselves.
-        let ns = self.namespace();
         let waiting = ctx
             .stores
-            .all_connections()
-            .iter()
-            .filter(|c| c.namespace() == ns && c.spec.credentials_ref.is_none())
-            .filter(|c| {
-                c.spec
-                    .workspace_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == self.name_any())
+            .connections
+            .as_ref()
+            .map(|s| {
+                let inherit = references::inherits_from_workspace;
+                references::referrers(s, self.namespace(), &self.name_any(), inherit).len()
             })
-            .count();
+            .unwrap_or(0);
         (waiting > 0).then(|| {
             format!(
                 "Waiting for {waiting} MeshesConnection(s) using this workspace's credentials to be \

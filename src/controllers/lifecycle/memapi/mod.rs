@@ -13,51 +13,11 @@ use crate::api::types::{
     Integration, IntegrationType, Page, Rule, RuleFilter, UpdateConnection, UpdateWorkspace,
     Workspace, WorkspaceDetail,
 };
-use crate::api::{ApiError, Credentials, Endpoint, MeshesApi, Method, TransientCause, routes};
+use crate::api::{ApiError, Credentials, MeshesApi, Method, routes};
 
-/// An operation a script can target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    CreateRule,
-    DeleteRule,
-    GetRule,
-    ListRules,
-    CreateConnection,
-    UpdateConnection,
-    DeleteConnection,
-    GetConnection,
-    ListConnections,
-}
-
-/// What the next call of an operation does instead of answering normally.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    /// Applies the write, then the answer is lost (a timeout).
-    CommitThenDrop,
-    /// Applies the write, then answers 201 with a body the client cannot decode.
-    Undecodable,
-    /// 503 without applying anything.
-    Unavailable,
-    /// 409.
-    Conflict,
-    /// 404.
-    NotFound,
-    /// 422.
-    Invalid,
-    /// A list that does not show object `id` (a page taken while it changed).
-    Hide(String),
-}
-
-/// How rule creates are de-duplicated (the emulator's `--rule-dedup`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dedup {
-    /// 409 for the same connection, event, resource, resource_id and metadata.
-    Tuple,
-    /// 409 only when `active` and `hidden` match too.
-    Exact,
-    /// Never.
-    None,
-}
+mod script;
+pub use script::{Dedup, Fault, Op};
+use script::{endpoint, fail};
 
 #[derive(Debug)]
 struct State {
@@ -74,40 +34,6 @@ struct State {
 #[derive(Debug)]
 pub struct MemApi {
     state: Mutex<State>,
-}
-
-fn endpoint(method: Method, route: &'static str) -> Endpoint {
-    Endpoint { method, route }
-}
-
-fn fail(fault: &Fault, ep: Endpoint) -> ApiError {
-    match fault {
-        Fault::Unavailable | Fault::CommitThenDrop => ApiError::Transient {
-            endpoint: ep,
-            cause: TransientCause::Status(503),
-            message: "unavailable".into(),
-        },
-        Fault::Undecodable => ApiError::Unexpected {
-            endpoint: ep,
-            status: Some(201),
-            message: "body could not be decoded".into(),
-            excerpt: String::new(),
-        },
-        Fault::Conflict => ApiError::Conflict {
-            endpoint: ep,
-            message: "conflict".into(),
-        },
-        Fault::NotFound => ApiError::NotFound {
-            endpoint: ep,
-            message: "not found".into(),
-        },
-        Fault::Invalid | Fault::Hide(_) => ApiError::Invalid {
-            endpoint: ep,
-            status: 422,
-            message: "invalid".into(),
-            fields: Vec::new(),
-        },
-    }
 }
 
 impl MemApi {
