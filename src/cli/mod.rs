@@ -62,16 +62,20 @@ pub struct RunArgs {
     #[arg(long, env = "MESHES_SELECTOR")]
     pub selector: Option<String>,
     /// Drift check period per workspace (e.g. 10m); jittered by ±10%.
-    #[arg(long, env = "MESHES_RESYNC_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "MESHES_RESYNC_INTERVAL", default_value = "10m", value_parser = crate::controllers::durations::parse_flag)]
     pub resync_interval: Duration,
+    /// The shortest `meshes.io/resync-interval` a namespace owner may set (longer than a day is
+    /// refused too); an out-of-range value is reported on the object and not applied.
+    #[arg(long, env = "MESHES_MIN_RESYNC_INTERVAL", default_value = "10s", value_parser = crate::controllers::durations::parse_flag)]
+    pub min_resync_interval: Duration,
     /// How long a missing credentials Secret is waited for before the object stalls.
-    #[arg(long, env = "MESHES_SECRET_GRACE", default_value = "2m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "MESHES_SECRET_GRACE", default_value = "2m", value_parser = crate::controllers::durations::parse_flag)]
     pub secret_grace: Duration,
     /// Safety-net requeue while waiting for a dependency (watches do the real work).
-    #[arg(long, env = "MESHES_DEPENDENCY_REQUEUE", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "MESHES_DEPENDENCY_REQUEUE", default_value = "5m", value_parser = crate::controllers::durations::parse_flag)]
     pub dependency_requeue: Duration,
     /// How long a deletion waits for blocked upstream clean-up before releasing with a Warning.
-    #[arg(long, env = "MESHES_DELETION_RELEASE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "MESHES_DELETION_RELEASE_TIMEOUT", default_value = "30s", value_parser = crate::controllers::durations::parse_flag)]
     pub deletion_release_timeout: Duration,
     /// Deletion policy for created objects that do not set one.
     #[arg(
@@ -86,7 +90,7 @@ pub struct RunArgs {
     #[arg(long, env = "MESHES_REBIND_BY_IDENTITY")]
     pub rebind_by_identity: bool,
     /// Meshes calls per second per access key.
-    #[arg(long, env = "MESHES_API_RATE", default_value_t = 10.0)]
+    #[arg(long, env = "MESHES_API_RATE", default_value_t = 10.0, value_parser = positive_rate)]
     pub api_rate: f64,
     /// Burst of Meshes calls per access key.
     #[arg(long, env = "MESHES_API_BURST", default_value_t = 20)]
@@ -95,7 +99,7 @@ pub struct RunArgs {
     #[arg(long, env = "MESHES_API_CONCURRENCY", default_value_t = 8)]
     pub api_concurrency: usize,
     /// Timeout of each Meshes call.
-    #[arg(long, env = "MESHES_API_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "MESHES_API_TIMEOUT", default_value = "20s", value_parser = crate::controllers::durations::parse_flag)]
     pub api_timeout: Duration,
     /// HTTPS proxy for Meshes calls (default: HTTPS_PROXY/NO_PROXY from the environment).
     #[arg(long, env = "MESHES_PROXY")]
@@ -115,6 +119,17 @@ pub struct RunArgs {
     /// Log filter (tracing EnvFilter syntax, e.g. info or info,meshes_client=debug).
     #[arg(long, env = "MESHES_LOG", default_value = "info")]
     pub log_level: String,
+}
+
+/// A calls-per-second rate: finite and more than zero (a zero rate would never call Meshes, and
+/// its token period would be infinite).
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000.0 => Ok(r),
+        _ => Err(format!(
+            "{text:?}: a rate per second more than 0 and at most 10000"
+        )),
+    }
 }
 
 impl RunArgs {
@@ -150,6 +165,7 @@ impl RunArgs {
             ),
             events_url: self.events_url.trim_end_matches('/').to_string(),
             resync_interval: self.resync_interval,
+            min_resync_interval: self.min_resync_interval,
             secret_grace: self.secret_grace,
             dependency_requeue: self.dependency_requeue,
             deletion_release_timeout: self.deletion_release_timeout,
@@ -226,6 +242,27 @@ mod tests {
         assert_eq!(
             t.run.scope().label_selector.as_deref(),
             Some("meshes.io/shard=a")
+        );
+    }
+
+    #[test]
+    fn absurd_durations_and_rates_are_refused_at_startup() {
+        for bad in [
+            "--resync-interval=18000000000000000000s",
+            "--api-timeout=0s",
+            "--secret-grace=400days",
+            "--min-resync-interval=nonsense",
+            "--api-rate=0",
+            "--api-rate=NaN",
+            "--api-rate=1e300",
+        ] {
+            assert!(T::try_parse_from(["x", bad]).is_err(), "{bad} was accepted");
+        }
+        // Positive control: sane values parse.
+        let ok = T::try_parse_from(["x", "--min-resync-interval=30s", "--api-rate=0.5"]).unwrap();
+        assert_eq!(
+            ok.run.operator_config().min_resync_interval,
+            Duration::from_secs(30)
         );
     }
 

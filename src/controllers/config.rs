@@ -88,6 +88,8 @@ pub struct OperatorConfig {
     pub events_url: String,
     /// How often each workspace is checked for drift upstream.
     pub resync_interval: Duration,
+    /// The shortest `meshes.io/resync-interval` a namespace owner may set.
+    pub min_resync_interval: Duration,
     /// Fraction of the resync interval added or removed at random, so workspaces spread out.
     pub resync_jitter: f64,
     /// How long a missing credentials Secret is waited for before the object stalls.
@@ -122,6 +124,7 @@ impl Default for OperatorConfig {
             default_credentials_namespaces: NamespaceAllowList::None,
             events_url: "https://events.meshes.io/api/v1".to_string(),
             resync_interval: Duration::from_secs(600),
+            min_resync_interval: Duration::from_secs(10),
             resync_jitter: 0.1,
             secret_grace: Duration::from_secs(120),
             dependency_requeue: Duration::from_secs(300),

@@ -355,13 +355,17 @@ pub fn backoff(attempt: u32, min: Duration, max: Duration, unit: f64) -> Duratio
             .unwrap_or(u32::MAX),
     );
     let capped = exp.min(max);
-    capped.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+    super::durations::scale(capped, 0.5 + 0.5 * unit.clamp(0.0, 1.0))
 }
 
 /// `base` moved by up to `±fraction` according to `unit` (random in `[0, 1)`).
 pub fn jittered(base: Duration, fraction: f64, unit: f64) -> Duration {
-    let f = fraction.clamp(0.0, 0.9);
-    base.mul_f64(1.0 - f + 2.0 * f * unit.clamp(0.0, 1.0))
+    let f = if fraction.is_nan() {
+        0.0
+    } else {
+        fraction.clamp(0.0, 0.9)
+    };
+    super::durations::scale(base, 1.0 - f + 2.0 * f * unit.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]

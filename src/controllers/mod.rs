@@ -4,7 +4,7 @@
 //! observe (upstream, by recorded ID) → decide (pure, unit-tested) → act (through
 //! [`crate::api::MeshesApi`]) → report (status written only when it changes, Events, outputs).
 //!
-//! - [`config`]: operator-wide settings.
+//! - [`config`]: operator-wide settings; [`durations`]: bounded parsing, panic-free arithmetic.
 //! - [`context`]: shared state, memos that spare Meshes calls, backoff.
 //! - [`credentials`], [`users`], [`janitor`]: credentials resolution and the in-use finalizer.
 //! - [`parents`]: dependencies between kinds and inherited credentials.
@@ -28,6 +28,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod credentials;
+pub mod durations;
 pub mod error;
 pub mod frame;
 pub mod janitor;

@@ -10,4 +10,5 @@ mod lifecycle_fixes;
 mod operator_process;
 mod secrets;
 mod support;
+mod tenancy;
 mod workspace;

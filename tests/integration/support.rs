@@ -70,6 +70,7 @@ impl World {
         OperatorConfig {
             secret_grace: Duration::from_secs(3),
             resync_interval: Duration::from_secs(3600),
+            min_resync_interval: Duration::from_secs(1),
             error_backoff_min: Duration::from_millis(200),
             error_backoff_max: Duration::from_secs(2),
             events_url: "http://127.0.0.1:9/api/v1".into(),

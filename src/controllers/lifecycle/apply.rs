@@ -13,10 +13,10 @@ use super::{Kind, Plan, Recheck};
 use crate::api::ApiError;
 use crate::controllers::context::{Context, Memo, StallKey};
 use crate::controllers::error::Error;
-use crate::controllers::frame;
 use crate::controllers::outcome::{Drift, Outcome};
 use crate::controllers::ownership;
 use crate::controllers::step::{Step, api_error, kube_transient};
+use crate::controllers::{durations, frame};
 use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT};
 use crate::resources::reasons;
 
@@ -101,7 +101,14 @@ impl<K: Kind> Pass<'_, K> {
         };
         self.obj.validate(pre, status).await?;
 
-        let external_id = self.obj.annotations().get(EXTERNAL_ID).cloned();
+        // On shared credentials an annotation a namespace owner can write never binds an
+        // existing upstream object (that needs the object's own credentialsRef, like adopt.id).
+        let external_id = self
+            .obj
+            .annotations()
+            .get(EXTERNAL_ID)
+            .filter(|_| !self.shared())
+            .cloned();
         let core = K::core(status);
         let binding = binding::choose(
             core.pending.as_ref(),
@@ -191,6 +198,43 @@ impl<K: Kind> Pass<'_, K> {
         }
     }
 
+    /// The object runs on the operator's default credentials, shared by every allowed namespace:
+    /// it may not reach upstream objects by ID or identity, and messages never name objects of
+    /// other tenants.
+    pub(super) fn shared(&self) -> bool {
+        self.ctx.config.default_credentials.as_ref() == Some(&K::resolved(self.inputs).secret)
+    }
+
+    /// ` (ID x)` for a message about an upstream object this CR does not own, unless the
+    /// credentials are shared (it may be another tenant's).
+    pub(super) fn foreign_id(&self, id: &str) -> String {
+        if self.shared() {
+            String::new()
+        } else {
+            format!(" (ID {id})")
+        }
+    }
+
+    /// No other CR owns upstream object `id` (see `ownership.rs`).
+    fn not_owned_elsewhere(&self, id: &str) -> Result<(), Step> {
+        let Some(owner) = ownership::other_owner(self.obj, &K::cached(self.ctx), id) else {
+            return Ok(());
+        };
+        let by = if self.shared() {
+            "another object".to_string()
+        } else {
+            format!("{} {owner}", K::kind(&()))
+        };
+        Err(Step::stalled(
+            reasons::ALREADY_MANAGED,
+            format!(
+                "Meshes {}{} is already managed by {by}; each upstream object has one owner",
+                K::NOUN,
+                self.foreign_id(id)
+            ),
+        ))
+    }
+
     /// Maps a Meshes error to the pass's step.
     pub(super) fn api(&self, e: ApiError) -> Step {
         api_error(
@@ -213,16 +257,7 @@ impl<K: Kind> Pass<'_, K> {
     async fn bind_existing(&self, up: &K::Up, via: &str) -> Result<(), Step> {
         self.obj.check_bind(self.inputs, up)?;
         let id = K::up_id(up);
-        if let Some(owner) = ownership::other_owner(self.obj, &K::cached(self.ctx), id) {
-            return Err(Step::stalled(
-                reasons::ALREADY_MANAGED,
-                format!(
-                    "Meshes {} {id} is already managed by {} {owner}; each upstream object has one owner",
-                    K::NOUN,
-                    K::kind(&())
-                ),
-            ));
-        }
+        self.not_owned_elsewhere(id)?;
         self.host
             .event(
                 self.obj,
@@ -282,16 +317,7 @@ impl<K: Kind> Pass<'_, K> {
                 None => return self.upstream_deleted(status, id).await,
             },
         };
-        if let Some(owner) = ownership::other_owner(self.obj, &K::cached(self.ctx), id) {
-            return Err(Step::stalled(
-                reasons::ALREADY_MANAGED,
-                format!(
-                    "Meshes {} {id} is already managed by {} {owner}; each upstream object has one owner",
-                    K::NOUN,
-                    K::kind(&())
-                ),
-            ));
-        }
+        self.not_owned_elsewhere(id)?;
         self.settle(status, up, false, true).await
     }
 
@@ -413,7 +439,7 @@ impl<K: Kind> Pass<'_, K> {
         self.ctx.remember(
             &self.uid,
             Memo {
-                due: now + requeue.unwrap_or_else(|| self.obj.resync(self.ctx)),
+                due: durations::after(now, requeue.unwrap_or_else(|| self.obj.resync(self.ctx))),
                 generation: self.obj.meta().generation,
                 credentials: K::resolved(self.inputs).fingerprint,
                 requested_at: self.requested(),

@@ -65,7 +65,7 @@ impl<K: Kind> Pass<'_, K> {
         &self,
         status: &mut K::Status,
     ) -> Result<super::super::step::Step, Step> {
-        let rebind = frame::rebind_by_identity(self.obj, self.ctx);
+        let rebind = frame::rebind_by_identity(self.obj, self.ctx) && !self.shared();
         let twin = if rebind {
             self.twin_from_list(status).await?
         } else {
@@ -77,9 +77,10 @@ impl<K: Kind> Pass<'_, K> {
                 return Err(Step::stalled(
                     reasons::NAME_CONFLICT,
                     format!(
-                        "An identical Meshes {} {id} exists and is not managed by any {}; set \
+                        "An identical Meshes {}{} exists and is not managed by any {}; set \
                          spec.adopt.id to manage it (or meshes.io/rebind-by-identity)",
                         K::NOUN,
+                        self.foreign_id(&id),
                         K::kind(&())
                     ),
                 ));
@@ -249,7 +250,7 @@ impl<K: Kind> Pass<'_, K> {
         }
         self.restore_after_refusal(status);
         let twin = match found {
-            Claim::Conflict(u) | Claim::Ours(u) => format!(" (ID {})", K::up_id(&u)),
+            Claim::Conflict(u) | Claim::Ours(u) => self.foreign_id(K::up_id(&u)),
             Claim::Absent => String::new(),
         };
         Err(Step::stalled(
@@ -461,10 +462,10 @@ impl<K: Kind> Pass<'_, K> {
                 Err(Step::stalled(
                     reasons::NAME_CONFLICT,
                     format!(
-                        "A Meshes {} with the same identity (ID {}) exists and was not created by \
+                        "A Meshes {} with the same identity{} exists and was not created by \
                          this object; set spec.adopt.id to manage it, or change the spec",
                         K::NOUN,
-                        K::up_id(&up)
+                        self.foreign_id(K::up_id(&up))
                     ),
                 ))
             }

@@ -17,7 +17,8 @@ use crate::api::types::{CreateWorkspace, PublishableKey, WorkspaceDetail};
 use crate::controllers::config::SecretRef;
 use crate::controllers::context::{Context, Memo, MemoFacts, jittered};
 use crate::controllers::credentials::{self, Resolved};
-use crate::controllers::lifecycle::{Core, Kind, Plan, Recheck};
+use crate::controllers::durations;
+use crate::controllers::lifecycle::{Core, Kind, Plan, Pre, Recheck};
 use crate::controllers::references;
 use crate::controllers::step::{Step, api_error, kube_transient};
 use crate::resources::annotations::RESYNC_INTERVAL;
@@ -31,6 +32,13 @@ fn parse_identity(identity: &str) -> Option<&str> {
 }
 
 impl MeshesWorkspace {
+    /// `meshes.io/resync-interval`, if set: within the operator's floor and a day, or why not.
+    fn resync_annotation(&self, ctx: &Context) -> Option<Result<Duration, String>> {
+        let text = self.annotations().get(RESYNC_INTERVAL)?;
+        let floor = ctx.config.min_resync_interval;
+        Some(durations::parse_annotation(RESYNC_INTERVAL, text, floor))
+    }
+
     fn output_values(&self, ctx: &Context, id: &str, key: &str) -> BTreeMap<String, String> {
         [
             (output::PUBLISHABLE_KEY.to_string(), key.to_string()),
@@ -159,7 +167,7 @@ impl Kind for MeshesWorkspace {
         let interval = self.resync(ctx);
         match memo.due.checked_duration_since(Instant::now()) {
             // A memo from a longer interval than the current one is not trusted.
-            Some(left) if left <= interval.mul_f64(1.0 + ctx.config.resync_jitter) => {
+            Some(left) if left <= durations::scale(interval, 1.0 + ctx.config.resync_jitter) => {
                 Recheck::Idle(Some(left))
             }
             _ => Recheck::Due,
@@ -318,11 +326,21 @@ impl Kind for MeshesWorkspace {
     }
 
     fn resync(&self, ctx: &Context) -> Duration {
-        self.annotations()
-            .get(RESYNC_INTERVAL)
-            .and_then(|v| humantime::parse_duration(v).ok())
-            .filter(|d| *d >= Duration::from_secs(1))
+        self.resync_annotation(ctx)
+            .and_then(Result::ok)
             .unwrap_or(ctx.config.resync_interval)
+    }
+
+    async fn validate(
+        &self,
+        p: Pre<'_, Self>,
+        _status: &mut MeshesWorkspaceStatus,
+    ) -> Result<(), Step> {
+        // An out-of-range value is reported on the object and not applied.
+        if let Some(Err(why)) = self.resync_annotation(p.ctx) {
+            p.host.event(self, true, reasons::INVALID_SPEC, why).await;
+        }
+        Ok(())
     }
 
     fn deletion_policy(&self, _ctx: &Context) -> DeletionPolicy {
