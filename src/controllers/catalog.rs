@@ -2,7 +2,7 @@
 //! changes only when Meshes ships an integration, and every rule checks its action against it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::api::types::Integration;
@@ -11,11 +11,12 @@ use crate::api::{ApiError, Credentials, MeshesApi};
 /// How long a catalog is reused.
 pub const CATALOG_TTL: Duration = Duration::from_secs(3600);
 
-/// Catalog cache keyed by org.
+/// Catalog cache keyed by org. Loading is single-flight *per org*: an org whose key is paused
+/// by a 429 never holds up the catalog of another org.
 #[derive(Debug, Default)]
 pub struct Catalogs {
-    by_org: Mutex<HashMap<String, (Instant, Vec<Integration>)>>,
-    loading: tokio::sync::Mutex<()>,
+    by_org: Mutex<HashMap<String, (Instant, Arc<Vec<Integration>>)>>,
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Catalogs {
@@ -24,7 +25,7 @@ impl Catalogs {
         &self,
         api: &dyn MeshesApi,
         creds: &Credentials,
-    ) -> Result<Vec<Integration>, ApiError> {
+    ) -> Result<Arc<Vec<Integration>>, ApiError> {
         let org = creds.org_id().to_string();
         let cached = || {
             self.by_org.lock().ok().and_then(|m| {
@@ -36,16 +37,37 @@ impl Catalogs {
         if let Some(c) = cached() {
             return Ok(c);
         }
-        let _guard = self.loading.lock().await;
+        let gate = self
+            .loading
+            .lock()
+            .map(|mut m| m.entry(org.clone()).or_default().clone())
+            .unwrap_or_default();
+        let _guard = gate.lock().await;
         if let Some(c) = cached() {
             return Ok(c);
         }
-        let catalog = api.list_integrations(creds).await?;
+        let catalog = Arc::new(api.list_integrations(creds).await?);
         if let Ok(mut m) = self.by_org.lock() {
             m.insert(org, (Instant::now(), catalog.clone()));
         }
         Ok(catalog)
     }
+}
+
+/// The metadata keys integration `type_` treats as secrets (never echoed by Meshes).
+pub fn secret_keys_of(catalog: &[Integration], type_: &str) -> Vec<String> {
+    catalog
+        .iter()
+        .find(|i| i.kind.as_str() == type_)
+        .and_then(|i| i.authentication.fields.as_ref())
+        .map(|fields| {
+            fields
+                .iter()
+                .filter(|f| f.is_secret())
+                .map(|f| f.key.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The action keys integration `type_` offers, or `None` when the catalog does not know the type.
@@ -55,4 +77,41 @@ pub fn actions_of(catalog: &[Integration], type_: &str) -> Option<Vec<String>> {
         keys.sort();
         keys
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::controllers::lifecycle::memapi::{Dedup, MemApi};
+
+    fn creds(org: &str) -> Credentials {
+        Credentials::new("mk_test", "secret-value", org).unwrap()
+    }
+
+    /// One org's slow (paused) catalog list does not hold up another org's.
+    #[tokio::test]
+    async fn a_slow_org_does_not_block_another() {
+        let api = Arc::new(MemApi::new(Dedup::Tuple));
+        api.block_catalog("slow");
+        let catalogs = Arc::new(Catalogs::default());
+        let (c, a) = (catalogs.clone(), api.clone());
+        let slow = tokio::spawn(async move { c.get(a.as_ref(), &creds("slow")).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let fast = tokio::time::timeout(
+            Duration::from_secs(5),
+            catalogs.get(api.as_ref(), &creds("fast")),
+        )
+        .await;
+        assert!(
+            fast.is_ok_and(|r| r.is_ok()),
+            "the other org waited behind the slow one"
+        );
+        // Positive control: the slow org was really blocked, and finishes once released.
+        assert!(!slow.is_finished());
+        api.release_catalog();
+        assert!(slow.await.unwrap().is_ok());
+    }
 }

@@ -57,6 +57,18 @@ pub enum Drift {
     Unchanged,
 }
 
+/// The longest condition message written (the CRD allows 32 KiB; a message comes from Meshes
+/// errors and drift lists that nobody bounds, and kstatus tools print it whole).
+pub const MAX_MESSAGE_CHARS: usize = 2048;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`] on a char boundary, marked when cut.
+pub fn bounded(message: &str) -> std::borrow::Cow<'_, str> {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}… (truncated)", &message[..at]).into(),
+        None => message.into(),
+    }
+}
+
 /// Rewrites `conds` for `outcome` observed at `generation`. Returns true when anything changed.
 pub fn apply(
     conds: &mut Vec<Condition>,
@@ -67,7 +79,8 @@ pub fn apply(
 ) -> bool {
     let before = conds.clone();
     let cond = |type_: &str, status: ConditionStatus, reason: &str, message: &str| {
-        Condition::new(type_, status, reason, message, generation, now.clone())
+        let message = bounded(message);
+        Condition::new(type_, status, reason, message.as_ref(), generation, now.clone())
     };
     let ready_for_generation = conditions::find(conds, conditions::READY)
         .is_some_and(|c| c.is_true() && c.observed_generation == generation);
@@ -209,6 +222,27 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_bounded_on_a_char_boundary() {
+        let long = "é".repeat(MAX_MESSAGE_CHARS * 4);
+        let mut conds = Vec::new();
+        let now = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        let out = Outcome::Stalled {
+            reason: reasons::REJECTED,
+            message: long,
+        };
+        apply(&mut conds, &out, &Drift::Unchanged, Some(1), &now);
+        for c in &conds {
+            assert!(
+                c.message.chars().count() <= MAX_MESSAGE_CHARS + 20,
+                "{}",
+                c.type_
+            );
+        }
+        assert!(conds.iter().any(|c| c.message.ends_with("(truncated)")));
+        assert_eq!(bounded("short"), "short");
+    }
     use k8s_openapi::jiff::Timestamp;
 
     fn t(secs: i64) -> Time {

@@ -36,10 +36,21 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// The hash that decides whether a connection must be updated.
-pub fn settings_hash(name: &str, hidden: Option<bool>, merged: &Map<String, Value>) -> String {
+/// The hash that decides whether a connection must be updated: over the name, `hidden`, the
+/// plain settings, and for each secret setting *where its value comes from* (Secret, UID,
+/// `resourceVersion`, key) — never the value itself, so `status.appliedHash` (readable by anyone
+/// who can read the CR) is no offline oracle for a weak secret. Any change of a referenced
+/// Secret changes its `resourceVersion`, so a rotated value still triggers one PUT.
+pub fn settings_hash(
+    name: &str,
+    hidden: Option<bool>,
+    plain: &Map<String, Value>,
+    secret_sources: &BTreeMap<String, String>,
+) -> String {
     // serde_json maps are ordered (BTreeMap without preserve_order), so this is canonical.
-    let doc = serde_json::json!({"name": name, "hidden": hidden, "metadata": merged});
+    let doc = serde_json::json!({
+        "name": name, "hidden": hidden, "metadata": plain, "secrets": secret_sources
+    });
     hex::encode(Sha256::digest(doc.to_string().as_bytes()))
 }
 
@@ -63,8 +74,10 @@ pub async fn resolve(
     name: &str,
     spec: &MeshesConnectionSpec,
 ) -> Result<Settings, Unavailable> {
-    let mut merged = spec.metadata.clone().unwrap_or_default();
+    let plain = spec.metadata.clone().unwrap_or_default();
+    let mut merged = plain.clone();
     let mut secret_keys = Vec::new();
+    let mut sources = BTreeMap::new();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let mut cache: BTreeMap<String, Option<Secret>> = BTreeMap::new();
     for entry in spec.secret_metadata.iter().flatten() {
@@ -125,9 +138,19 @@ pub async fn resolve(
         }
         merged.insert(entry.key.clone(), Value::String(value));
         secret_keys.push(entry.key.clone());
+        let meta = &secret.metadata;
+        sources.insert(
+            entry.key.clone(),
+            format!(
+                "{secret_name}/{}/{}/{}",
+                meta.uid.as_deref().unwrap_or_default(),
+                meta.resource_version.as_deref().unwrap_or_default(),
+                entry.secret_key_ref.key
+            ),
+        );
     }
     ctx.stop_waiting_for_all(uid);
-    let hash = settings_hash(name, spec.hidden, &merged);
+    let hash = settings_hash(name, spec.hidden, &plain, &sources);
     Ok(Settings {
         merged,
         secret_keys,
@@ -141,20 +164,50 @@ mod tests {
 
     #[test]
     fn the_hash_changes_with_any_setting_and_is_order_independent() {
+        let none = BTreeMap::new();
         let mut a = Map::new();
         a.insert("url".into(), Value::String("https://x".into()));
-        a.insert("signing_secret".into(), Value::String("s1".into()));
+        a.insert("method".into(), Value::String("POST".into()));
         let mut b = Map::new();
-        b.insert("signing_secret".into(), Value::String("s1".into()));
+        b.insert("method".into(), Value::String("POST".into()));
         b.insert("url".into(), Value::String("https://x".into()));
-        assert_eq!(settings_hash("n", None, &a), settings_hash("n", None, &b));
-        b.insert("signing_secret".into(), Value::String("s2".into()));
-        assert_ne!(settings_hash("n", None, &a), settings_hash("n", None, &b));
-        assert_ne!(settings_hash("n", None, &a), settings_hash("m", None, &a));
-        assert_ne!(
-            settings_hash("n", None, &a),
-            settings_hash("n", Some(true), &a)
+        assert_eq!(
+            settings_hash("n", None, &a, &none),
+            settings_hash("n", None, &b, &none)
         );
+        b.insert("url".into(), Value::String("https://y".into()));
+        assert_ne!(
+            settings_hash("n", None, &a, &none),
+            settings_hash("n", None, &b, &none)
+        );
+        assert_ne!(
+            settings_hash("n", None, &a, &none),
+            settings_hash("m", None, &a, &none)
+        );
+        assert_ne!(
+            settings_hash("n", None, &a, &none),
+            settings_hash("n", Some(true), &a, &none)
+        );
+    }
+
+    /// `status.appliedHash` is public: a secret's value never enters it, its source does.
+    #[test]
+    fn secret_values_never_enter_the_hash_their_sources_do() {
+        let plain = Map::new();
+        let v1: BTreeMap<String, String> =
+            [("signing_secret".into(), "hook/uid-1/41/secret".into())].into();
+        let v2: BTreeMap<String, String> =
+            [("signing_secret".into(), "hook/uid-1/42/secret".into())].into();
+        let h1 = settings_hash("n", None, &plain, &v1);
+        assert_ne!(
+            h1,
+            settings_hash("n", None, &plain, &v2),
+            "a rotated Secret changes it"
+        );
+        // The value is not an input at all: guessing it cannot reproduce the hash.
+        let mut guess = Map::new();
+        guess.insert("signing_secret".into(), Value::String("password1".into()));
+        assert_ne!(h1, settings_hash("n", None, &guess, &BTreeMap::new()));
     }
 
     #[test]
@@ -165,7 +218,7 @@ mod tests {
             Value::String("hunter2-secret".into()),
         );
         let s = Settings {
-            hash: settings_hash("n", None, &m),
+            hash: settings_hash("n", None, &Map::new(), &BTreeMap::new()),
             merged: m,
             secret_keys: vec!["signing_secret".into()],
         };

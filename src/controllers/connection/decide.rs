@@ -46,7 +46,9 @@ pub fn drift(
         match upstream.metadata.get(k) {
             Some(u) if u == v => {}
             Some(u) => out.push(format!("metadata.{k} is {u}, spec wants {v}")),
-            None => out.push(format!("metadata.{k} is unset, spec wants {v}")),
+            // Never the spec's value: a key Meshes does not echo may be a secret put in plain
+            // metadata, and this text goes to conditions and Events.
+            None => out.push(format!("metadata.{k} is unset upstream")),
         }
     }
     out

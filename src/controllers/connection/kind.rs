@@ -11,6 +11,7 @@ use crate::api::ApiError;
 use crate::api::types::{
     Connection, CreateConnection, IntegrationType as WireType, UpdateConnection,
 };
+use crate::controllers::catalog::secret_keys_of;
 use crate::controllers::config::SecretRef;
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{self, Resolved};
@@ -34,6 +35,38 @@ pub struct ConnectionInputs {
     pub settings: Settings,
     /// The managed name (empty for an adopted connection without `spec.name`: unmanaged).
     pub name: String,
+}
+
+impl MeshesConnection {
+    /// A setting the integration marks secret must come from a Secret (`spec.secretMetadata`):
+    /// plain `spec.metadata` is stored and shown in clear text by the API server.
+    async fn no_secret_in_plain_metadata(
+        &self,
+        ctx: &Context,
+        i: &ConnectionInputs,
+    ) -> Result<(), Step> {
+        let Some(plain) = self.spec.metadata.as_ref().filter(|m| !m.is_empty()) else {
+            return Ok(());
+        };
+        let uid = self.uid().unwrap_or_default();
+        let catalog = ctx
+            .catalogs
+            .get(ctx.api.as_ref(), &i.resolved.creds)
+            .await
+            .map_err(|e| api_error(ctx, &uid, None, e))?;
+        let secret = secret_keys_of(&catalog, self.spec.type_.as_str());
+        match plain.keys().find(|k| secret.contains(k)) {
+            Some(key) => Err(Step::stalled(
+                reasons::INVALID_SPEC,
+                format!(
+                    "spec.metadata.{key} is a secret setting of {} connections: move it to \
+                     spec.secretMetadata (a Secret); spec.metadata is stored in plain text",
+                    self.spec.type_
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 fn parse_identity(identity: &str) -> Option<(&str, &str)> {
@@ -88,6 +121,7 @@ impl Kind for MeshesConnection {
         status: &mut MeshesConnectionStatus,
     ) -> Result<(), Step> {
         let (ctx, i) = (p.ctx, p.inputs);
+        self.no_secret_in_plain_metadata(ctx, i).await?;
         let creating = status.connection_id.is_none() && status.pending_create.is_none();
         if creating && self.spec.adopt.is_none() && self.spec.type_.is_oauth() {
             let restored = self

@@ -24,7 +24,7 @@ pub mod create;
 pub mod delete;
 pub mod host;
 #[cfg(test)]
-mod memapi;
+pub(crate) mod memapi;
 #[cfg(test)]
 mod tests;
 

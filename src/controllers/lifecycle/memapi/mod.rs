@@ -34,6 +34,8 @@ struct State {
 #[derive(Debug)]
 pub struct MemApi {
     state: Mutex<State>,
+    catalog_gate: Mutex<Option<(String, std::sync::Arc<tokio::sync::Notify>)>>,
+    catalog: Mutex<Vec<Integration>>,
 }
 
 impl MemApi {
@@ -49,6 +51,32 @@ impl MemApi {
                 dedup,
                 next: 0,
             }),
+            catalog_gate: Mutex::new(None),
+            catalog: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sets the integrations catalog.
+    pub fn set_catalog(&self, catalog: Vec<Integration>) {
+        *self.catalog.lock().unwrap_or_else(|p| p.into_inner()) = catalog;
+    }
+
+    /// Makes catalog lists of `org` wait until [`MemApi::release_catalog`] (a paused key).
+    pub fn block_catalog(&self, org: &str) {
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        *self.catalog_gate.lock().unwrap_or_else(|p| p.into_inner()) = Some((org.into(), notify));
+    }
+
+    /// Lets the blocked catalog list finish.
+    pub fn release_catalog(&self) {
+        if let Some((_, n)) = self
+            .catalog_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            n.notify_waiters();
+            n.notify_one();
         }
     }
 
@@ -433,9 +461,23 @@ impl MeshesApi for MemApi {
 
     async fn list_integrations_page(
         &self,
-        _: &Credentials,
+        creds: &Credentials,
         _: Option<&str>,
     ) -> Result<Page<Integration>, ApiError> {
-        Ok(page(Vec::new()))
+        let gate = self
+            .catalog_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|(org, _)| org == creds.org_id());
+        if let Some((_, notify)) = gate {
+            notify.notified().await;
+        }
+        Ok(page(
+            self.catalog
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        ))
     }
 }

@@ -28,7 +28,15 @@ fn connection_inputs(c: &MeshesConnection) -> ConnectionInputs {
         },
         resolved: resolved(),
         settings: Settings {
-            hash: settings_hash(&name, c.spec.hidden, &merged),
+            hash: settings_hash(
+                &name,
+                c.spec.hidden,
+                &c.spec.metadata.clone().unwrap_or_default(),
+                &secret_keys
+                    .iter()
+                    .map(|k| (k.clone(), "s/uid/1/k".to_string()))
+                    .collect(),
+            ),
             merged,
             secret_keys,
         },
@@ -161,4 +169,38 @@ async fn a_name_taken_upstream_is_a_conflict() {
     }
     let st = sim.obj.status.clone().unwrap();
     assert!(st.connection_id.is_none() && st.pending_create.is_none());
+}
+
+/// A setting the catalog marks secret, put in plain `spec.metadata`, stalls without echoing its
+/// value (status and Events are readable by anyone who can read the CR).
+#[tokio::test]
+async fn a_secret_in_plain_metadata_stalls_without_echoing_it() {
+    let spec = json!({"workspaceRef": {"name": "ws"}, "type": "webhook",
+        "metadata": {"url": "https://a.example", "signing_secret": "hunter2-value"}});
+    let mut sim = connection_sim(spec);
+    sim.api.set_catalog(vec![
+        serde_json::from_value(json!({
+            "name": "Webhook", "type": "webhook",
+            "authentication": {"type": "none", "fields": [
+                {"key": "url", "label": "URL", "type": "text"},
+                {"key": "signing_secret", "label": "Signing secret", "type": "password"}]},
+            "actions": {"send_webhook": {"key": "send_webhook"}}
+        }))
+        .unwrap(),
+    ]);
+    let step = sim.pass().await;
+    match &step.outcome {
+        Outcome::Stalled { reason, message } => {
+            assert_eq!(*reason, reasons::INVALID_SPEC);
+            assert!(
+                message.contains("secretMetadata") && !message.contains("hunter2"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.api.count("POST"), 0);
+    // Positive control: without it the connection is created.
+    sim.obj.spec.metadata = serde_json::from_value(json!({"url": "https://a.example"})).unwrap();
+    assert!(ready(&sim.pass().await));
 }
