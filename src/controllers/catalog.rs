@@ -11,11 +11,14 @@ use crate::api::{ApiError, Credentials, MeshesApi};
 /// How long a catalog is reused.
 pub const CATALOG_TTL: Duration = Duration::from_secs(3600);
 
+/// A catalog and when it was listed.
+type Cached = (Instant, Arc<Vec<Integration>>);
+
 /// Catalog cache keyed by org. Loading is single-flight *per org*: an org whose key is paused
 /// by a 429 never holds up the catalog of another org.
 #[derive(Debug, Default)]
 pub struct Catalogs {
-    by_org: Mutex<HashMap<String, (Instant, Arc<Vec<Integration>>)>>,
+    by_org: Mutex<HashMap<String, Cached>>,
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
