@@ -80,7 +80,14 @@ pub fn apply(
     let before = conds.clone();
     let cond = |type_: &str, status: ConditionStatus, reason: &str, message: &str| {
         let message = bounded(message);
-        Condition::new(type_, status, reason, message.as_ref(), generation, now.clone())
+        Condition::new(
+            type_,
+            status,
+            reason,
+            message.as_ref(),
+            generation,
+            now.clone(),
+        )
     };
     let ready_for_generation = conditions::find(conds, conditions::READY)
         .is_some_and(|c| c.is_true() && c.observed_generation == generation);

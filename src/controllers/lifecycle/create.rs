@@ -217,23 +217,7 @@ impl<K: Kind> Pass<'_, K> {
         retry: bool,
         message: &str,
     ) -> Result<K::Up, Step> {
-        let list = self
-            .obj
-            .candidates(self.ctx, self.inputs)
-            .await
-            .map_err(|e| self.api(e))?;
-        let elsewhere =
-            crate::controllers::ownership::bound_elsewhere(self.obj, &K::cached(self.ctx));
-        let mine = self.mine(status);
-        let current = self.obj.identity(self.inputs);
-        let found = claim_in::<K>(
-            &list,
-            pending,
-            &current,
-            self.ctx.config.create_skew,
-            &elsewhere,
-            &mine,
-        );
+        let found = self.look_for(status, pending).await?;
         if retry && let Claim::Ours(up) = found {
             super::mark_applied::<K>(self.inputs, status);
             *K::core(status).pending = None;
@@ -261,6 +245,26 @@ impl<K: Kind> Pass<'_, K> {
                  manage it, or change the spec",
                 K::NOUN
             ),
+        ))
+    }
+
+    /// Lists the candidates afresh and decides which object the create at `pending` made.
+    async fn look_for(
+        &self,
+        status: &mut K::Status,
+        pending: &PendingCreate,
+    ) -> Result<Claim<K::Up>, Step> {
+        let list = self
+            .obj
+            .candidates(self.ctx, self.inputs)
+            .await
+            .map_err(|e| self.api(e))?;
+        let elsewhere =
+            crate::controllers::ownership::bound_elsewhere(self.obj, &K::cached(self.ctx));
+        let (mine, current) = (self.mine(status), self.obj.identity(self.inputs));
+        let skew = self.ctx.config.create_skew;
+        Ok(claim_in::<K>(
+            &list, pending, &current, skew, &elsewhere, &mine,
         ))
     }
 
@@ -422,24 +426,8 @@ impl<K: Kind> Pass<'_, K> {
         status: &mut K::Status,
         pending: &PendingCreate,
     ) -> Result<(K::Up, bool), Step> {
-        let list = self
-            .obj
-            .candidates(self.ctx, self.inputs)
-            .await
-            .map_err(|e| self.api(e))?;
-        let elsewhere =
-            crate::controllers::ownership::bound_elsewhere(self.obj, &K::cached(self.ctx));
-        let mine = self.mine(status);
-        let current = self.obj.identity(self.inputs);
         let replacing = K::core(status).previous.and_then(|p| p.clone());
-        match claim_in::<K>(
-            &list,
-            pending,
-            &current,
-            self.ctx.config.create_skew,
-            &elsewhere,
-            &mine,
-        ) {
+        match self.look_for(status, pending).await? {
             Claim::Ours(up) => {
                 *K::core(status).pending = None;
                 self.claimed_event(&up).await;
