@@ -39,6 +39,7 @@ pub use config::{
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
+pub use response::MAX_RETRY_AFTER;
 pub use types::{
     Connection, CreateConnection, CreateRule, CreateWorkspace, DeletedConnection, DeletedRule,
     Integration, IntegrationType, Page, PublishableKey, Rule, RuleFilter, UpdateConnection,
