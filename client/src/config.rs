@@ -10,6 +10,10 @@ use url::Url;
 /// The production management API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.meshes.io";
 
+/// Default cap on a response body: far above any page of the API (a list page of 100
+/// connections is tens of KiB), far below what would hurt the operator's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -137,6 +141,11 @@ pub struct ClientConfig {
     pub instance_id: Option<String>,
     /// Safety cap on pages followed by the list helpers (guards against cursor loops).
     pub max_list_pages: usize,
+    /// Largest response body read, in bytes ([`DEFAULT_MAX_RESPONSE_BYTES`] by default). The
+    /// body is read in chunks and reading stops at the cap, so a larger body never sits in
+    /// memory; such an answer is an [`crate::ApiError::Unexpected`] (for a write: outcome
+    /// unknown), or, for an error status, the error that status means without its body.
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -151,6 +160,7 @@ impl Default for ClientConfig {
             extra_ca_bundle: None,
             instance_id: None,
             max_list_pages: 100,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -184,6 +194,9 @@ impl ClientConfig {
         }
         if self.max_list_pages == 0 {
             return Err(invalid("max_list_pages", "must be at least 1"));
+        }
+        if self.max_response_bytes == 0 {
+            return Err(invalid("max_response_bytes", "must be at least 1"));
         }
         if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(invalid("timeouts", "must be greater than zero"));

@@ -34,8 +34,8 @@ pub use budget::{BudgetPermit, BudgetRegistry};
 pub use calls::{DEFAULT_MAX_LIST_PAGES, MeshesApi, routes, walk_pages};
 pub use client::{IDEMPOTENCY_KEY_HEADER, MeshesClient};
 pub use config::{
-    BudgetConfig, ClientConfig, ConfigError, DEFAULT_BASE_URL, ProxyConfig, RetryConfig,
-    parse_base_url,
+    BudgetConfig, ClientConfig, ConfigError, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES,
+    ProxyConfig, RetryConfig, parse_base_url,
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};

@@ -102,14 +102,57 @@ pub(crate) fn classify_status(
     retry_after: Option<Duration>,
     redact_body: bool,
 ) -> ApiError {
-    let parsed = parse_error_body(body);
-    let (message, fields) = match parsed {
-        Some(p) => p,
-        None => (
+    let (message, fields) = parse_error_body(body).unwrap_or_else(|| {
+        (
             format!("HTTP {status} without a Meshes error body"),
             Vec::new(),
-        ),
-    };
+        )
+    });
+    status_error(
+        endpoint,
+        status,
+        message,
+        fields,
+        retry_after,
+        excerpt(body, redact_body),
+    )
+}
+
+/// Classifies a response whose body exceeded `limit` bytes and was not read. An error status
+/// keeps its meaning (a 502 from a proxy with a huge HTML page is still a gateway failure, a
+/// 429 still pauses the key); anything else, a 2xx included, is [`ApiError::Unexpected`]:
+/// for a write the outcome is unknown.
+pub(crate) fn classify_oversized(
+    endpoint: Endpoint,
+    status: u16,
+    limit: usize,
+    retry_after: Option<Duration>,
+) -> ApiError {
+    let mut message = format!(
+        "the response body exceeds the {limit}-byte limit (max_response_bytes) and was not read"
+    );
+    if (200..300).contains(&status) && endpoint.method != crate::error::Method::Get {
+        message = format!("the request was accepted but its result cannot be read: {message}");
+    }
+    status_error(
+        endpoint,
+        status,
+        message,
+        Vec::new(),
+        retry_after,
+        String::new(),
+    )
+}
+
+/// The status → variant mapping shared by [`classify_status`] and [`classify_oversized`].
+fn status_error(
+    endpoint: Endpoint,
+    status: u16,
+    message: String,
+    fields: Vec<FieldError>,
+    retry_after: Option<Duration>,
+    excerpt: String,
+) -> ApiError {
     match status {
         400 | 422 => ApiError::Invalid {
             endpoint,
@@ -135,7 +178,7 @@ pub(crate) fn classify_status(
             endpoint,
             status: Some(status),
             message,
-            excerpt: excerpt(body, redact_body),
+            excerpt,
         },
     }
 }
@@ -330,7 +373,11 @@ mod tests {
                 Err(_) => wrong.push(format!("{shown:?}: panicked")),
             }
         }
-        assert!(wrong.is_empty(), "Retry-After cases wrong:\n{}", wrong.join("\n"));
+        assert!(
+            wrong.is_empty(),
+            "Retry-After cases wrong:\n{}",
+            wrong.join("\n")
+        );
     }
 
     #[test]
