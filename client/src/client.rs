@@ -159,6 +159,7 @@ impl MeshesClient {
             method = endpoint.method.as_str(),
             route = endpoint.route,
             access_key = creds.access_key(),
+            share = creds.share().unwrap_or(""),
             status = field::Empty,
             attempts = field::Empty,
         );
@@ -198,7 +199,7 @@ impl MeshesClient {
     ) -> Result<T, ApiError> {
         let endpoint = call.endpoint;
         let local = |message: String| ApiError::Local { endpoint, message };
-        let permit = self.inner.budgets.acquire(creds.access_key()).await;
+        let permit = self.inner.budgets.acquire(creds).await;
         // Minted only now, with the permit in hand, so queueing never ages the token.
         let token = jwt::mint(creds, jwt::now_unix()).map_err(|e| local(e.to_string()))?;
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
@@ -252,10 +253,10 @@ impl MeshesClient {
         );
 
         if (200..300).contains(&status) {
-            self.inner.budgets.note_success(creds.access_key());
+            self.inner.budgets.note_success(creds);
         }
         if status == 429 {
-            let paused = self.inner.budgets.pause(creds.access_key(), retry_after);
+            let paused = self.inner.budgets.pause(creds, retry_after);
             tracing::warn!(
                 pause_ms = paused.as_millis() as u64,
                 "Meshes rate limit hit; pausing this access key"

@@ -82,6 +82,11 @@ pub struct BudgetConfig {
     pub rate_limit_backoff: Duration,
     /// Upper bound of any 429 pause, including a server-sent `Retry-After`.
     pub max_rate_limit_backoff: Duration,
+    /// A key's budget unused for this long (no call waiting or in flight, no pause running)
+    /// is forgotten, so that keys seen once are not kept forever. Never shorter, in effect,
+    /// than the time the bucket takes to refill (`burst / rate_per_second`), so forgetting a
+    /// key never hands out a fresh burst early.
+    pub evict_idle_after: Duration,
 }
 
 impl Default for BudgetConfig {
@@ -92,6 +97,7 @@ impl Default for BudgetConfig {
             max_concurrency: 8,
             rate_limit_backoff: Duration::from_secs(1),
             max_rate_limit_backoff: Duration::from_secs(300),
+            evict_idle_after: Duration::from_secs(600),
         }
     }
 }

@@ -501,3 +501,37 @@ async fn a_body_over_the_cap_is_refused_while_reading_and_never_read_whole() {
     let over = c.list_workspaces_page(&creds("mk_a"), None).await;
     assert!(over.unwrap_err().to_string().contains("limit"));
 }
+
+/// Review finding 7 through the transport: eight concurrent calls that all meet a 429 without
+/// Retry-After pause the key once (about `rate_limit_backoff`), not 2⁷ times longer.
+#[tokio::test]
+async fn eight_concurrent_429s_pause_the_key_once() {
+    let server = TestServer::start().await;
+    let c = client(&server, |cfg| {
+        cfg.budget.rate_limit_backoff = Duration::from_millis(100);
+        cfg.budget.max_rate_limit_backoff = Duration::from_secs(60);
+    });
+    for _ in 0..8 {
+        server.push(Reply {
+            delay: Duration::from_millis(50),
+            ..Reply::json(429, r#"{"message":"Too Many Requests"}"#)
+        });
+    }
+    let key = creds("mk_a");
+    let calls = (0..8).map(|_| c.list_workspaces_page(&key, None));
+    for r in futures::future::join_all(calls).await {
+        assert!(matches!(r, Err(ApiError::RateLimited { .. })), "{r:?}");
+    }
+    assert_eq!(server.seen().len(), 8, "all eight were in flight together");
+    server.push(Reply::json(200, &page(WS)));
+    let started = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(5), c.list_workspaces_page(&key, None))
+        .await
+        .expect("the key is still paused 5 s after one burst of 429s");
+    next.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
