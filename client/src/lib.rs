@@ -28,6 +28,7 @@ mod config;
 mod credentials;
 mod error;
 mod golden;
+mod hostile_tests;
 pub mod jwt;
 mod response;
 mod testserver;

@@ -54,6 +54,8 @@ pub struct Reply {
     pub framing: Framing,
     /// Close the connection after this many body bytes (a truncated answer).
     pub cut_at: Option<usize>,
+    /// Send exactly these bytes instead of an HTTP response, then close.
+    pub raw: Option<Vec<u8>>,
 }
 
 impl Reply {
@@ -66,6 +68,15 @@ impl Reply {
             bulk: None,
             framing: Framing::ContentLength,
             cut_at: None,
+            raw: None,
+        }
+    }
+
+    /// These bytes, whatever they are, then the connection closes.
+    pub fn raw(bytes: impl Into<Vec<u8>>) -> Self {
+        Self {
+            raw: Some(bytes.into()),
+            ..Self::json(200, "")
         }
     }
 
@@ -189,6 +200,16 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
                 .unwrap_or_else(|| Reply::json(200, "{}"))
         };
         tokio::time::sleep(reply.delay).await;
+        if let Some(raw) = &reply.raw {
+            let ok = stream.write_all(raw).await.is_ok();
+            state
+                .lock()
+                .unwrap()
+                .written
+                .push(if ok { raw.len() } else { 0 });
+            let _ = stream.shutdown().await;
+            return;
+        }
         let mut out = format!(
             "HTTP/1.1 {} X\r\ncontent-type: application/json\r\n",
             reply.status
