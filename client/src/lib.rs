@@ -30,6 +30,7 @@ mod error;
 mod golden;
 mod hostile_tests;
 pub mod jwt;
+mod proptests;
 mod response;
 mod testserver;
 mod transport_tests;
