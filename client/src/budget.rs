@@ -556,8 +556,7 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        let order = order.lock().unwrap().clone();
-        order
+        order.lock().unwrap().clone()
     }
 
     /// Two shares of one key, one greedy: the other still gets its turn at once (round robin
