@@ -16,7 +16,7 @@ use super::config::{ClientConfig, ConfigError, ProxyConfig, is_loopback, parse_b
 use super::credentials::Credentials;
 use super::error::{ApiError, Endpoint, Method, TransientCause};
 use super::jwt;
-use super::response::{classify_status, excerpt, parse_retry_after};
+use super::response::{classify_oversized, classify_status, excerpt, parse_retry_after};
 
 /// Header carrying the caller's create identity (harmless where Meshes ignores it).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -159,6 +159,7 @@ impl MeshesClient {
             method = endpoint.method.as_str(),
             route = endpoint.route,
             access_key = creds.access_key(),
+            share = creds.share().unwrap_or(""),
             status = field::Empty,
             attempts = field::Empty,
         );
@@ -198,7 +199,7 @@ impl MeshesClient {
     ) -> Result<T, ApiError> {
         let endpoint = call.endpoint;
         let local = |message: String| ApiError::Local { endpoint, message };
-        let permit = self.inner.budgets.acquire(creds.access_key()).await;
+        let permit = self.inner.budgets.acquire(creds).await;
         // Minted only now, with the permit in hand, so queueing never ages the token.
         let token = jwt::mint(creds, jwt::now_unix()).map_err(|e| local(e.to_string()))?;
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
@@ -240,8 +241,7 @@ impl MeshesClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let body = response
-            .bytes()
+        let body = read_capped(response, self.inner.config.max_response_bytes)
             .await
             .map_err(|e| transport_error(endpoint, &e))?;
         drop(permit);
@@ -253,7 +253,25 @@ impl MeshesClient {
         );
 
         if (200..300).contains(&status) {
-            self.inner.budgets.note_success(creds.access_key());
+            self.inner.budgets.note_success(creds);
+        }
+        if status == 429 {
+            let paused = self.inner.budgets.pause(creds, retry_after);
+            tracing::warn!(
+                pause_ms = paused.as_millis() as u64,
+                "Meshes rate limit hit; pausing this access key"
+            );
+        }
+        let Some(body) = body else {
+            let limit = self.inner.config.max_response_bytes;
+            tracing::warn!(
+                status,
+                limit,
+                "Meshes API response body over the limit; not read"
+            );
+            return Err(classify_oversized(endpoint, status, limit, retry_after));
+        };
+        if (200..300).contains(&status) {
             // Not a refusal: the server says it did what was asked, the client cannot read
             // the result. For a write this must stay distinguishable from "nothing created".
             return serde_json::from_slice(&body).map_err(|e| {
@@ -271,16 +289,37 @@ impl MeshesClient {
                 }
             });
         }
-        let err = classify_status(endpoint, status, &body, retry_after, call.redact_body);
-        if status == 429 {
-            let paused = self.inner.budgets.pause(creds.access_key(), retry_after);
-            tracing::warn!(
-                pause_ms = paused.as_millis() as u64,
-                "Meshes rate limit hit; pausing this access key"
-            );
-        }
-        Err(err)
+        Err(classify_status(
+            endpoint,
+            status,
+            &body,
+            retry_after,
+            call.redact_body,
+        ))
     }
+}
+
+/// Reads a response body chunk by chunk, stopping as soon as it would exceed `limit` bytes
+/// (or at once when `content-length` already says so): `Ok(None)` then, and the rest of the
+/// body is never read (dropping the response closes the connection). A larger body therefore
+/// never sits in memory; the request timeout bounds a body that trickles in.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let declared = response.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut body = Vec::with_capacity(capacity);
+    while let Some(chunk) = response.chunk().await? {
+        if chunk.len() > limit - body.len() {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// Describes a JSON decoding failure. Serde's text may quote the offending value, so for

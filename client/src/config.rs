@@ -10,6 +10,10 @@ use url::Url;
 /// The production management API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.meshes.io";
 
+/// Default cap on a response body: far above any page of the API (a list page of 100
+/// connections is tens of KiB), far below what would hurt the operator's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -78,6 +82,11 @@ pub struct BudgetConfig {
     pub rate_limit_backoff: Duration,
     /// Upper bound of any 429 pause, including a server-sent `Retry-After`.
     pub max_rate_limit_backoff: Duration,
+    /// A key's budget unused for this long (no call waiting or in flight, no pause running)
+    /// is forgotten, so that keys seen once are not kept forever. Never shorter, in effect,
+    /// than the time the bucket takes to refill (`burst / rate_per_second`), so forgetting a
+    /// key never hands out a fresh burst early.
+    pub evict_idle_after: Duration,
 }
 
 impl Default for BudgetConfig {
@@ -88,6 +97,7 @@ impl Default for BudgetConfig {
             max_concurrency: 8,
             rate_limit_backoff: Duration::from_secs(1),
             max_rate_limit_backoff: Duration::from_secs(300),
+            evict_idle_after: Duration::from_secs(600),
         }
     }
 }
@@ -137,6 +147,11 @@ pub struct ClientConfig {
     pub instance_id: Option<String>,
     /// Safety cap on pages followed by the list helpers (guards against cursor loops).
     pub max_list_pages: usize,
+    /// Largest response body read, in bytes ([`DEFAULT_MAX_RESPONSE_BYTES`] by default). The
+    /// body is read in chunks and reading stops at the cap, so a larger body never sits in
+    /// memory; such an answer is an [`crate::ApiError::Unexpected`] (for a write: outcome
+    /// unknown), or, for an error status, the error that status means without its body.
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -151,6 +166,7 @@ impl Default for ClientConfig {
             extra_ca_bundle: None,
             instance_id: None,
             max_list_pages: 100,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -184,6 +200,9 @@ impl ClientConfig {
         }
         if self.max_list_pages == 0 {
             return Err(invalid("max_list_pages", "must be at least 1"));
+        }
+        if self.max_response_bytes == 0 {
+            return Err(invalid("max_response_bytes", "must be at least 1"));
         }
         if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(invalid("timeouts", "must be greater than zero"));

@@ -38,11 +38,16 @@ impl fmt::Debug for SecretKey {
 ///
 /// The access key is an identifier (it travels in every JWT header as `kid`) and is shown in
 /// `Debug` and `Display`; the secret key never is.
+///
+/// An optional *share* label ([`Credentials::with_share`]) splits the request budget of the
+/// key fairly between the callers that use it (see the budget rules on [`crate::BudgetRegistry`]);
+/// it is never sent to Meshes. Equality compares the share too.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     access_key: String,
     secret_key: SecretKey,
     org_id: String,
+    share: Option<String>,
 }
 
 impl Credentials {
@@ -62,7 +67,23 @@ impl Credentials {
             access_key,
             secret_key: SecretKey(secret_key),
             org_id,
+            share: None,
         })
+    }
+
+    /// The same credentials, drawing on the key's budget as the share `label` (for example
+    /// the namespace of a tenant on shared default credentials). Calls with the same key and
+    /// different shares get fair turns at the key's rate and concurrency; calls without a
+    /// share form one share of their own. An empty label means no share.
+    pub fn with_share(mut self, label: impl Into<String>) -> Self {
+        let label = label.into();
+        self.share = (!label.is_empty()).then_some(label);
+        self
+    }
+
+    /// The share label, when set ([`Credentials::with_share`]).
+    pub fn share(&self) -> Option<&str> {
+        self.share.as_deref()
     }
 
     /// The access key (`mk_…`), also the budget identity of these credentials.
@@ -98,6 +119,7 @@ impl fmt::Debug for Credentials {
             .field("access_key", &self.access_key)
             .field("secret_key", &self.secret_key)
             .field("org_id", &self.org_id)
+            .field("share", &self.share)
             .finish()
     }
 }

@@ -340,7 +340,8 @@ impl ApiError {
         }
     }
 
-    /// The HTTP status, when a response arrived.
+    /// The HTTP status, when a response arrived. A 410 is reported as 404 (both are
+    /// [`ApiError::NotFound`], which keeps no status of its own).
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Transient {

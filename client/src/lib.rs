@@ -2,11 +2,15 @@
 //! does not depend on kube, k8s-openapi or schemars, so the compiler keeps it that way. The
 //! operator re-exports it as `meshes_operator::api`.
 //!
-//! - [`Credentials`]: a machine key and its org; the secret never prints.
+//! - [`Credentials`]: a machine key and its org; the secret never prints. An optional share
+//!   label ([`Credentials::with_share`]) splits the key's budget fairly between tenants.
 //! - [`MeshesClient`]: the HTTP implementation of [`MeshesApi`], built from a
 //!   [`ClientConfig`]; cheap to clone, one per process. Every call takes a budget permit for
-//!   its access key (token bucket + concurrency cap, paused after a 429), then mints a fresh
-//!   30 s JWT, sends, and classifies the outcome into an [`ApiError`]. Only GETs are retried.
+//!   its key ([`BudgetRegistry`]: access key + secret fingerprint; token bucket + concurrency
+//!   cap, round robin between shares, paused after a 429), then mints a fresh 30 s JWT,
+//!   sends, reads at most `max_response_bytes` of the answer, and classifies the outcome into
+//!   an [`ApiError`]. Only GETs are retried. A server-sent `Retry-After` is clamped to
+//!   [`MAX_RETRY_AFTER`].
 //! - [`ApiError::class`] / [`ErrorClass`]: what a failure means for the caller (retry, give up,
 //!   or find out first), and [`ApiError::outcome_unknown`]: whether a write may have been
 //!   applied. One classification for the client and the controllers.
@@ -24,7 +28,9 @@ mod config;
 mod credentials;
 mod error;
 mod golden;
+mod hostile_tests;
 pub mod jwt;
+mod proptests;
 mod response;
 mod testserver;
 mod transport_tests;
@@ -34,11 +40,12 @@ pub use budget::{BudgetPermit, BudgetRegistry};
 pub use calls::{DEFAULT_MAX_LIST_PAGES, MeshesApi, routes, walk_pages};
 pub use client::{IDEMPOTENCY_KEY_HEADER, MeshesClient};
 pub use config::{
-    BudgetConfig, ClientConfig, ConfigError, DEFAULT_BASE_URL, ProxyConfig, RetryConfig,
-    parse_base_url,
+    BudgetConfig, ClientConfig, ConfigError, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES,
+    ProxyConfig, RetryConfig, parse_base_url,
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
+pub use response::MAX_RETRY_AFTER;
 pub use types::{
     Connection, CreateConnection, CreateRule, CreateWorkspace, DeletedConnection, DeletedRule,
     Integration, IntegrationType, Page, PublishableKey, Rule, RuleFilter, UpdateConnection,

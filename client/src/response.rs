@@ -12,6 +12,10 @@ use crate::error::{ApiError, Endpoint, FieldError, TransientCause};
 pub(crate) const MAX_MESSAGE_CHARS: usize = 500;
 /// Longest body excerpt kept in an [`ApiError::Unexpected`].
 pub(crate) const MAX_EXCERPT_CHARS: usize = 200;
+/// The longest wait a server-sent `Retry-After` can ask for: larger values (delay-seconds or
+/// HTTP dates further out) are clamped to it. One hour: long enough for any real rate-limit
+/// window, short enough that a hostile or broken value cannot park a key for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Cuts `s` to at most `max` characters on a char boundary, marking the cut.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
@@ -52,24 +56,41 @@ pub(crate) fn parse_error_body(body: &[u8]) -> Option<(String, Vec<FieldError>)>
     Some((truncate(&message, MAX_MESSAGE_CHARS), fields))
 }
 
-/// Parses a `Retry-After` value: delay-seconds or an HTTP date.
+/// Parses a `Retry-After` value (RFC 9110 §10.2.3): delay-seconds or an HTTP date in any of
+/// the three formats (IMF-fixdate, the obsolete RFC 850 form, asctime), read by `httpdate`.
+///
+/// Never panics and never returns more than [`MAX_RETRY_AFTER`]: delay-seconds too large for
+/// any integer type and dates further out are clamped to it. A fractional number of seconds
+/// (not in the RFC, sent by some servers) is accepted when finite and non-negative. Negative,
+/// NaN, infinite and unparsable values are ignored (`None`: the caller's own backoff applies).
+/// A date in the past means "now".
 pub(crate) fn parse_retry_after(
     value: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if value.is_empty() {
+        return None;
     }
-    if let Ok(secs) = value.parse::<f64>()
-        && secs.is_finite()
-        && secs >= 0.0
-    {
-        return Some(Duration::from_secs_f64(secs));
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        // delay-seconds: only too many digits for u64 can fail here, which means "very long".
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let delta = at.with_timezone(&chrono::Utc) - now;
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    if let Ok(secs) = value.parse::<f64>() {
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
+        }
+        if secs >= MAX_RETRY_AFTER.as_secs_f64() {
+            return Some(MAX_RETRY_AFTER);
+        }
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let delay = at
+        .duration_since(std::time::SystemTime::from(now))
+        .unwrap_or(Duration::ZERO);
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 /// Classifies a non-2xx response. `body` is the raw response body; `redact_body` suppresses
@@ -81,14 +102,57 @@ pub(crate) fn classify_status(
     retry_after: Option<Duration>,
     redact_body: bool,
 ) -> ApiError {
-    let parsed = parse_error_body(body);
-    let (message, fields) = match parsed {
-        Some(p) => p,
-        None => (
+    let (message, fields) = parse_error_body(body).unwrap_or_else(|| {
+        (
             format!("HTTP {status} without a Meshes error body"),
             Vec::new(),
-        ),
-    };
+        )
+    });
+    status_error(
+        endpoint,
+        status,
+        message,
+        fields,
+        retry_after,
+        excerpt(body, redact_body),
+    )
+}
+
+/// Classifies a response whose body exceeded `limit` bytes and was not read. An error status
+/// keeps its meaning (a 502 from a proxy with a huge HTML page is still a gateway failure, a
+/// 429 still pauses the key); anything else, a 2xx included, is [`ApiError::Unexpected`]:
+/// for a write the outcome is unknown.
+pub(crate) fn classify_oversized(
+    endpoint: Endpoint,
+    status: u16,
+    limit: usize,
+    retry_after: Option<Duration>,
+) -> ApiError {
+    let mut message = format!(
+        "the response body exceeds the {limit}-byte limit (max_response_bytes) and was not read"
+    );
+    if (200..300).contains(&status) && endpoint.method != crate::error::Method::Get {
+        message = format!("the request was accepted but its result cannot be read: {message}");
+    }
+    status_error(
+        endpoint,
+        status,
+        message,
+        Vec::new(),
+        retry_after,
+        String::new(),
+    )
+}
+
+/// The status → variant mapping shared by [`classify_status`] and [`classify_oversized`].
+fn status_error(
+    endpoint: Endpoint,
+    status: u16,
+    message: String,
+    fields: Vec<FieldError>,
+    retry_after: Option<Duration>,
+    excerpt: String,
+) -> ApiError {
     match status {
         400 | 422 => ApiError::Invalid {
             endpoint,
@@ -114,7 +178,7 @@ pub(crate) fn classify_status(
             endpoint,
             status: Some(status),
             message,
-            excerpt: excerpt(body, redact_body),
+            excerpt,
         },
     }
 }
@@ -251,6 +315,69 @@ mod tests {
         let err = classify_status(EP, 429, b"{}", Some(Duration::from_secs(2)), false);
         assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
         assert!(err.to_string().contains("retry after 2s"), "{err}");
+    }
+
+    /// A hostile or broken `Retry-After` never panics and never asks for more than
+    /// [`MAX_RETRY_AFTER`]; the three HTTP-date formats of RFC 9110 are all understood.
+    #[test]
+    fn retry_after_never_panics_is_clamped_and_reads_all_three_date_formats() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:27:50Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let s = Duration::from_secs;
+        let long_garbage = "9".repeat(10_000);
+        let cases: &[(&str, Option<Duration>)] = &[
+            ("2", Some(s(2))),
+            ("0", Some(Duration::ZERO)),
+            (" 0.5 ", Some(Duration::from_millis(500))),
+            ("3600", Some(MAX_RETRY_AFTER)),
+            ("3601", Some(MAX_RETRY_AFTER)),
+            ("86400", Some(MAX_RETRY_AFTER)),
+            ("18446744073709551615", Some(MAX_RETRY_AFTER)),
+            ("18446744073709551616", Some(MAX_RETRY_AFTER)),
+            ("99999999999999999999999999999999", Some(MAX_RETRY_AFTER)),
+            (long_garbage.as_str(), Some(MAX_RETRY_AFTER)),
+            ("1e20", Some(MAX_RETRY_AFTER)),
+            ("1.8e19", Some(MAX_RETRY_AFTER)),
+            ("1e308", Some(MAX_RETRY_AFTER)),
+            ("-1", None),
+            ("-0.5", None),
+            ("-1e20", None),
+            ("NaN", None),
+            ("nan", None),
+            ("inf", None),
+            ("-inf", None),
+            ("", None),
+            ("soon", None),
+            ("1 2", None),
+            ("0x10", None),
+            ("\u{7f}", None),
+            // IMF-fixdate, RFC 850 and asctime: the same instant, 10 s from now.
+            ("Wed, 21 Oct 2015 07:28:00 GMT", Some(s(10))),
+            ("Wednesday, 21-Oct-15 07:28:00 GMT", Some(s(10))),
+            ("Wed Oct 21 07:28:00 2015", Some(s(10))),
+            // A date in the past means "now".
+            ("Wed, 21 Oct 2015 07:00:00 GMT", Some(Duration::ZERO)),
+            // Far in the future: clamped.
+            ("Thu, 22 Oct 2015 07:28:00 GMT", Some(MAX_RETRY_AFTER)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(MAX_RETRY_AFTER)),
+            ("Wed, 32 Oct 2015 07:28:00 GMT", None),
+        ];
+        let mut wrong = Vec::new();
+        for (value, expected) in cases {
+            let got = std::panic::catch_unwind(|| parse_retry_after(value, now));
+            let shown: String = value.chars().take(40).collect();
+            match got {
+                Ok(got) if got == *expected => {}
+                Ok(got) => wrong.push(format!("{shown:?}: got {got:?}, want {expected:?}")),
+                Err(_) => wrong.push(format!("{shown:?}: panicked")),
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "Retry-After cases wrong:\n{}",
+            wrong.join("\n")
+        );
     }
 
     #[test]

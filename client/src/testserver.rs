@@ -1,6 +1,8 @@
 //! A scripted loopback HTTP/1.1 server for the transport's unit tests: records every request
 //! (method, path, headers, body) and answers from a queue, so headers and retry counts can be
-//! checked without the emulator.
+//! checked without the emulator. It can also misbehave on purpose (for `hostile_tests.rs`):
+//! stream a large generated body with or without a `content-length`, announce a length and
+//! close early, or never answer; and it records how many body bytes the client accepted.
 
 #![cfg(test)]
 #![allow(clippy::unwrap_used)]
@@ -22,6 +24,23 @@ pub struct Seen {
     pub body: Vec<u8>,
 }
 
+/// How a body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A `content-length` header (the whole length, even when `cut_at` closes early).
+    ContentLength,
+    /// No length: the body ends when the server closes the connection.
+    CloseDelimited,
+}
+
+/// A large generated body: `len` copies of `byte`, written in 64 KiB chunks so that the
+/// server never holds it whole either.
+#[derive(Debug, Clone, Copy)]
+pub struct Bulk {
+    pub len: usize,
+    pub byte: u8,
+}
+
 /// One scripted answer.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -30,6 +49,13 @@ pub struct Reply {
     pub body: String,
     /// Wait this long before answering (to provoke timeouts).
     pub delay: Duration,
+    /// Replaces `body` with a generated one.
+    pub bulk: Option<Bulk>,
+    pub framing: Framing,
+    /// Close the connection after this many body bytes (a truncated answer).
+    pub cut_at: Option<usize>,
+    /// Send exactly these bytes instead of an HTTP response, then close.
+    pub raw: Option<Vec<u8>>,
 }
 
 impl Reply {
@@ -39,7 +65,32 @@ impl Reply {
             headers: Vec::new(),
             body: body.to_owned(),
             delay: Duration::ZERO,
+            bulk: None,
+            framing: Framing::ContentLength,
+            cut_at: None,
+            raw: None,
         }
+    }
+
+    /// These bytes, whatever they are, then the connection closes.
+    pub fn raw(bytes: impl Into<Vec<u8>>) -> Self {
+        Self {
+            raw: Some(bytes.into()),
+            ..Self::json(200, "")
+        }
+    }
+
+    /// `len` bytes of `byte` with the given framing.
+    pub fn bulk(status: u16, len: usize, byte: u8, framing: Framing) -> Self {
+        Self {
+            bulk: Some(Bulk { len, byte }),
+            framing,
+            ..Self::json(status, "")
+        }
+    }
+
+    fn body_len(&self) -> usize {
+        self.bulk.map_or(self.body.len(), |b| b.len)
     }
 }
 
@@ -47,6 +98,9 @@ impl Reply {
 struct State {
     seen: Vec<Seen>,
     script: VecDeque<Reply>,
+    /// Body bytes the client accepted, per answer, in order (recorded when an answer ends:
+    /// fully written, cut, or refused by a closed connection).
+    written: Vec<usize>,
 }
 
 /// The running server; dropped with the test's runtime.
@@ -58,7 +112,12 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1").await
+    }
+
+    /// A server on another loopback address (e.g. `127.0.0.2`: another host for the client).
+    pub async fn start_on(ip: &str) -> Self {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
         let s = state.clone();
@@ -77,6 +136,18 @@ impl TestServer {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    /// Body bytes written per finished answer, waiting up to 10 s for `n` answers to finish.
+    pub async fn written(&self, n: usize) -> Vec<usize> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let written = self.state.lock().unwrap().written.clone();
+            if written.len() >= n || tokio::time::Instant::now() >= deadline {
+                return written;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -129,18 +200,62 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
                 .unwrap_or_else(|| Reply::json(200, "{}"))
         };
         tokio::time::sleep(reply.delay).await;
+        if let Some(raw) = &reply.raw {
+            let ok = stream.write_all(raw).await.is_ok();
+            state
+                .lock()
+                .unwrap()
+                .written
+                .push(if ok { raw.len() } else { 0 });
+            let _ = stream.shutdown().await;
+            return;
+        }
         let mut out = format!(
-            "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-            reply.status,
-            reply.body.len()
+            "HTTP/1.1 {} X\r\ncontent-type: application/json\r\n",
+            reply.status
         );
+        match reply.framing {
+            Framing::ContentLength => {
+                out.push_str(&format!("content-length: {}\r\n", reply.body_len()));
+            }
+            Framing::CloseDelimited => out.push_str("connection: close\r\n"),
+        }
         for (k, v) in &reply.headers {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str("\r\n");
-        out.push_str(&reply.body);
         if stream.write_all(out.as_bytes()).await.is_err() {
+            state.lock().unwrap().written.push(0);
+            return;
+        }
+        let (written, complete) = write_body(&mut stream, &reply).await;
+        state.lock().unwrap().written.push(written);
+        let keep_open = complete && reply.framing == Framing::ContentLength;
+        if !keep_open {
+            let _ = stream.shutdown().await;
             return;
         }
     }
+}
+
+/// Writes the reply's body (up to `cut_at`); returns the bytes written and whether the whole
+/// body went out.
+async fn write_body(stream: &mut TcpStream, reply: &Reply) -> (usize, bool) {
+    const CHUNK: usize = 64 * 1024;
+    let total = reply.body_len();
+    let limit = reply.cut_at.map_or(total, |c| c.min(total));
+    let filler = reply.bulk.map(|b| vec![b.byte; CHUNK]);
+    let mut written = 0;
+    while written < limit {
+        let n = CHUNK.min(limit - written);
+        let chunk = match &filler {
+            Some(f) => &f[..n],
+            None => &reply.body.as_bytes()[written..written + n],
+        };
+        if stream.write_all(chunk).await.is_err() {
+            return (written, false);
+        }
+        written += n;
+    }
+    (written, written == total)
 }

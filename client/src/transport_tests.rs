@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::jwt::Claims;
-use super::testserver::{Reply, TestServer};
+use super::testserver::{Framing, Reply, TestServer};
 use super::types::{CreateConnection, CreateWorkspace, IntegrationType};
 use super::{
     ApiError, BudgetConfig, ClientConfig, Credentials, ErrorClass, MeshesApi, MeshesClient,
@@ -438,4 +438,100 @@ async fn traces_and_errors_carry_no_secret_jwt_or_connection_setting() {
     );
     assert!(traces.contains("status=401"), "{traces}");
     assert!(e2.to_string().contains("url: must be https"), "{e2}");
+}
+
+/// A body over `max_response_bytes` is refused while it is read: the client stops at the cap
+/// (the server could not hand over the whole 50 MiB) and reports a typed error, for a body
+/// with a `content-length` and for one delimited by closing the connection.
+#[tokio::test]
+async fn a_body_over_the_cap_is_refused_while_reading_and_never_read_whole() {
+    const MIB: usize = 1024 * 1024;
+    let server = TestServer::start().await;
+    let c = client(&server, |cfg| cfg.max_response_bytes = MIB);
+    let mut answers = 0;
+    for framing in [Framing::ContentLength, Framing::CloseDelimited] {
+        server.push(Reply::bulk(200, 50 * MIB, b' ', framing));
+        let err = c.get_workspace(&creds("mk_a"), "w1").await.unwrap_err();
+        answers += 1;
+        assert!(
+            matches!(
+                err,
+                ApiError::Unexpected {
+                    status: Some(200),
+                    ..
+                }
+            ),
+            "{framing:?}: {err:?}"
+        );
+        assert!(
+            err.to_string().contains("1048576-byte limit"),
+            "{framing:?}: {err}"
+        );
+        assert_eq!(err.class(), ErrorClass::OutcomeUnknown);
+        let written = server.written(answers).await;
+        assert!(
+            written[answers - 1] < 25 * MIB,
+            "{framing:?}: the client accepted {} bytes of a 50 MiB body",
+            written[answers - 1]
+        );
+    }
+    assert_eq!(server.seen().len(), 2, "an oversized answer is not retried");
+
+    // A write whose answer is too large: it may have been applied.
+    server.push(Reply::bulk(201, 50 * MIB, b' ', Framing::CloseDelimited));
+    let body = CreateWorkspace {
+        name: "acme".into(),
+        description: None,
+    };
+    let err = c
+        .create_workspace(&creds("mk_a"), &body, None)
+        .await
+        .unwrap_err();
+    assert!(err.outcome_unknown(), "{err:?}");
+    assert!(err.to_string().contains("limit"), "{err}");
+
+    // Positive control at the boundary: a valid page padded with whitespace (valid JSON) to
+    // exactly the cap decodes; one byte more is refused.
+    let exact = format!("{}{}", page(WS), " ".repeat(MIB - page(WS).len()));
+    assert_eq!(exact.len(), MIB);
+    server.push(Reply::json(200, &exact));
+    server.push(Reply::json(200, &format!("{exact} ")));
+    let ok = c.list_workspaces_page(&creds("mk_a"), None).await;
+    assert_eq!(ok.unwrap().records.len(), 1);
+    let over = c.list_workspaces_page(&creds("mk_a"), None).await;
+    assert!(over.unwrap_err().to_string().contains("limit"));
+}
+
+/// Review finding 7 through the transport: eight concurrent calls that all meet a 429 without
+/// Retry-After pause the key once (about `rate_limit_backoff`), not 2⁷ times longer.
+#[tokio::test]
+async fn eight_concurrent_429s_pause_the_key_once() {
+    let server = TestServer::start().await;
+    let c = client(&server, |cfg| {
+        cfg.budget.rate_limit_backoff = Duration::from_millis(100);
+        cfg.budget.max_rate_limit_backoff = Duration::from_secs(60);
+    });
+    for _ in 0..8 {
+        server.push(Reply {
+            delay: Duration::from_millis(50),
+            ..Reply::json(429, r#"{"message":"Too Many Requests"}"#)
+        });
+    }
+    let key = creds("mk_a");
+    let calls = (0..8).map(|_| c.list_workspaces_page(&key, None));
+    for r in futures::future::join_all(calls).await {
+        assert!(matches!(r, Err(ApiError::RateLimited { .. })), "{r:?}");
+    }
+    assert_eq!(server.seen().len(), 8, "all eight were in flight together");
+    server.push(Reply::json(200, &page(WS)));
+    let started = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(5), c.list_workspaces_page(&key, None))
+        .await
+        .expect("the key is still paused 5 s after one burst of 429s");
+    next.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }
