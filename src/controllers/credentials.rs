@@ -136,6 +136,31 @@ pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolv
     })
 }
 
+/// [`load`] for object `obj`: its UID keys the grace timer, its namespace the fair share.
+pub async fn load_for<K: kube::Resource>(
+    ctx: &Context,
+    obj: &K,
+    secret: &SecretRef,
+) -> Result<Resolved, Unavailable> {
+    let meta = obj.meta();
+    let resolved = load(ctx, meta.uid.as_deref().unwrap_or_default(), secret).await?;
+    Ok(for_namespace(
+        ctx,
+        resolved,
+        meta.namespace.as_deref().unwrap_or_default(),
+    ))
+}
+
+/// `resolved` as used by an object in `namespace`: on the operator's default credentials (one
+/// key shared by every allowed namespace) calls draw from the namespace's fair share of the
+/// key's budget, so one tenant cannot starve the others.
+pub fn for_namespace(ctx: &Context, mut resolved: Resolved, namespace: &str) -> Resolved {
+    if ctx.config.default_credentials.as_ref() == Some(&resolved.secret) {
+        resolved.creds = resolved.creds.with_share(namespace);
+    }
+    resolved
+}
+
 /// Builds credentials from a Secret's data. Errors name the Secret and key, never a value.
 pub fn parse(secret: &Secret, source: &SecretRef) -> Result<Credentials, String> {
     let value = |key: &str| -> Result<String, String> {
@@ -274,5 +299,55 @@ mod tests {
         ]);
         let err = parse(&bad, &src()).unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod share_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::controllers::config::OperatorConfig;
+    use crate::controllers::context::{Stores, Triggers};
+
+    fn resolved(ns: &str, name: &str) -> Resolved {
+        let creds = Credentials::new("mk_shared", "secret-value", "org1").unwrap();
+        Resolved {
+            fingerprint: fingerprint(&creds),
+            creds,
+            secret: SecretRef {
+                namespace: ns.into(),
+                name: name.into(),
+            },
+        }
+    }
+
+    /// Tenants on the shared default credentials draw from their namespace's share of the key's
+    /// budget; a tenant's own credentials are not divided.
+    #[tokio::test]
+    async fn only_the_default_credentials_are_shared_per_namespace() {
+        let config = OperatorConfig {
+            default_credentials: Some(SecretRef {
+                namespace: "ops".into(),
+                name: "meshes".into(),
+            }),
+            ..OperatorConfig::default()
+        };
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+                .unwrap();
+        let api = Arc::new(crate::api::MeshesClient::new(Default::default()).unwrap());
+        let ctx = Context::new(
+            client,
+            api,
+            config,
+            Stores::default(),
+            Default::default(),
+            Triggers::default(),
+        );
+        let shared = for_namespace(&ctx, resolved("ops", "meshes"), "tenant-a");
+        assert_eq!(shared.creds.share(), Some("tenant-a"));
+        let own = for_namespace(&ctx, resolved("tenant-a", "meshes"), "tenant-a");
+        assert_eq!(own.creds.share(), None);
     }
 }

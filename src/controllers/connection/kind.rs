@@ -86,7 +86,7 @@ impl Kind for MeshesConnection {
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<ConnectionInputs, Step> {
         let uid = self.uid().unwrap_or_default();
         let parent = parents::of_connection(ctx, self, deleting).await?;
-        let resolved = credentials::load(ctx, &uid, &parent.credentials)
+        let resolved = credentials::load_for(ctx, self, &parent.credentials)
             .await
             .map_err(Step::from)?;
         let name = decide::desired_name(&self.spec, &self.name_any()).unwrap_or_default();

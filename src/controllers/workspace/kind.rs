@@ -111,11 +111,11 @@ impl Kind for MeshesWorkspace {
     }
 
     async fn resolve(&self, ctx: &Context, _deleting: bool) -> Result<Resolved, Step> {
-        let uid = self.uid().unwrap_or_default();
+        let _uid = self.uid().unwrap_or_default();
         let ns = self.namespace().unwrap_or_default();
         let secret = credentials::source(&ctx.config, &ns, self.spec.credentials_ref.as_ref())
             .map_err(Step::from)?;
-        credentials::load(ctx, &uid, &secret)
+        credentials::load_for(ctx, self, &secret)
             .await
             .map_err(Step::from)
     }
