@@ -102,6 +102,25 @@ mod tests {
         assert_eq!(d.len(), 2);
     }
 
+    /// Drift text goes to conditions and Events: a key Meshes does not echo (perhaps a secret in
+    /// plain metadata) is named, never its value.
+    #[test]
+    fn drift_never_prints_a_value_meshes_does_not_echo() {
+        let s = spec(json!({"workspaceRef": {"name": "w"}, "type": "webhook",
+            "metadata": {"url": "https://a", "api_token": "hunter2-token"}}));
+        let d = drift(
+            s.metadata.as_ref(),
+            None,
+            None,
+            &upstream(json!({"url": "https://a"}), "hook"),
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].contains("api_token") && !d[0].contains("hunter2"),
+            "{d:?}"
+        );
+    }
+
     #[test]
     fn adopted_connections_without_secret_settings_are_never_put() {
         let created = spec(json!({"workspaceRef": {"name": "w"}, "type": "webhook"}));
