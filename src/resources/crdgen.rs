@@ -113,7 +113,7 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 
 /// Renders one CRD as YAML with the generated-file header.
 pub fn render_yaml(crd: &CustomResourceDefinition) -> Result<String, CrdGenError> {
-    let body = serde_yaml::to_string(crd).map_err(|e| CrdGenError::Serialize {
+    let body = serde_yaml_ng::to_string(crd).map_err(|e| CrdGenError::Serialize {
         name: crd.metadata.name.clone().unwrap_or_default(),
         message: e.to_string(),
     })?;
