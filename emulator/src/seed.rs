@@ -233,7 +233,7 @@ impl Seed {
 
     /// Parses YAML or JSON text (JSON is valid YAML).
     pub fn from_text(text: &str) -> Result<Self, String> {
-        serde_yaml::from_str(text).map_err(|e| e.to_string())
+        serde_yaml_ng::from_str(text).map_err(|e| e.to_string())
     }
 
     /// Loads the seed into `state`; fails without partial effect on the first problem.

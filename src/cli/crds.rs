@@ -151,6 +151,25 @@ mod tests {
         }
     }
 
+    /// `serde_yaml` is deprecated and unmaintained (its last release is `0.9.34+deprecated`):
+    /// no crate of the workspace may depend on it, directly or through another crate.
+    #[test]
+    fn no_crate_depends_on_the_deprecated_serde_yaml() {
+        let lock =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"))
+                .unwrap();
+        let deprecated: Vec<&str> = lock
+            .split("[[package]]")
+            .filter(|p| p.lines().any(|l| l.trim() == "name = \"serde_yaml\""))
+            .collect();
+        assert!(
+            deprecated.is_empty(),
+            "Cargo.lock still holds the deprecated serde_yaml: {deprecated:?}"
+        );
+        // Positive control: the lock file does list the YAML crate that replaced it.
+        assert!(lock.contains("name = \"serde_yaml_ng\""));
+    }
+
     #[test]
     fn check_reports_modified_missing_and_stale_files() {
         let tmp = std::env::temp_dir().join(format!("meshes-crdgen-{}", std::process::id()));

@@ -1,6 +1,6 @@
 //! The frame every reconcile pass of every kind runs in: the `meshes.io/paused` annotation, the
 //! kind's pass, stall bookkeeping, the conditions, and a single status write when (and only
-//! when) the status changed.
+//! when) the status changed. An object that cannot be decoded gets [`undecodable`] instead.
 
 use std::sync::Arc;
 
@@ -21,8 +21,8 @@ use crate::resources::annotations::PAUSED;
 use crate::resources::conditions::{self, Condition};
 use crate::resources::finalizers::FINALIZER;
 use crate::resources::{
-    MeshesConnection, MeshesConnectionStatus, MeshesRule, MeshesRuleStatus, MeshesWorkspace,
-    MeshesWorkspaceStatus, reasons,
+    Decoded, MeshesConnection, MeshesConnectionStatus, MeshesRule, MeshesRuleStatus,
+    MeshesWorkspace, MeshesWorkspaceStatus, Undecodable, reasons,
 };
 
 /// A kind the frame can reconcile.
@@ -201,4 +201,132 @@ where
         report::apply_status(ctx, obj, &status).await?;
     }
     Ok(action(&step))
+}
+
+/// The controller runtime's entry for an object that does not decode (`docs/crds.md`, "Objects
+/// the operator cannot read"): it is reported on itself, with a Warning Event and `Ready=False`
+/// / `Stalled=True`, reason `InvalidSpec`, naming the decode error, once per generation and
+/// error (the stored conditions tell whether it was already reported, so a restart does not
+/// repeat it). Nothing else is done: its spec is unknown, so nothing is created, updated or
+/// cleaned up in Meshes, and no finalizer is added or removed. Other objects are not affected.
+///
+/// The status is written by server-side apply as the operator, from the stored status with the
+/// conditions replaced, so nothing else the operator recorded there (the Meshes ID) is lost.
+/// When the stored status cannot be read either, only the Event is published.
+pub async fn undecodable<K>(
+    obj: &Decoded<K>,
+    bad: &Undecodable,
+    ctx: &Context,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let message = undecodable_message(&K::kind(&()), bad);
+    tracing::warn!(object = %obj.name_any(), namespace = %obj.namespace().unwrap_or_default(), error = %bad.error, "cannot decode the object; it is not reconciled");
+    let mut status = match &bad.status {
+        Some(serde_json::Value::Object(s)) => s.clone(),
+        Some(serde_json::Value::Null) => serde_json::Map::new(),
+        _ => {
+            report::event(ctx, obj, true, reasons::INVALID_SPEC, message).await;
+            return Ok(Action::await_change());
+        }
+    };
+    let mut conds: Vec<Condition> = status
+        .get("conditions")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default();
+    let outcome = Outcome::Stalled {
+        reason: reasons::INVALID_SPEC,
+        message: message.clone(),
+    };
+    let generation = obj.meta().generation;
+    let changed = outcome::apply(&mut conds, &outcome, &Drift::Unchanged, generation, &now());
+    if !changed {
+        return Ok(Action::await_change());
+    }
+    status.insert(
+        "conditions".into(),
+        serde_json::to_value(&conds).unwrap_or_default(),
+    );
+    if let Some(g) = generation {
+        status.insert("observedGeneration".into(), g.into());
+    }
+    report::event(ctx, obj, true, reasons::INVALID_SPEC, message).await;
+    report::apply_status(ctx, obj, &status).await?;
+    Ok(Action::await_change())
+}
+
+/// What a user reads about an object that does not decode.
+fn undecodable_message(kind: &str, bad: &Undecodable) -> String {
+    let mut m = format!("The operator cannot read this {kind}: {}.", bad.error);
+    if bad.error.contains("recursion limit exceeded") {
+        m.push_str(
+            " It is nested too deeply for the JSON decoder (128 levels in all, managedFields \
+             included); spec.metadata allows 4 levels (docs/crds.md).",
+        );
+    }
+    m.push_str(
+        " It is not reconciled until it is fixed or deleted; other objects are not affected.",
+    );
+    let finalized = bad
+        .metadata
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|x| x == FINALIZER));
+    if bad.metadata.deletion_timestamp.is_some() && finalized {
+        m.push_str(&format!(
+            " Its deletion waits: the Meshes object cannot be cleaned up while this object \
+             cannot be read. Fix it, or remove the finalizer {FINALIZER} to leave the Meshes \
+             object behind."
+        ));
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+    fn bad(error: &str, deleting: bool, finalizer: bool) -> Undecodable {
+        Undecodable {
+            error: error.to_string(),
+            metadata: ObjectMeta {
+                name: Some("x".into()),
+                deletion_timestamp: deleting.then(|| Time(k8s_openapi::jiff::Timestamp::now())),
+                finalizers: finalizer.then(|| vec![FINALIZER.to_string()]),
+                ..ObjectMeta::default()
+            },
+            status: None,
+        }
+    }
+
+    #[test]
+    fn the_message_names_the_error_and_what_to_do() {
+        let m = undecodable_message(
+            "MeshesConnection",
+            &bad("recursion limit exceeded", false, false),
+        );
+        assert!(
+            m.starts_with(
+                "The operator cannot read this MeshesConnection: recursion limit exceeded."
+            ),
+            "{m}"
+        );
+        assert!(m.contains("spec.metadata allows 4 levels"), "{m}");
+        assert!(m.contains("other objects are not affected"), "{m}");
+        assert!(!m.contains("deletion"), "{m}");
+        let m = undecodable_message("MeshesRule", &bad("unknown variant `x`", true, true));
+        assert!(!m.contains("nested too deeply"), "{m}");
+        assert!(
+            m.contains("remove the finalizer meshes.io/finalizer"),
+            "{m}"
+        );
+        // Being deleted without our finalizer: nothing waits for the operator.
+        let m = undecodable_message("MeshesRule", &bad("unknown variant `x`", true, false));
+        assert!(!m.contains("finalizer"), "{m}");
+    }
 }

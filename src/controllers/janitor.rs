@@ -21,7 +21,7 @@ use super::context::Context;
 use super::run::Scope;
 use super::{credentials, users};
 use crate::resources::finalizers::CREDENTIALS_IN_USE;
-use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
+use crate::resources::{Decoded, MeshesConnection, MeshesRule, MeshesWorkspace};
 
 /// How often the janitor acts on custom-resource changes: all changes gathered in one tick
 /// (a namespace deletion's burst) cost one re-check per in-use Secret of those namespaces.
@@ -151,7 +151,10 @@ fn janitor_targets(
     out
 }
 
-/// A metadata watch of custom resources of kind `K`, as janitor signals.
+/// A watch of custom resources of kind `K`, as janitor signals (only their metadata is used).
+/// Each object decodes on its own ([`Decoded`]), so one the operator cannot read still
+/// signals and never stops the watch (a `PartialObjectMeta` watch would: it lists the full
+/// objects and reads their `managedFields`, as deep as their spec).
 fn user_signals<K>(
     client: kube::Client,
     scope: &Scope,
@@ -166,7 +169,7 @@ where
         + Sync
         + 'static,
 {
-    let api: Api<PartialObjectMeta<K>> = scope.api(client);
+    let api: Api<Decoded<K>> = scope.api(client);
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .filter_map(move |res| {

@@ -1,5 +1,11 @@
 //! Starting the controllers: wait for the CRDs, build the watches (Secrets as metadata only),
 //! share the stores through the context, and run until a shutdown signal.
+//!
+//! Every watch of a custom resource kind decodes each object on its own ([`Decoded`]): an
+//! object the Rust types cannot read is reported on itself ([`frame::undecodable`]) and never
+//! breaks the list or watch of its kind, so every other object keeps reconciling. The
+//! controllers run over [`Decoded`] objects; the stores shared through the context, the
+//! mappers and the triggers hold only the objects that decode.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +17,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -18,10 +25,11 @@ use serde::de::DeserializeOwned;
 use super::config::OperatorConfig;
 use super::context::{Context, Stores, Triggers};
 use super::error::Error;
+use super::lifecycle::Kind;
 use super::metrics::Metrics;
-use super::{connection, references, workspace};
+use super::{connection, frame, references, workspace};
 use crate::api::MeshesApi;
-use crate::resources::{GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
+use crate::resources::{Decoded, GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
 
 /// Which objects this operator instance handles (shards split by namespace or label selector).
 #[derive(Debug, Clone, Default)]
@@ -54,8 +62,14 @@ impl Scope {
             || namespace.is_some_and(|ns| self.namespaces.iter().any(|n| n == ns))
     }
 
-    /// A controller over this scope's objects of kind `K`.
-    fn controller<K>(&self, client: kube::Client, wc: watcher::Config) -> Controller<K>
+    /// The watch of this scope's objects of kind `K`, each decoded on its own: a controller
+    /// over all of them (those that do not decode included, to be reported) and a store of the
+    /// ones that decode.
+    fn watch<K>(
+        &self,
+        client: kube::Client,
+        wc: watcher::Config,
+    ) -> (Controller<Decoded<K>>, Store<K>)
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
             + Clone
@@ -65,14 +79,13 @@ impl Scope {
             + Sync
             + 'static,
     {
-        if self.namespaces.len() <= 1 {
-            return Controller::new(self.api::<K>(client), wc);
-        }
+        let (reader, mut writer) = reflector::store::<Decoded<K>>();
+        let (decoded, mut decoded_writer) = reflector::store::<K>();
+        let known = decoded.clone();
         // Several namespaces: one cluster-wide watch, events of other namespaces dropped
-        // before they reach the cache (Init/InitDone markers pass, so the cache stays whole).
-        let (reader, writer) = kube::runtime::reflector::store();
+        // before they reach the caches (Init/InitDone markers pass, so the caches stay whole).
         let scope = self.clone();
-        let events = watcher(self.api::<K>(client), wc)
+        let events = watcher(self.api::<Decoded<K>>(client), wc)
             .default_backoff()
             .try_filter(move |ev| {
                 let keep = match ev {
@@ -83,9 +96,36 @@ impl Scope {
                 };
                 futures::future::ready(keep)
             })
-            .reflect(writer)
+            .map_ok(move |ev| {
+                writer.apply_watcher_event(&ev);
+                if let Some(ev) = decoded_event(&ev, &known) {
+                    decoded_writer.apply_watcher_event(&ev);
+                }
+                ev
+            })
             .applied_objects();
-        Controller::for_stream(events, reader)
+        (Controller::for_stream(events, reader), decoded)
+    }
+
+    /// Changes of this scope's objects of kind `P` (any object, decodable or not), for mappers
+    /// that need only the object's name and namespace.
+    fn changes<P>(
+        &self,
+        client: kube::Client,
+        wc: watcher::Config,
+    ) -> impl futures::Stream<Item = Result<Decoded<P>, watcher::Error>> + Send + 'static
+    where
+        P: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        watcher(self.api::<Decoded<P>>(client), wc)
+            .default_backoff()
+            .touched_objects()
     }
 
     fn watcher_config(&self) -> watcher::Config {
@@ -156,13 +196,13 @@ pub async fn run_with_metrics(
 ) -> anyhow::Result<()> {
     wait_for_crds(&client).await;
     let wc = scope.watcher_config();
-    let workspaces: Controller<MeshesWorkspace> = scope.controller(client.clone(), wc.clone());
-    let connections: Controller<MeshesConnection> = scope.controller(client.clone(), wc.clone());
-    let rules: Controller<MeshesRule> = scope.controller(client.clone(), wc.clone());
+    let (workspaces, ws_store) = scope.watch::<MeshesWorkspace>(client.clone(), wc.clone());
+    let (connections, conn_store) = scope.watch::<MeshesConnection>(client.clone(), wc.clone());
+    let (rules, rule_store) = scope.watch::<MeshesRule>(client.clone(), wc.clone());
     let stores = Stores {
-        workspaces: Some(workspaces.store()),
-        connections: Some(connections.store()),
-        rules: Some(rules.store()),
+        workspaces: Some(ws_store.clone()),
+        connections: Some(conn_store.clone()),
+        rules: Some(rule_store.clone()),
     };
     let (conn_tx, conn_rx) = mpsc::unbounded();
     let (rule_tx, rule_rx) = mpsc::unbounded();
@@ -192,9 +232,6 @@ pub async fn run_with_metrics(
         .default_backoff()
         .touched_objects()
     };
-    let ws_store = workspaces.store();
-    let conn_store = connections.store();
-    let rule_store = rules.store();
     // Secret events on a workspace's output Secret name clear its stall memory before its next
     // pass (an OwnershipConflict is fixed by deleting the foreign Secret, which changes none of
     // the stall's inputs).
@@ -202,54 +239,58 @@ pub async fn run_with_metrics(
     let ws = workspaces
         .watches_stream(
             secrets(),
-            workspace::secret_mapper(ws_store.clone(), config.clone(), outputs.clone()),
+            to_decoded(workspace::secret_mapper(
+                ws_store.clone(),
+                config.clone(),
+                outputs.clone(),
+            )),
         )
         .shutdown_on_signal()
         .run(
-            move |obj: Arc<MeshesWorkspace>, ctx: Arc<Context>| {
-                if let Some(uid) = obj.uid()
+            move |obj: Arc<Decoded<MeshesWorkspace>>, ctx: Arc<Context>| {
+                if obj.ok().is_some()
+                    && let Some(uid) = obj.uid()
                     && outputs.take(&uid)
                 {
                     ctx.clear_stall(&uid);
                 }
-                super::lifecycle::reconcile::<MeshesWorkspace>(obj, ctx)
+                reconcile::<MeshesWorkspace>(obj, ctx)
             },
             error_policy,
             ctx.clone(),
         )
         .for_each(|r| log_result("MeshesWorkspace", r));
     let conns = connections
-        .watches(
-            scope.api::<MeshesWorkspace>(client.clone()),
-            wc.clone(),
-            references::of(conn_store.clone(), references::names_workspace),
-        )
-        .watches_stream(secrets(), connection::secret_mapper(conn_store, ws_store))
-        .reconcile_on(conn_rx)
-        .shutdown_on_signal()
-        .run(
-            super::lifecycle::reconcile::<MeshesConnection>,
-            error_policy,
-            ctx.clone(),
-        )
-        .for_each(|r| log_result("MeshesConnection", r));
-    let rules = rules
-        .watches(
-            scope.api::<MeshesConnection>(client.clone()),
-            wc,
-            references::of(rule_store.clone(), references::names_connection),
+        .watches_stream(
+            scope.changes::<MeshesWorkspace>(client.clone(), wc.clone()),
+            to_decoded(references::of(
+                conn_store.clone(),
+                references::names_workspace,
+            )),
         )
         .watches_stream(
             secrets(),
-            references::of(rule_store, references::names_credentials),
+            to_decoded(connection::secret_mapper(conn_store, ws_store)),
         )
-        .reconcile_on(rule_rx)
+        .reconcile_on(conn_rx.map(decoded_ref))
         .shutdown_on_signal()
-        .run(
-            super::lifecycle::reconcile::<MeshesRule>,
-            error_policy,
-            ctx.clone(),
+        .run(reconcile::<MeshesConnection>, error_policy, ctx.clone())
+        .for_each(|r| log_result("MeshesConnection", r));
+    let rules = rules
+        .watches_stream(
+            scope.changes::<MeshesConnection>(client.clone(), wc),
+            to_decoded(references::of(
+                rule_store.clone(),
+                references::names_connection,
+            )),
         )
+        .watches_stream(
+            secrets(),
+            to_decoded(references::of(rule_store, references::names_credentials)),
+        )
+        .reconcile_on(rule_rx.map(decoded_ref))
+        .shutdown_on_signal()
+        .run(reconcile::<MeshesRule>, error_policy, ctx.clone())
         .for_each(|r| log_result("MeshesRule", r));
     let janitor = tokio::spawn(super::janitor::janitor(
         ctx.clone(),
@@ -264,8 +305,134 @@ pub async fn run_with_metrics(
     Ok(())
 }
 
+/// The controller runtime's entry for kind `K`: the lifecycle for an object that decodes
+/// (unchanged: [`super::lifecycle::reconcile`]), a report on itself for one that does not.
+async fn reconcile<K: Kind>(obj: Arc<Decoded<K>>, ctx: Arc<Context>) -> Result<Action, Error> {
+    match &obj.0 {
+        Ok(decoded) => super::lifecycle::reconcile::<K>(Arc::new(decoded.clone()), ctx).await,
+        Err(bad) => frame::undecodable(obj.as_ref(), bad, &ctx).await,
+    }
+}
+
+/// The watch event of the decoded objects' store for `ev`: objects that do not decode are left
+/// out, and one that stops decoding leaves the store (as `known` had it).
+fn decoded_event<K>(ev: &watcher::Event<Decoded<K>>, known: &Store<K>) -> Option<watcher::Event<K>>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    let gone = |obj: &Decoded<K>| {
+        known
+            .get(&same_object(ObjectRef::from_obj(obj)))
+            .map(|k| watcher::Event::Delete(k.as_ref().clone()))
+    };
+    match ev {
+        watcher::Event::Init => Some(watcher::Event::Init),
+        watcher::Event::InitDone => Some(watcher::Event::InitDone),
+        watcher::Event::InitApply(obj) => obj.ok().cloned().map(watcher::Event::InitApply),
+        watcher::Event::Apply(obj) => match obj.ok() {
+            Some(k) => Some(watcher::Event::Apply(k.clone())),
+            None => gone(obj),
+        },
+        watcher::Event::Delete(obj) => match obj.ok() {
+            Some(k) => Some(watcher::Event::Delete(k.clone())),
+            None => gone(obj),
+        },
+    }
+}
+
+/// The same object's reference as one of type `B` (`K` and [`Decoded`] `K`).
+fn same_object<A, B>(r: ObjectRef<A>) -> ObjectRef<B>
+where
+    A: Resource<DynamicType = ()>,
+    B: Resource<DynamicType = ()>,
+{
+    let mut out = ObjectRef::new(&r.name);
+    out.namespace = r.namespace;
+    out
+}
+
+/// The reference of a [`Decoded`] object.
+fn decoded_ref<K: Resource<DynamicType = ()>>(r: ObjectRef<K>) -> ObjectRef<Decoded<K>> {
+    same_object(r)
+}
+
+/// A mapper to references of `K` as one to references of [`Decoded`] `K`.
+fn to_decoded<P, K, I>(
+    mapper: impl Fn(P) -> I + Send + Sync + 'static,
+) -> impl Fn(P) -> Vec<ObjectRef<Decoded<K>>> + Send + Sync + 'static
+where
+    K: Resource<DynamicType = ()>,
+    I: IntoIterator<Item = ObjectRef<K>>,
+{
+    move |p| mapper(p).into_iter().map(decoded_ref).collect()
+}
+
 async fn log_result<T, E: std::fmt::Display>(kind: &'static str, res: Result<T, E>) {
     if let Err(e) = res {
         tracing::debug!(kind, error = %e, "controller");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decoded(name: &str, type_: &str) -> Decoded<MeshesConnection> {
+        let obj = json!({
+            "apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection",
+            "metadata": {"name": name, "namespace": "acme", "uid": format!("uid-{name}")},
+            "spec": {"workspaceRef": {"name": "acme"}, "type": type_}
+        });
+        Decoded::from_json(&obj.to_string()).unwrap()
+    }
+
+    fn names(store: &Store<MeshesConnection>) -> Vec<String> {
+        let mut names: Vec<String> = store.state().iter().map(|c| c.name_any()).collect();
+        names.sort();
+        names
+    }
+
+    /// The decoded objects' store follows the watch, leaving out objects that do not decode
+    /// and dropping one that stops decoding.
+    #[test]
+    fn the_store_of_decoded_objects_leaves_out_the_others() {
+        let (store, mut writer) = reflector::store::<MeshesConnection>();
+        let mut apply = |ev: watcher::Event<Decoded<MeshesConnection>>| {
+            if let Some(ev) = decoded_event(&ev, &store) {
+                writer.apply_watcher_event(&ev);
+            }
+        };
+        let (good, bad) = (decoded("good", "webhook"), decoded("bad", "carrier-pigeon"));
+        assert!(good.ok().is_some() && bad.ok().is_none());
+        apply(watcher::Event::Init);
+        apply(watcher::Event::InitApply(good.clone()));
+        apply(watcher::Event::InitApply(bad.clone()));
+        apply(watcher::Event::InitDone);
+        assert_eq!(names(&store), ["good"]);
+        // An object that stops decoding leaves the store; one that decodes again comes back.
+        apply(watcher::Event::Apply(decoded("good", "carrier-pigeon")));
+        assert!(names(&store).is_empty());
+        apply(watcher::Event::Apply(good.clone()));
+        apply(watcher::Event::Apply(decoded("bad", "webhook")));
+        assert_eq!(names(&store), ["bad", "good"]);
+        apply(watcher::Event::Delete(good));
+        apply(watcher::Event::Delete(bad));
+        assert!(names(&store).is_empty());
+    }
+
+    #[test]
+    fn references_keep_name_and_namespace() {
+        let r: ObjectRef<MeshesConnection> = ObjectRef::new("hook").within("acme");
+        let d = decoded_ref(r.clone());
+        assert_eq!(
+            (d.name.as_str(), d.namespace.as_deref()),
+            ("hook", Some("acme"))
+        );
+        assert_eq!(same_object::<_, MeshesConnection>(d), r);
+        let mapper = to_decoded(|n: &str| vec![ObjectRef::<MeshesRule>::new(n).within("acme")]);
+        let refs = mapper("r1");
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].name, "r1");
     }
 }

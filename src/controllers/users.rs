@@ -12,23 +12,43 @@ use super::config::{OperatorConfig, SecretRef};
 use super::context::Context;
 use super::credentials;
 use crate::resources::finalizers::{CREDENTIALS_IN_USE, FINALIZER};
-use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
+use crate::resources::{Decoded, MeshesConnection, MeshesRule, MeshesWorkspace};
 
-async fn list<K>(ctx: &Context, namespace: Option<&str>) -> Result<Vec<K>, kube::Error>
+/// The objects of kind `K` that decode, and whether another one that does not decode (it may
+/// use any Secret in its namespace, so it keeps them all) still needs credentials. Each object
+/// decodes on its own: one the operator cannot read never fails the list.
+async fn list<K>(
+    ctx: &Context,
+    namespace: Option<&str>,
+    exclude_uid: &str,
+) -> Result<(Vec<K>, bool), kube::Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug,
 {
-    let api: Api<K> = match namespace {
+    let api: Api<Decoded<K>> = match namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    Ok(api.list(&ListParams::default()).await?.items)
+    let mut decoded = Vec::new();
+    let mut unreadable_user = false;
+    for obj in api.list(&ListParams::default()).await?.items {
+        match obj.0 {
+            Ok(k) => decoded.push(k),
+            Err(_) => {
+                unreadable_user |=
+                    obj.uid().as_deref() != Some(exclude_uid) && still_needs_credentials(&obj);
+            }
+        }
+    }
+    Ok((decoded, unreadable_user))
 }
 
-/// Whether any object other than `exclude_uid` still uses `secret` for credentials.
+/// Whether any object other than `exclude_uid` still uses `secret` for credentials. An object
+/// the operator cannot decode counts as a user of every Secret it could use (its namespace's,
+/// and the default credentials for a workspace): what it references is unknown.
 pub async fn secret_in_use(
     ctx: &Context,
     secret: &SecretRef,
@@ -40,9 +60,13 @@ pub async fn secret_in_use(
     } else {
         Some(secret.namespace.as_str())
     };
-    let workspaces: Vec<MeshesWorkspace> = list(ctx, ws_scope).await?;
-    let connections: Vec<MeshesConnection> = list(ctx, Some(&secret.namespace)).await?;
-    let rules: Vec<MeshesRule> = list(ctx, Some(&secret.namespace)).await?;
+    let ns = Some(secret.namespace.as_str());
+    let (workspaces, w_unreadable) = list::<MeshesWorkspace>(ctx, ws_scope, exclude_uid).await?;
+    let (connections, c_unreadable) = list::<MeshesConnection>(ctx, ns, exclude_uid).await?;
+    let (rules, r_unreadable) = list::<MeshesRule>(ctx, ns, exclude_uid).await?;
+    if w_unreadable || c_unreadable || r_unreadable {
+        return Ok(true);
+    }
     Ok(in_use(
         &ctx.config,
         secret,

@@ -19,12 +19,54 @@ pub(crate) fn drop_description(schema: &mut schemars::Schema) {
     schema.remove("description");
 }
 
-/// Schema of a free-form JSON object whose members the apiserver keeps as they are.
-pub(crate) fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+/// Most members of a free-form settings object (`MeshesConnection` `spec.metadata`).
+pub const SETTINGS_MAX_MEMBERS: u64 = 64;
+/// Most members of an object, or items of a list, nested inside free-form settings.
+pub const SETTINGS_MAX_NESTED_ITEMS: u64 = 32;
+/// Longest string value (in bytes) anywhere inside free-form settings.
+pub const SETTINGS_MAX_STRING_BYTES: u64 = 8192;
+/// Deepest level of a value inside free-form settings: the members of `spec.metadata` are at
+/// level 1, so `custom_headers.X-Team` is at level 2; a value at this level must be a scalar
+/// (or an empty object or list).
+pub const SETTINGS_MAX_DEPTH: usize = 4;
+
+/// Schema of free-form settings: a JSON object of at most [`SETTINGS_MAX_MEMBERS`] members whose
+/// values are strings, numbers, booleans, objects or lists, nested at most
+/// [`SETTINGS_MAX_DEPTH`] levels deep.
+///
+/// OpenAPI has no depth keyword and CEL cannot see values kept by
+/// `x-kubernetes-preserve-unknown-fields`, so the depth bound is the shape itself: every level
+/// is an untyped node (any JSON value, kept as it is) whose `additionalProperties` and `items`
+/// describe the next level, with `maxLength`, `maxProperties` and `maxItems` applying to
+/// whichever kind of value is there. The last level allows no members and no items. The
+/// apiserver refuses anything deeper with `<path>: Too many: N: must have at most 0 items`
+/// at the first level past the bound.
+pub(crate) fn bounded_settings(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true
+        "maxProperties": SETTINGS_MAX_MEMBERS,
+        "additionalProperties": settings_value(SETTINGS_MAX_DEPTH),
     })
+}
+
+/// The schema of one value of free-form settings with `levels` levels, itself included.
+fn settings_value(levels: usize) -> serde_json::Value {
+    let (members, next) = if levels > 1 {
+        (SETTINGS_MAX_NESTED_ITEMS, Some(settings_value(levels - 1)))
+    } else {
+        (0, None)
+    };
+    let mut node = serde_json::json!({
+        "x-kubernetes-preserve-unknown-fields": true,
+        "maxLength": SETTINGS_MAX_STRING_BYTES,
+        "maxProperties": members,
+        "maxItems": members,
+    });
+    if let (Some(obj), Some(next)) = (node.as_object_mut(), next) {
+        obj.insert("additionalProperties".into(), next.clone());
+        obj.insert("items".into(), next);
+    }
+    node
 }
 
 /// A reference to another object (a Secret or a Meshes custom resource) in the same namespace.

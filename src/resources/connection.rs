@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{
     AdoptSpec, DeletionPolicy, IntegrationType, LocalObjectReference, MESHES_NAME_PATTERN,
-    ManagementPolicy, PendingCreate, SecretKeySelector, UUID_PATTERN, free_form_object,
+    ManagementPolicy, PendingCreate, SecretKeySelector, UUID_PATTERN, bounded_settings,
 };
 use super::conditions::Condition;
 
@@ -104,10 +104,16 @@ pub struct MeshesConnectionSpec {
     /// Non-secret integration settings, as Meshes expects them in the connection's `metadata`
     /// (e.g. a webhook's `url` and `http_method`). Secret settings go in `secretMetadata`.
     /// Unset: not managed.
+    ///
+    /// Bounds: at most 64 members; values are strings (at most 8192 bytes), numbers, booleans,
+    /// objects (at most 32 members) or lists (at most 32 items), nested at most 4 levels deep:
+    /// the members of `metadata` are level 1 (`url`), `custom_headers.X-Team` is level 2, and a
+    /// value at level 4 must be a scalar. Deeper nesting is refused at the first level past the
+    /// bound with "must have at most 0 items".
     // `default` only tells schemars the field is optional (schema_with hides the Option); the
     // emitted schema default is stripped by crdgen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form_object")]
+    #[schemars(schema_with = "bounded_settings")]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 
     /// Secret settings (API keys, signing secrets), each read from a Secret key in this

@@ -113,7 +113,7 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 
 /// Renders one CRD as YAML with the generated-file header.
 pub fn render_yaml(crd: &CustomResourceDefinition) -> Result<String, CrdGenError> {
-    let body = serde_yaml::to_string(crd).map_err(|e| CrdGenError::Serialize {
+    let body = serde_yaml_ng::to_string(crd).map_err(|e| CrdGenError::Serialize {
         name: crd.metadata.name.clone().unwrap_or_default(),
         message: e.to_string(),
     })?;
@@ -293,8 +293,8 @@ mod tests {
                 {
                     continue;
                 }
-                // Map values and list items are described by their parent field.
-                if path.ends_with(".*") {
+                // Map values (and anything inside them) are described by their parent field.
+                if path.contains(".*") {
                     continue;
                 }
                 let desc = node
@@ -376,9 +376,34 @@ mod tests {
             .collect();
         assert_eq!(types.len(), 15);
         assert_eq!(types, expected);
-        assert_eq!(
-            spec["properties"]["metadata"]["x-kubernetes-preserve-unknown-fields"],
-            true
+        // Free-form settings are bounded: members, string length, nested sizes and depth.
+        let md = &spec["properties"]["metadata"];
+        assert_eq!(md["type"], "object");
+        assert_eq!(md["maxProperties"], 64);
+        assert!(md.get("x-kubernetes-preserve-unknown-fields").is_none());
+        let mut level = &md["additionalProperties"];
+        let mut depth = 0;
+        while level.is_object() {
+            depth += 1;
+            assert_eq!(level["x-kubernetes-preserve-unknown-fields"], true);
+            assert!(
+                level.get("type").is_none(),
+                "any JSON value at level {depth}"
+            );
+            assert_eq!(level["maxLength"], 8192);
+            let members = if depth < 4 { 32 } else { 0 };
+            assert_eq!(level["maxProperties"], members, "level {depth}");
+            assert_eq!(level["maxItems"], members, "level {depth}");
+            assert_eq!(level.get("items"), level.get("additionalProperties"));
+            level = &level["additionalProperties"];
+        }
+        assert_eq!(depth, crate::resources::common::SETTINGS_MAX_DEPTH);
+        assert!(
+            md["description"]
+                .as_str()
+                .unwrap()
+                .contains("nested at most 4 levels deep"),
+            "kubectl explain shows the bounds"
         );
         assert_eq!(
             spec["required"],

@@ -4,6 +4,8 @@
 //! - [`common`]: references, adoption, policies, integration types, `pendingCreate`.
 //! - [`conditions`], [`reasons`]: the status vocabulary (`docs/crds.md`, "Status conditions").
 //! - [`annotations`], [`finalizers`]: metadata keys the operator reads and writes.
+//! - [`decoded`]: one stored object decoded on its own, so an unreadable one never breaks the
+//!   list or watch of its kind.
 //! - [`crdgen`]: CRD generation (post-processed schema) rendered to YAML strings; the CLI
 //!   (`crate::cli::crds`) writes and checks the files under `crds/`.
 
@@ -12,6 +14,7 @@ pub mod common;
 pub mod conditions;
 pub mod connection;
 pub mod crdgen;
+pub mod decoded;
 pub mod finalizers;
 pub mod reasons;
 pub mod rule;
@@ -25,6 +28,7 @@ pub use conditions::{Condition, ConditionStatus};
 pub use connection::{
     MeshesConnection, MeshesConnectionSpec, MeshesConnectionStatus, SecretMetadataEntry,
 };
+pub use decoded::{Decoded, Undecodable};
 pub use rule::{MeshesRule, MeshesRuleSpec, MeshesRuleStatus, RuleMetadata};
 pub use workspace::{MeshesWorkspace, MeshesWorkspaceSpec, MeshesWorkspaceStatus};
 

@@ -269,12 +269,12 @@ async fn wait_served(client: &kube::Client, crd: &CustomResourceDefinition) -> a
 pub fn crds_from_yaml(text: &str) -> anyhow::Result<Vec<CustomResourceDefinition>> {
     use serde::Deserialize;
     let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(doc)?;
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let value = serde_yaml_ng::Value::deserialize(doc)?;
         if value.is_null() {
             continue;
         }
-        out.push(serde_yaml::from_value(value)?);
+        out.push(serde_yaml_ng::from_value(value)?);
     }
     Ok(out)
 }

@@ -49,9 +49,19 @@ impl RunRecord {
         })
     }
 
-    /// Where this record is stored.
+    /// Where this record is stored: one file per control plane (an owner may run several,
+    /// such as the shared one and a private one in one test binary), named after the owner
+    /// and the control plane's scratch directory.
     pub fn path(&self, run_dir: &Path) -> PathBuf {
-        run_dir.join(format!("{}-{}.json", self.owner_pid, self.owner_start))
+        let dir = self
+            .work_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        run_dir.join(format!(
+            "{}-{}-{dir}.json",
+            self.owner_pid, self.owner_start
+        ))
     }
 
     /// Writes the record atomically (write to a temporary file, then rename).
@@ -120,4 +130,47 @@ pub fn reap_stale(run_dir: &Path) -> ReapReport {
         report.records_reaped += 1;
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two control planes of one owner (the shared one and a private one in a test binary)
+    /// keep separate records: saved concurrently, neither save fails nor hides the other's
+    /// children, and stopping one leaves the other's record.
+    #[test]
+    fn control_planes_of_one_owner_keep_separate_records() {
+        let run_dir = std::env::temp_dir().join(format!("meshes-runrecord-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&run_dir);
+        fs::create_dir_all(&run_dir).unwrap();
+        let record = |n: u32| {
+            let mut r = RunRecord::for_current_process(
+                std::env::temp_dir().join(format!("meshes-testenv-{}-{n}", std::process::id())),
+            )
+            .unwrap();
+            r.children.push(ChildRecord {
+                pid: n,
+                start: 0,
+                name: format!("child {n}"),
+            });
+            r
+        };
+        let (a, b) = (record(1), record(2));
+        assert_ne!(a.path(&run_dir), b.path(&run_dir));
+        std::thread::scope(|s| {
+            for r in [&a, &b] {
+                let run_dir = &run_dir;
+                s.spawn(move || {
+                    for _ in 0..200 {
+                        r.save(run_dir).unwrap();
+                    }
+                });
+            }
+        });
+        a.remove(&run_dir);
+        let left: RunRecord = serde_json::from_slice(&fs::read(b.path(&run_dir)).unwrap()).unwrap();
+        assert_eq!(left, b);
+        fs::remove_dir_all(&run_dir).unwrap();
+    }
 }

@@ -5,6 +5,7 @@ mod api_client;
 mod children;
 mod crd_validation;
 mod harness;
+mod hostile_input;
 mod lifecycle;
 mod lifecycle_fixes;
 mod operator_process;

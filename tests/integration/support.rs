@@ -290,9 +290,9 @@ impl World {
     /// (any `metadata.namespace` is replaced).
     pub async fn apply_yaml(&self, text: &str) {
         use serde::Deserialize;
-        for doc in serde_yaml::Deserializer::from_str(text) {
-            let mut v =
-                serde_json::to_value(serde_yaml::Value::deserialize(doc).expect("yaml")).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(text) {
+            let mut v = serde_json::to_value(serde_yaml_ng::Value::deserialize(doc).expect("yaml"))
+                .unwrap();
             if v.is_null() {
                 continue;
             }
@@ -312,7 +312,8 @@ impl World {
 
     /// Applies one object given as JSON.
     pub async fn apply(&self, v: Value) {
-        self.apply_yaml(&serde_yaml::to_string(&v).unwrap()).await;
+        self.apply_yaml(&serde_yaml_ng::to_string(&v).unwrap())
+            .await;
     }
 
     /// The object `kind/name` as JSON, if it exists.

@@ -66,7 +66,7 @@ async fn binary_prints_a_secret_and_serves_with_flag_credentials_seed_and_faults
         .unwrap()
         .unwrap();
     let text = lines.join("\n");
-    let manifest: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let manifest: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     assert_eq!(manifest["kind"], "Secret");
     assert_eq!(
         manifest["stringData"]["MESHES_ACCESS_KEY"].as_str(),
