@@ -10,8 +10,18 @@ use serde_json::json;
 
 use crate::support::{SOON, World, eventually};
 
+/// An operator process killed when dropped, so a failing test never leaves one running.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The operator binary watching `w`'s namespace; `extra` flags appended. Logs go to `log`.
-async fn operator(w: &World, extra: &[&str], log: &std::path::Path) -> Child {
+async fn operator(w: &World, extra: &[&str], log: &std::path::Path) -> Operator {
     let env = TestEnv::shared().await;
     let mut args = vec![
         "run".to_string(),
@@ -23,18 +33,19 @@ async fn operator(w: &World, extra: &[&str], log: &std::path::Path) -> Child {
         "--min-resync-interval=1s".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
+    let child = Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
         .args(&args)
         .env("KUBECONFIG", env.admin_kubeconfig())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Operator(child)
 }
 
-fn alive(op: &mut Child, log: &std::path::Path) {
+fn alive(op: &mut Operator, log: &std::path::Path) {
     assert!(
-        op.try_wait().unwrap().is_none(),
+        op.0.try_wait().unwrap().is_none(),
         "the operator exited: {}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
@@ -78,8 +89,7 @@ async fn an_absurd_resync_interval_is_reported_and_the_operator_keeps_serving() 
     .await;
     w.wait_ready_kind("MeshesWorkspace", "polite").await;
     alive(&mut op, &log);
-    op.kill().unwrap();
-    op.wait().unwrap();
+    drop(op);
     let _ = std::fs::remove_file(&log);
 }
 
@@ -141,7 +151,6 @@ async fn default_credentials_never_bind_another_tenants_workspace() {
         "{restored:#}"
     );
     alive(&mut op, &log);
-    op.kill().unwrap();
-    op.wait().unwrap();
+    drop(op);
     let _ = std::fs::remove_file(&log);
 }
