@@ -68,6 +68,13 @@ pub struct RunArgs {
     /// refused too); an out-of-range value is reported on the object and not applied.
     #[arg(long, env = "MESHES_MIN_RESYNC_INTERVAL", default_value = "10s", value_parser = crate::controllers::durations::parse_flag)]
     pub min_resync_interval: Duration,
+    /// Reconcile passes of one kind that run at once (1–1000): bounds the work, and paces the
+    /// startup storm when every object is reconciled at once.
+    #[arg(long, env = "MESHES_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub concurrency: u16,
+    /// Watch events for one object closer together than this make one pass (0s to 10s).
+    #[arg(long, env = "MESHES_DEBOUNCE", default_value = "100ms", value_parser = debounce)]
+    pub debounce: Duration,
     /// How long a missing credentials Secret is waited for before the object stalls.
     #[arg(long, env = "MESHES_SECRET_GRACE", default_value = "2m", value_parser = crate::controllers::durations::parse_flag)]
     pub secret_grace: Duration,
@@ -132,6 +139,15 @@ fn positive_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A debounce: from zero to 10 s.
+fn debounce(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if d > Duration::from_secs(10) {
+        return Err(format!("{text:?}: at most 10s"));
+    }
+    Ok(d)
+}
+
 impl RunArgs {
     /// The Meshes client configuration.
     pub fn client_config(&self) -> ClientConfig {
@@ -166,6 +182,8 @@ impl RunArgs {
             events_url: self.events_url.trim_end_matches('/').to_string(),
             resync_interval: self.resync_interval,
             min_resync_interval: self.min_resync_interval,
+            concurrency: self.concurrency,
+            debounce: self.debounce,
             secret_grace: self.secret_grace,
             dependency_requeue: self.dependency_requeue,
             deletion_release_timeout: self.deletion_release_timeout,
@@ -254,12 +272,23 @@ mod tests {
             "--min-resync-interval=nonsense",
             "--api-rate=0",
             "--api-rate=NaN",
+            "--concurrency=0",
+            "--debounce=1h",
             "--api-rate=1e300",
         ] {
             assert!(T::try_parse_from(["x", bad]).is_err(), "{bad} was accepted");
         }
         // Positive control: sane values parse.
-        let ok = T::try_parse_from(["x", "--min-resync-interval=30s", "--api-rate=0.5"]).unwrap();
+        let ok = T::try_parse_from([
+            "x",
+            "--min-resync-interval=30s",
+            "--api-rate=0.5",
+            "--concurrency=4",
+            "--debounce=0s",
+        ])
+        .unwrap();
+        assert_eq!(ok.run.operator_config().concurrency, 4);
+        assert_eq!(ok.run.operator_config().debounce, Duration::ZERO);
         assert_eq!(
             ok.run.operator_config().min_resync_interval,
             Duration::from_secs(30)

@@ -88,6 +88,10 @@ pub struct OperatorConfig {
     pub events_url: String,
     /// How often each workspace is checked for drift upstream.
     pub resync_interval: Duration,
+    /// Passes of one kind run at once at most (0 would be unbounded; never used).
+    pub concurrency: u16,
+    /// Events for one object closer together than this make one pass.
+    pub debounce: Duration,
     /// The shortest `meshes.io/resync-interval` a namespace owner may set.
     pub min_resync_interval: Duration,
     /// Fraction of the resync interval added or removed at random, so workspaces spread out.
@@ -125,6 +129,8 @@ impl Default for OperatorConfig {
             events_url: "https://events.meshes.io/api/v1".to_string(),
             resync_interval: Duration::from_secs(600),
             min_resync_interval: Duration::from_secs(10),
+            concurrency: 16,
+            debounce: Duration::from_millis(100),
             resync_jitter: 0.1,
             secret_grace: Duration::from_secs(120),
             dependency_requeue: Duration::from_secs(300),

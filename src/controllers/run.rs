@@ -236,7 +236,13 @@ pub async fn run_with_metrics(
     // pass (an OwnershipConflict is fixed by deleting the foreign Secret, which changes none of
     // the stall's inputs).
     let outputs = workspace::OutputSecretEvents::default();
+    // Bounded work: at most `concurrency` passes of a kind at once (the startup storm is paced by
+    // it), and events within `debounce` of each other make one pass.
+    let runtime = kube::runtime::controller::Config::default()
+        .concurrency(config.concurrency)
+        .debounce(config.debounce);
     let ws = workspaces
+        .with_config(runtime.clone())
         .watches_stream(
             secrets(),
             to_decoded(workspace::secret_mapper(
@@ -261,6 +267,7 @@ pub async fn run_with_metrics(
         )
         .for_each(|r| log_result("MeshesWorkspace", r));
     let conns = connections
+        .with_config(runtime.clone())
         .watches_stream(
             scope.changes::<MeshesWorkspace>(client.clone(), wc.clone()),
             to_decoded(references::of(
@@ -277,6 +284,7 @@ pub async fn run_with_metrics(
         .run(reconcile::<MeshesConnection>, error_policy, ctx.clone())
         .for_each(|r| log_result("MeshesConnection", r));
     let rules = rules
+        .with_config(runtime)
         .watches_stream(
             scope.changes::<MeshesConnection>(client.clone(), wc),
             to_decoded(references::of(
