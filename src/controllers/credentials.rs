@@ -1,6 +1,6 @@
-//! Credentials resolution (docs/reconcile-contract.md, "Credentials"): which Secret an object uses, reading it on demand, the
-//! `WaitingForSecret` grace period, and the in-use finalizer that keeps a credentials Secret
-//! readable until the last object using it is gone.
+//! Credentials resolution (docs/reconcile-contract.md, "Credentials"): which Secret an object uses,
+//! reading it on demand, the `WaitingForSecret` grace period, and the in-use finalizer that keeps a
+//! credentials Secret readable until the last object using it is gone.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

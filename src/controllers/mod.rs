@@ -1,7 +1,7 @@
 //! Controllers: one module per kind plus the shared reconcile machinery.
 //!
-//! Every controller follows the same pipeline (docs/reconcile-contract.md): resolve (credentials, references) →
-//! observe (upstream, by recorded ID) → decide (pure, unit-tested) → act (through
+//! Every controller follows the same pipeline (docs/reconcile-contract.md): resolve (credentials,
+//! references) → observe (upstream, by recorded ID) → decide (pure, unit-tested) → act (through
 //! [`crate::api::MeshesApi`]) → report (status written only when it changes, Events, outputs).
 //!
 //! - [`config`]: operator-wide settings; [`durations`]: bounded parsing, panic-free arithmetic.

@@ -1,6 +1,6 @@
-//! What one reconcile concluded, and how that becomes conditions (docs/reconcile-contract.md, "Conditions"): one vocabulary for
-//! all kinds, kstatus-compatible, with `lastTransitionTime` kept when a status does not change.
-//! Pure, so every rule here is unit-tested.
+//! What one reconcile concluded, and how that becomes conditions (docs/reconcile-contract.md,
+//! "Conditions"): one vocabulary for all kinds, kstatus-compatible, with `lastTransitionTime` kept
+//! when a status does not change. Pure, so every rule here is unit-tested.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 

@@ -1,6 +1,7 @@
-//! Who owns an upstream object when several CRs point at it (docs/reconcile-contract.md, "No silent takeover"): the CR whose
-//! status already records the binding wins, then the older `creationTimestamp`, then the smaller
-//! UID. Deterministic, so a restart never flips ownership. Pure.
+//! Who owns an upstream object when several CRs point at it (docs/reconcile-contract.md, "No silent
+//! takeover"): the CR whose status already records the binding wins, then the older
+//! `creationTimestamp`, then the smaller UID. Deterministic, so a restart never flips ownership.
+//! Pure.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;

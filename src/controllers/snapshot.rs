@@ -1,7 +1,7 @@
-//! Per-workspace snapshots of the upstream connections and rules, taken by the workspace's
-//! resync tick (one list of each) and shared by every child for drift checks, so API cost grows
-//! with workspaces, not with rules (docs/reconcile-contract.md, "Drift and resync"). Loading is single-flight: many
-//! children asking at once cause one pair of list calls.
+//! Per-workspace snapshots of the upstream connections and rules, taken by the workspace's resync
+//! tick (one list of each) and shared by every child for drift checks, so API cost grows with
+//! workspaces, not with rules (docs/reconcile-contract.md, "Drift and resync"). Loading is
+//! single-flight: many children asking at once cause one pair of list calls.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
