@@ -45,7 +45,7 @@ pub struct RunArgs {
         default_value = "https://events.meshes.io/api/v1"
     )]
     pub events_url: String,
-    /// Default credentials Secret as <namespace>/<name>, for workspaces without credentialsRef.
+    /// Default credentials Secret as `NAMESPACE/NAME`, for workspaces without credentialsRef.
     #[arg(long, env = "MESHES_DEFAULT_CREDENTIALS")]
     pub default_credentials: Option<SecretRef>,
     /// Namespaces allowed to use the default credentials (comma-separated; `*` for all).
