@@ -8,17 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 
 use super::config::SecretRef;
 use super::context::Context;
-use super::run::Scope;
+use super::run::{Scope, Watched};
 use super::{credentials, users};
 use crate::resources::finalizers::CREDENTIALS_IN_USE;
 use crate::resources::{Decoded, MeshesConnection, MeshesRule, MeshesWorkspace};
@@ -161,13 +159,7 @@ fn user_signals<K>(
     kind: &'static str,
 ) -> futures::stream::BoxStream<'static, Signal>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     let api: Api<Decoded<K>> = scope.api(client);
     watcher(api, watcher::Config::default().any_semantic())

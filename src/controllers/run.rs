@@ -31,6 +31,29 @@ use super::{connection, frame, references, workspace};
 use crate::api::MeshesApi;
 use crate::resources::{Decoded, GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
 
+/// A namespaced kind the operator watches and decodes (the bounds every watch needs).
+pub trait Watched:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Which objects this operator instance handles (shards split by namespace or label selector).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
@@ -71,13 +94,7 @@ impl Scope {
         wc: watcher::Config,
     ) -> (Controller<Decoded<K>>, Store<K>)
     where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug
-            + Send
-            + Sync
-            + 'static,
+        K: Watched,
     {
         let (reader, mut writer) = reflector::store::<Decoded<K>>();
         let (decoded, mut decoded_writer) = reflector::store::<K>();
@@ -115,13 +132,7 @@ impl Scope {
         wc: watcher::Config,
     ) -> impl futures::Stream<Item = Result<Decoded<P>, watcher::Error>> + Send + 'static
     where
-        P: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug
-            + Send
-            + Sync
-            + 'static,
+        P: Watched,
     {
         watcher(self.api::<Decoded<P>>(client), wc)
             .default_backoff()

@@ -1,15 +1,12 @@
 //! One reconcile pass's conclusion ([`Step`]) and the mappings every controller shares: Meshes
 //! errors to outcomes (transient → backoff, permanent → Stalled), Kubernetes failures, and the
-//! stale-cache check that guards every create.
+//! bounded deletion wait. (The stale-cache check lives on the lifecycle's host.)
 
 use std::time::Duration;
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Api;
-use kube::{Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::Resource;
 
 use super::config::SecretRef;
 use super::context::Context;
@@ -70,21 +67,6 @@ pub fn now() -> Time {
     Time(Timestamp::now())
 }
 
-/// Whether the API server has a newer version of `obj` than the cache handed us. Checked before
-/// any create: our own last status write (an ID, or the end of a pending create) may not have
-/// reached the cache yet, and acting on the stale copy would create twice.
-pub async fn is_stale<K>(ctx: &Context, obj: &K) -> Result<bool, kube::Error>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let fresh = api.get(&obj.name_any()).await?;
-    Ok(fresh.meta().resource_version != obj.meta().resource_version)
-}
-
 /// A transient Kubernetes API failure.
 pub fn kube_transient(ctx: &Context, uid: &str, e: kube::Error) -> Step {
     Step {
@@ -139,48 +121,6 @@ pub fn api_error(ctx: &Context, uid: &str, secret: Option<&SecretRef>, e: ApiErr
             format!("The request to Meshes could not be sent ({e}); check the IDs in the spec"),
         ),
     }
-}
-
-/// The `CredentialsOrgChanged` guard shared by every kind: once an object is bound in an org (or
-/// a create may have reached it), credentials of another org stall it instead of re-creating
-/// everything there. An org recorded only by a pending create is first checked against a fresh
-/// read, since the refused create may already have cleared it.
-#[allow(clippy::too_many_arguments)]
-pub async fn org_changed<K>(
-    ctx: &Context,
-    obj: &K,
-    recorded: Option<&str>,
-    bound: bool,
-    pending: bool,
-    current: &str,
-    noun: &str,
-    credentials: &str,
-) -> Option<Step>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let org = recorded.filter(|_| bound || pending)?;
-    if org == current {
-        return None;
-    }
-    if !bound {
-        match is_stale(ctx, obj).await {
-            Ok(false) => {}
-            Ok(true) => return Some(Step::quiet(Some(Duration::from_millis(300)))),
-            Err(e) => return Some(kube_transient(ctx, &obj.uid().unwrap_or_default(), e)),
-        }
-    }
-    Some(Step::stalled(
-        reasons::CREDENTIALS_ORG_CHANGED,
-        format!(
-            "This {noun} was bound in Meshes org {org}, but its credentials ({credentials}) are now \
-             for org {current}; restore credentials for org {org} (the operator will not recreate \
-             it in another org)"
-        ),
-    ))
 }
 
 /// Whether `obj` has been deleting for longer than the release timeout (bounded waits end).
