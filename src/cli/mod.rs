@@ -193,6 +193,7 @@ impl RunArgs {
             },
             instance_id: self.instance_id.clone(),
             rebind_by_identity: self.rebind_by_identity,
+            watch_namespaces: self.scope().namespaces,
             ..OperatorConfig::default()
         }
     }

@@ -119,6 +119,10 @@ pub struct OperatorConfig {
     pub manager_name: String,
     /// Distinguishes shards/replicas in Events.
     pub instance_id: Option<String>,
+    /// The namespaces this instance is limited to (`--watch-namespace`; empty = all): the
+    /// live lists of the credentials in-use bookkeeping stay inside them, so Roles in those
+    /// namespaces are enough.
+    pub watch_namespaces: Vec<String>,
 }
 
 impl Default for OperatorConfig {
@@ -142,6 +146,7 @@ impl Default for OperatorConfig {
             rebind_by_identity: false,
             manager_name: "meshes-operator".to_string(),
             instance_id: None,
+            watch_namespaces: Vec::new(),
         }
     }
 }

@@ -161,9 +161,8 @@ fn user_signals<K>(
 where
     K: Watched,
 {
-    let api: Api<Decoded<K>> = scope.api(client);
-    watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+    scope
+        .events::<Decoded<K>>(client, watcher::Config::default().any_semantic())
         .filter_map(move |res| {
             let signal = res.ok().map(|ev| {
                 let ev = match ev {
@@ -194,10 +193,12 @@ pub(super) async fn janitor(
     ctx: Arc<Context>,
     client: kube::Client,
     scope: Scope,
-    secrets: Api<PartialObjectMeta<Secret>>,
 ) {
-    let secret_signals = watcher(secrets, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let secret_signals = scope
+        .events::<PartialObjectMeta<Secret>>(
+            client.clone(),
+            watcher::Config::default().any_semantic(),
+        )
         .filter_map(|res| futures::future::ready(res.ok().map(|ev| Signal::Secret(Box::new(ev)))))
         .boxed();
     let mut signals = futures::stream::select_all([

@@ -45,4 +45,5 @@ pub mod settings;
 pub mod snapshot;
 pub mod step;
 pub mod users;
+pub mod watches;
 pub mod workspace;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::mpsc;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
@@ -27,7 +28,7 @@ use super::context::{Context, Stores, Triggers};
 use super::error::Error;
 use super::lifecycle::Kind;
 use super::metrics::Metrics;
-use super::{connection, frame, references, workspace};
+use super::{connection, frame, references, watches, workspace};
 use crate::api::MeshesApi;
 use crate::resources::{Decoded, GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
 
@@ -57,32 +58,60 @@ impl<K> Watched for K where
 /// Which objects this operator instance handles (shards split by namespace or label selector).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    /// Watch only these namespaces; empty = all namespaces. One namespace uses namespaced
-    /// watches; several use cluster-wide watches filtered here (RBAC must allow listing
-    /// cluster-wide then).
+    /// Watch only these namespaces; empty = all namespaces. Each namespace has its own watches
+    /// (merged, [`watches::merge`]), so RBAC in those namespaces is enough: nothing is listed
+    /// or watched cluster-wide.
     pub namespaces: Vec<String>,
     /// Watch only custom resources with these labels (e.g. `meshes.io/shard=a`).
     pub label_selector: Option<String>,
 }
 
 impl Scope {
-    pub(super) fn api<K>(&self, client: kube::Client) -> Api<K>
+    /// One API per watched namespace, or one for all namespaces.
+    pub(super) fn apis<K>(&self, client: kube::Client) -> Vec<Api<K>>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
             + Clone
             + DeserializeOwned
             + std::fmt::Debug,
     {
-        match self.namespaces.as_slice() {
-            [ns] => Api::namespaced(client, ns),
-            _ => Api::all(client),
+        if self.namespaces.is_empty() {
+            return vec![Api::all(client)];
         }
+        self.namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
     }
 
     /// Whether objects of `namespace` belong to this instance.
     pub fn covers(&self, namespace: Option<&str>) -> bool {
         self.namespaces.is_empty()
             || namespace.is_some_and(|ns| self.namespaces.iter().any(|n| n == ns))
+    }
+
+    /// The watch events of this scope's objects of kind `K`: one watcher per namespace,
+    /// merged into the events of one watch ([`watches::merge`]).
+    pub(super) fn events<K>(
+        &self,
+        client: kube::Client,
+        wc: watcher::Config,
+    ) -> BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let streams = self
+            .apis::<K>(client)
+            .into_iter()
+            .map(|api| watcher(api, wc.clone()).default_backoff().boxed())
+            .collect();
+        watches::merge(streams)
     }
 
     /// The watch of this scope's objects of kind `K`, each decoded on its own: a controller
@@ -99,20 +128,8 @@ impl Scope {
         let (reader, mut writer) = reflector::store::<Decoded<K>>();
         let (decoded, mut decoded_writer) = reflector::store::<K>();
         let known = decoded.clone();
-        // Several namespaces: one cluster-wide watch, events of other namespaces dropped
-        // before they reach the caches (Init/InitDone markers pass, so the caches stay whole).
-        let scope = self.clone();
-        let events = watcher(self.api::<Decoded<K>>(client), wc)
-            .default_backoff()
-            .try_filter(move |ev| {
-                let keep = match ev {
-                    watcher::Event::Apply(o)
-                    | watcher::Event::Delete(o)
-                    | watcher::Event::InitApply(o) => scope.covers(o.meta().namespace.as_deref()),
-                    watcher::Event::Init | watcher::Event::InitDone => true,
-                };
-                futures::future::ready(keep)
-            })
+        let events = self
+            .events::<Decoded<K>>(client, wc)
             .map_ok(move |ev| {
                 writer.apply_watcher_event(&ev);
                 if let Some(ev) = decoded_event(&ev, &known) {
@@ -134,8 +151,19 @@ impl Scope {
     where
         P: Watched,
     {
-        watcher(self.api::<Decoded<P>>(client), wc)
-            .default_backoff()
+        self.events::<Decoded<P>>(client, wc).touched_objects()
+    }
+
+    /// Changes of this scope's Secrets, metadata only (Secret data is read on demand, so
+    /// memory does not grow with Secret sizes). Each consumer gets its own plain watch stream,
+    /// mapped and dropped as events arrive: no cache of Secrets is kept (a shared reflector
+    /// would save watches but hold every Secret's metadata in memory).
+    fn secret_changes(
+        &self,
+        client: kube::Client,
+    ) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static
+    {
+        self.events::<PartialObjectMeta<Secret>>(client, watcher::Config::default().any_semantic())
             .touched_objects()
     }
 
@@ -230,19 +258,7 @@ pub async fn run_with_metrics(
         triggers,
     ));
 
-    // Metadata only: Secret data is read on demand, so memory does not grow with Secret sizes.
-    // Each consumer gets its own plain watch stream, mapped and dropped as events arrive: no
-    // cache of Secrets is kept (a shared reflector would save watches but hold every Secret's
-    // metadata in memory).
-    let secret_api: Api<PartialObjectMeta<Secret>> = scope.api(client.clone());
-    let secrets = || {
-        watcher(
-            secret_api.clone(),
-            watcher::Config::default().any_semantic(),
-        )
-        .default_backoff()
-        .touched_objects()
-    };
+    let secrets = || scope.secret_changes(client.clone());
     // Secret events on a workspace's output Secret name clear its stall memory before its next
     // pass (an OwnershipConflict is fixed by deleting the foreign Secret, which changes none of
     // the stall's inputs).
@@ -315,7 +331,6 @@ pub async fn run_with_metrics(
         ctx.clone(),
         client.clone(),
         scope.clone(),
-        secret_api.clone(),
     ));
     tracing::info!("controllers started");
     tokio::join!(ws, conns, rules);

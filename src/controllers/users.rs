@@ -8,18 +8,67 @@ use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::config::{OperatorConfig, SecretRef};
+use super::config::{NamespaceAllowList, OperatorConfig, SecretRef};
 use super::context::Context;
-use super::credentials;
+use super::{credentials, report};
 use crate::resources::finalizers::{CREDENTIALS_IN_USE, FINALIZER};
-use crate::resources::{Decoded, MeshesConnection, MeshesRule, MeshesWorkspace};
+use crate::resources::{Decoded, MeshesConnection, MeshesRule, MeshesWorkspace, reasons};
 
-/// The objects of kind `K` that decode, and whether another one that does not decode (it may
-/// use any Secret in its namespace, so it keeps them all) still needs credentials. Each object
-/// decodes on its own: one the operator cannot read never fails the list.
+/// Where the objects that may use a Secret are listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Namespaces {
+    /// Every namespace: one cluster-wide list (an instance watching all namespaces).
+    All,
+    /// These namespaces, one list each (possibly none).
+    Only(Vec<String>),
+}
+
+impl Namespaces {
+    /// These namespaces narrowed to the instance's scope (`--watch-namespace`; empty = all):
+    /// objects outside it belong to another instance, and its RBAC may not reach them.
+    fn within(self, scope: &[String]) -> Self {
+        if scope.is_empty() {
+            return self;
+        }
+        match self {
+            Self::All => Self::Only(scope.to_vec()),
+            Self::Only(list) => Self::Only(list.into_iter().filter(|n| scope.contains(n)).collect()),
+        }
+    }
+}
+
+/// Where the users of `secret` can be: workspaces in its namespace (by `credentialsRef`) and,
+/// for the default credentials, in every namespace allowed to use them; connections and rules
+/// only in its namespace (a child's own `credentialsRef` names a Secret of its namespace, and
+/// an orphaned child counts for its namespace's Secrets). Both within the instance's scope.
+pub fn user_namespaces(config: &OperatorConfig, secret: &SecretRef) -> (Namespaces, Namespaces) {
+    let own = Namespaces::Only(vec![secret.namespace.clone()]);
+    let workspaces = if config.default_credentials.as_ref() == Some(secret) {
+        match &config.default_credentials_namespaces {
+            NamespaceAllowList::All => Namespaces::All,
+            NamespaceAllowList::Only(allowed) => {
+                let mut list: Vec<String> = allowed.iter().cloned().collect();
+                if !list.contains(&secret.namespace) {
+                    list.push(secret.namespace.clone());
+                }
+                Namespaces::Only(list)
+            }
+            NamespaceAllowList::None => own.clone(),
+        }
+    } else {
+        own.clone()
+    };
+    let scope = &config.watch_namespaces;
+    (workspaces.within(scope), own.within(scope))
+}
+
+/// The objects of kind `K` in `namespaces` that decode, and whether another one that does not
+/// decode (it may use any Secret in its namespace, so it keeps them all) still needs
+/// credentials. Each object decodes on its own: one the operator cannot read never fails the
+/// list.
 async fn list<K>(
     ctx: &Context,
-    namespace: Option<&str>,
+    namespaces: &Namespaces,
     exclude_uid: &str,
 ) -> Result<(Vec<K>, bool), kube::Error>
 where
@@ -28,18 +77,23 @@ where
         + DeserializeOwned
         + std::fmt::Debug,
 {
-    let api: Api<Decoded<K>> = match namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
+    let apis: Vec<Api<Decoded<K>>> = match namespaces {
+        Namespaces::All => vec![Api::all(ctx.client.clone())],
+        Namespaces::Only(list) => list
+            .iter()
+            .map(|ns| Api::namespaced(ctx.client.clone(), ns))
+            .collect(),
     };
     let mut decoded = Vec::new();
     let mut unreadable_user = false;
-    for obj in api.list(&ListParams::default()).await?.items {
-        match obj.0 {
-            Ok(k) => decoded.push(k),
-            Err(_) => {
-                unreadable_user |=
-                    obj.uid().as_deref() != Some(exclude_uid) && still_needs_credentials(&obj);
+    for api in apis {
+        for obj in api.list(&ListParams::default()).await?.items {
+            match obj.0 {
+                Ok(k) => decoded.push(k),
+                Err(_) => {
+                    unreadable_user |= obj.uid().as_deref() != Some(exclude_uid)
+                        && still_needs_credentials(&obj);
+                }
             }
         }
     }
@@ -54,16 +108,12 @@ pub async fn secret_in_use(
     secret: &SecretRef,
     exclude_uid: &str,
 ) -> Result<bool, kube::Error> {
-    let is_default = ctx.config.default_credentials.as_ref() == Some(secret);
-    let ws_scope = if is_default {
-        None
-    } else {
-        Some(secret.namespace.as_str())
-    };
-    let ns = Some(secret.namespace.as_str());
-    let (workspaces, w_unreadable) = list::<MeshesWorkspace>(ctx, ws_scope, exclude_uid).await?;
-    let (connections, c_unreadable) = list::<MeshesConnection>(ctx, ns, exclude_uid).await?;
-    let (rules, r_unreadable) = list::<MeshesRule>(ctx, ns, exclude_uid).await?;
+    let (ws_namespaces, child_namespaces) = user_namespaces(&ctx.config, secret);
+    let (workspaces, w_unreadable) =
+        list::<MeshesWorkspace>(ctx, &ws_namespaces, exclude_uid).await?;
+    let (connections, c_unreadable) =
+        list::<MeshesConnection>(ctx, &child_namespaces, exclude_uid).await?;
+    let (rules, r_unreadable) = list::<MeshesRule>(ctx, &child_namespaces, exclude_uid).await?;
     if w_unreadable || c_unreadable || r_unreadable {
         return Ok(true);
     }
@@ -75,6 +125,41 @@ pub async fn secret_in_use(
         &connections,
         &rules,
     ))
+}
+
+/// [`secret_in_use`] for `obj`'s release of its credentials Secret after its cleanup. A list
+/// the operator's RBAC refuses (403: Roles narrower than what it must look at) keeps the
+/// Secret's in-use finalizer (the safe answer: a finalizer kept too long is recoverable,
+/// credentials lost before the last upstream delete are not) and says so with a Warning
+/// Event on `obj`, instead of failing the deletion of `obj` forever.
+pub async fn secret_in_use_or_keep<K>(
+    ctx: &Context,
+    obj: &K,
+    secret: &SecretRef,
+    exclude_uid: &str,
+) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = ()>,
+{
+    match secret_in_use(ctx, secret, exclude_uid).await {
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            report::event(
+                ctx,
+                obj,
+                true,
+                reasons::FORBIDDEN,
+                format!(
+                    "Kept the finalizer {CREDENTIALS_IN_USE} on Secret {secret}: the operator \
+                     may not list what else uses it ({}); grant it list on the meshes.io \
+                     kinds there, or remove the finalizer once nothing uses the Secret",
+                    status.message
+                ),
+            )
+            .await;
+            Ok(true)
+        }
+        other => other,
+    }
 }
 
 /// The janitor's look at one Secret: when it carries the in-use finalizer and no object uses
@@ -205,6 +290,46 @@ mod tests {
             namespace: "acme".into(),
             name: "creds".into(),
         }
+    }
+
+    fn only(list: &[&str]) -> Namespaces {
+        Namespaces::Only(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// The live lists stay inside the namespaces that can hold users and inside the scope, so
+    /// Roles in the watched namespaces are enough (issue 13: under Role-only RBAC a
+    /// cluster-wide list of workspaces was refused and deletions hung).
+    #[test]
+    fn users_are_listed_where_they_can_be_and_within_the_scope() {
+        let default: SecretRef = "ops/meshes".parse().unwrap();
+        let mut config = OperatorConfig {
+            default_credentials: Some(default.clone()),
+            ..OperatorConfig::default()
+        };
+        // A tenant's own Secret: its namespace only, whatever the allow list.
+        assert_eq!(
+            user_namespaces(&config, &secret()),
+            (only(&["acme"]), only(&["acme"]))
+        );
+        // Default credentials allowed everywhere, cluster-wide instance: one cluster list.
+        config.default_credentials_namespaces = NamespaceAllowList::All;
+        assert_eq!(user_namespaces(&config, &default).0, Namespaces::All);
+        // ... a namespaced instance: its namespaces, one list each; the Secret's own namespace
+        // is outside the scope, so its children are not this instance's.
+        config.watch_namespaces = vec!["a".into(), "b".into()];
+        assert_eq!(
+            user_namespaces(&config, &default),
+            (only(&["a", "b"]), only(&[]))
+        );
+        // An explicit allow list, narrowed by the scope.
+        config.default_credentials_namespaces =
+            NamespaceAllowList::from_list(&["b".into(), "c".into()]);
+        assert_eq!(user_namespaces(&config, &default).0, only(&["b"]));
+        config.watch_namespaces.clear();
+        assert_eq!(user_namespaces(&config, &default).0, only(&["b", "c", "ops"]));
+        // Allowed nowhere: only workspaces of its own namespace can name it.
+        config.default_credentials_namespaces = NamespaceAllowList::None;
+        assert_eq!(user_namespaces(&config, &default).0, only(&["ops"]));
     }
 
     #[test]

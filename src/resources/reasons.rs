@@ -65,6 +65,9 @@ pub const DELETED: &str = "Deleted";
 pub const ORPHANED: &str = "Orphaned";
 /// Event: upstream drift was corrected (`Manage` mode).
 pub const DRIFT_CORRECTED: &str = "DriftCorrected";
+/// Event (Warning): the operator's RBAC refused a call it needed; what depended on it was
+/// done the safe way (e.g. a credentials Secret's in-use finalizer kept).
+pub const FORBIDDEN: &str = "Forbidden";
 
 /// Reasons of `Ready=False` and `Reconciling=True` (work in flight).
 pub const PROGRESSING: [&str; 7] = [
@@ -96,7 +99,7 @@ pub const SYNC: [&str; 2] = [RECONCILE_SUCCESS, RECONCILE_ERROR];
 pub const DRIFT: [&str; 3] = [UPSTREAM_CHANGED, UPSTREAM_DELETED, IN_SYNC];
 
 /// Reasons used only by Events (in addition to every condition reason).
-pub const EVENT_ONLY: [&str; 7] = [
+pub const EVENT_ONLY: [&str; 8] = [
     CREATED,
     ADOPTED,
     UPDATED,
@@ -104,6 +107,7 @@ pub const EVENT_ONLY: [&str; 7] = [
     DELETED,
     ORPHANED,
     DRIFT_CORRECTED,
+    FORBIDDEN,
 ];
 
 #[cfg(test)]

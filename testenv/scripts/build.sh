@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the pinned control-plane binaries (kube-apiserver, kubectl, etcd, helm) from the Go
-# wrapper modules in testenv/go into a cache outside the repository, keyed by their versions.
+# Builds the pinned control-plane binaries (kube-apiserver, kubectl, etcd, helm) and the image
+# builder (imagebuild) from the Go wrapper modules in testenv/go into a cache outside the
+# repository, keyed by their versions.
 # Reuses binaries already present. Go builds run one at a time (2 cores; memory peaks at link).
 # Prints the bin directory on its last line.
 set -euo pipefail
@@ -45,6 +46,25 @@ build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"
 build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$kube_ld"
 build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ld"
 build helm helm helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+
+# The image builder (go/imagebuild, on go-containerregistry pinned in its go.mod). Its own cache
+# entry, keyed by a hash of its module files: a change to it rebuilds only it, never the control
+# plane (whose key is the versions above). Linked into the bin dir as `imagebuild`.
+ib_src="$here/go/imagebuild"
+ib_key="$(cat "$ib_src/go.mod" "$ib_src/go.sum" "$ib_src"/*.go | sha256sum | cut -c1-16)"
+ib_dir="$cache/imagebuild-$ib_key"
+if [[ -x "$ib_dir/imagebuild" ]]; then
+  log "imagebuild: cached at $ib_dir/imagebuild"
+else
+  log "imagebuild: building (go-containerregistry $(awk '$1=="require" && $2 ~ /go-containerregistry/ {print $3}' "$ib_src/go.mod"))"
+  start=$SECONDS
+  mkdir -p "$ib_dir"
+  (cd "$ib_src" && go build -p "${TESTENV_GO_PARALLEL:-2}" -trimpath -ldflags "-s -w" \
+      -o "$ib_dir/imagebuild.tmp" .)
+  mv "$ib_dir/imagebuild.tmp" "$ib_dir/imagebuild"
+  log "imagebuild: built in $((SECONDS - start))s"
+fi
+ln -sfn "$ib_dir/imagebuild" "$bin/imagebuild"
 
 "$bin/kube-apiserver" --version >&2
 "$bin/etcd" --version | sed -n 1p >&2  # sed reads everything: no SIGPIPE under pipefail

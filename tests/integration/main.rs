@@ -2,10 +2,15 @@
 //! emulator over HTTP lives here, sharing one control plane per process.
 #![allow(clippy::unwrap_used)]
 mod api_client;
+mod chart;
+mod chart_render;
+mod chart_support;
 mod children;
 mod crd_validation;
+mod examples;
 mod harness;
 mod hostile_input;
+mod image;
 mod lifecycle;
 mod lifecycle_fixes;
 mod operator_process;

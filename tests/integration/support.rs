@@ -443,6 +443,32 @@ pub fn quickstart() -> String {
 }
 
 impl World {
+    /// Like [`World::new`] on another control plane (a private one: [`TestEnv::start`]), whose
+    /// CRDs the caller installs.
+    pub async fn on_env(env: &TestEnv, prefix: &str) -> World {
+        let ns = env.namespace(prefix).await;
+        let client = env.client().await;
+        let emu = Emulator::start(EmulatorConfig::default())
+            .await
+            .expect("emulator");
+        let world = World {
+            ns,
+            client,
+            emu,
+            operator: None,
+        };
+        let c = world.emu.credentials();
+        world
+            .put_credentials(
+                "meshes-credentials",
+                &c.access_key,
+                &c.secret_key,
+                &c.org_id,
+            )
+            .await;
+        world
+    }
+
     /// Like [`World::new`] with a custom emulator configuration.
     pub async fn with_emulator(prefix: &str, config: EmulatorConfig) -> World {
         let env = TestEnv::shared().await;

@@ -51,7 +51,7 @@ pub async fn entry<K: Kind>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             ctx.forget(&uid);
             ctx.stop_waiting_for_all(&uid);
             if let Some(secret) = obj.credentials_secret(ctx).await {
-                let used = users::secret_in_use(ctx, &secret, &uid).await?;
+                let used = users::secret_in_use_or_keep(ctx, obj, &secret, &uid).await?;
                 credentials::release_if_unused(ctx, &secret, used).await;
             }
             obj.after_delete(ctx).await?;

@@ -1,0 +1,343 @@
+//! Tier 4, the chart end to end: the chart rendered by helm, its ServiceAccount and RBAC applied
+//! to a real apiserver (audit log on), the operator binary run with that ServiceAccount's token
+//! and exactly the flags the chart renders, against the emulator: the quickstart becomes Ready
+//! and goes away cleanly. The audit log then proves the RBAC both sufficient (no 403 for the
+//! operator) and minimal (every verb granted was used, or is justified in the chart by an
+//! `audit-unused:` comment).
+//!
+//! `MESHES_CHART_DROP_RULE=<resource>/<verb>` (e.g. `secrets/create`) removes that verb from
+//! the rendered rules before they are applied: the tests must then fail (docs/testing.md,
+//! "Proving the chart RBAC test can fail").
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use meshes_testenv::{TestEnv, crds_from_yaml};
+use serde_json::{Value, json};
+
+use crate::chart_support::{Audited, Rendered, audited, chart_dir, grants, justified_unused, render};
+use crate::support::{SOON, World, eventually, quickstart};
+
+/// The operator process, killed when dropped so a failing test never leaves one running.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port (bound and released; good enough for one test's listeners).
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port().to_string()
+}
+
+/// The chart's rules with `MESHES_CHART_DROP_RULE` applied (the control that shows this test
+/// fails without a needed rule).
+fn drop_rule(mut rendered: Rendered) -> Rendered {
+    let Ok(spec) = std::env::var("MESHES_CHART_DROP_RULE") else {
+        return rendered;
+    };
+    let (resource, verb) = spec.split_once('/').expect("MESHES_CHART_DROP_RULE=<resource>/<verb>");
+    eprintln!("[chart] dropping {verb} on {resource} from the chart's rules");
+    for doc in rendered.docs.iter_mut() {
+        for rule in doc["rules"].as_array_mut().into_iter().flatten() {
+            if rule["resources"].as_array().is_some_and(|r| r.iter().any(|x| x == resource))
+                && let Some(verbs) = rule["verbs"].as_array_mut()
+            {
+                verbs.retain(|v| v != verb);
+            }
+        }
+    }
+    rendered
+}
+
+/// Applies the chart's ServiceAccount and RBAC objects (as admin), as `helm install` would.
+fn install_identity(env: &TestEnv, rendered: &Rendered) {
+    let kinds = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+    let docs: Vec<String> = rendered
+        .docs
+        .iter()
+        .filter(|d| kinds.iter().any(|k| d["kind"] == *k))
+        .map(|d| serde_json::to_string(d).unwrap())
+        .collect();
+    assert!(docs.len() >= 3, "the chart renders its identity");
+    let file = std::env::temp_dir().join(format!("meshes-chart-rbac-{}.yaml", rand::random::<u32>()));
+    std::fs::write(&file, docs.join("\n---\n")).unwrap();
+    let out = env
+        .kubectl()
+        .args(["apply", "--server-side", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Starts the operator binary as the chart's ServiceAccount with the chart's arguments.
+async fn start_operator(env: &TestEnv, rendered: &Rendered, release_ns: &str, log: &std::path::Path) -> Operator {
+    let sa = rendered.one("ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kubeconfig = env.service_account_kubeconfig(release_ns, &sa).await.unwrap();
+    let args = rendered.args();
+    assert_eq!(args[0], "run");
+    let child = Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
+        .args(&args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("POD_NAMESPACE", release_ns)
+        .env("POD_NAME", format!("{sa}-test-0"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    Operator(child)
+}
+
+/// The chart's values for a test run: the emulator, free ports, text logs.
+fn sets<'a>(w: &'a World, ports: &'a (String, String), extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, String)> {
+    let mut out = vec![
+        ("meshes.apiUrl", w.emu.base_url()),
+        ("meshes.eventsUrl", "http://127.0.0.1:9/api/v1".to_string()),
+        ("metrics.port", ports.0.clone()),
+        ("health.port", ports.1.clone()),
+        ("logging.format", "text".to_string()),
+        ("reconcile.secretGrace", "5s".to_string()),
+    ];
+    out.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    out
+}
+
+fn render_for(release: &str, ns: &str, sets: &[(&str, String)]) -> Rendered {
+    let pairs: Vec<(&str, &str)> = sets.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    drop_rule(render(release, ns, &[], &pairs).expect("helm template"))
+}
+
+const QUICKSTART: [(&str, &str); 4] = [
+    ("MeshesWorkspace", "acme-prod"),
+    ("MeshesConnection", "signup-hook"),
+    ("MeshesRule", "signup-to-hook"),
+    ("MeshesRule", "payment-failed-to-hook"),
+];
+
+/// Applies the quickstart into `w`'s namespace and waits until all of it is Ready.
+async fn quickstart_ready(w: &World) {
+    w.apply_yaml(&quickstart()).await;
+    let c = w.emu.credentials();
+    w.put_credentials("meshes-credentials", &c.access_key, &c.secret_key, &c.org_id)
+        .await;
+    for (kind, name) in QUICKSTART {
+        w.wait_ready_kind(kind, name).await;
+    }
+    assert!(w.secrets().get_opt("acme-prod-publishable-key").await.unwrap().is_some());
+}
+
+/// Deletes the quickstart (custom resources and Secrets) and waits until all of it is gone:
+/// finalizers on the custom resources and the credentials Secret's in-use finalizer released.
+async fn quickstart_gone(w: &World) {
+    for (kind, name) in QUICKSTART.iter().rev() {
+        w.delete(kind, name).await;
+    }
+    for (kind, name) in QUICKSTART {
+        w.wait_gone(kind, name).await;
+    }
+    for s in ["meshes-credentials", "hook-signing"] {
+        w.delete("Secret", s).await;
+        w.wait_gone("Secret", s).await;
+    }
+    w.wait_gone("Secret", "acme-prod-publishable-key").await;
+}
+
+fn forbidden<T>(r: Result<T, kube::Error>) -> bool {
+    matches!(r, Err(kube::Error::Api(s)) if s.code == 403)
+}
+
+/// The audit check: no 403 for the operator, and every granted verb used or justified.
+fn check_audit(rendered: &Rendered, requests: &[Audited]) {
+    assert!(
+        requests.len() > 20,
+        "positive control: the operator's requests are in the audit log ({} found)",
+        requests.len()
+    );
+    let forbidden: Vec<&Audited> = requests.iter().filter(|r| r.code == 403).collect();
+    assert!(forbidden.is_empty(), "403s for the operator: {forbidden:#?}");
+    let justified = justified_unused(rendered);
+    let mut unused = Vec::new();
+    for (group, resource, verb, ns) in grants(rendered) {
+        let used = requests.iter().any(|r| {
+            r.group == group
+                && r.resource == resource
+                && r.verb == verb
+                && (ns.is_empty() || r.namespace == ns)
+        });
+        if !used && !justified.contains(&format!("{resource}/{verb}")) {
+            unused.push(format!("{group}/{resource} {verb} in {ns:?}"));
+        }
+    }
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    for r in requests {
+        seen.insert(format!("{} {}/{} in {:?}", r.verb, r.group, r.resource, r.namespace));
+    }
+    assert!(
+        unused.is_empty(),
+        "granted but never used (and not justified by an `audit-unused:` comment): {unused:#?}\nused: {seen:#?}"
+    );
+}
+
+/// Cluster mode (the chart's defaults) on a private control plane: a cluster-wide operator
+/// must not act on the shared control plane's other tests.
+#[tokio::test]
+async fn the_chart_rbac_is_sufficient_and_minimal_in_cluster_mode() {
+    let env = TestEnv::start().await.expect("private control plane");
+    let mut crds = Vec::new();
+    for f in std::fs::read_dir(chart_dir().join("crds")).unwrap().flatten() {
+        crds.extend(crds_from_yaml(&std::fs::read_to_string(f.path()).unwrap()).unwrap());
+    }
+    assert_eq!(crds.len(), 3);
+    env.install_crds(&crds).await.unwrap();
+    let w = World::on_env(&env, "chart-cluster").await;
+    let release_ns = env.namespace("meshes-system").await;
+    let ports = (free_port(), free_port());
+    let rendered = render_for("meshes", &release_ns, &sets(&w, &ports, &[]));
+    assert!(!rendered.of_kind("ClusterRole").is_empty());
+    install_identity(&env, &rendered);
+    let log = env.control_plane().work_dir.join("chart-operator.log");
+    let mut op = start_operator(&env, &rendered, &release_ns, &log).await;
+
+    quickstart_ready(&w).await;
+    quickstart_gone(&w).await;
+    assert!(op.0.try_wait().unwrap().is_none(), "the operator is still running");
+    drop(op);
+
+    let sa = rendered.one("ServiceAccount")["metadata"]["name"].as_str().unwrap().to_string();
+    let user = format!("system:serviceaccount:{release_ns}:{sa}");
+    let requests = audited(env.audit_log(), &user);
+    check_audit(&rendered, &requests);
+}
+
+/// Namespaced mode on Roles only: two watched namespaces (one watch each, merged), default
+/// credentials in the release namespace allowed in both; everything Ready, then gone (the
+/// in-use bookkeeping lists only the watched namespaces), and the ServiceAccount is Forbidden
+/// to read Secrets anywhere else.
+#[tokio::test]
+async fn namespaced_mode_works_on_roles_only() {
+    let env = TestEnv::shared().await;
+    let w = World::new("chart-ns-a").await;
+    let second = env.namespace("chart-ns-b").await;
+    let elsewhere = env.namespace("chart-ns-other").await;
+    let release_ns = env.namespace("chart-ns-op").await;
+    let c = w.emu.credentials();
+    let client = w.client.clone();
+    let default_secret: Secret = serde_json::from_value(json!({"metadata": {"name": "meshes-default"},
+        "stringData": {"MESHES_ACCESS_KEY": c.access_key, "MESHES_SECRET_KEY": c.secret_key, "MESHES_ORG_ID": c.org_id}}))
+    .unwrap();
+    for ns in [&release_ns, &elsewhere] {
+        Api::<Secret>::namespaced(client.clone(), ns)
+            .create(&Default::default(), &default_secret)
+            .await
+            .unwrap();
+    }
+    let watched = format!("{{{},{second}}}", w.ns);
+    let ports = (free_port(), free_port());
+    let rendered = render_for(
+        "meshes",
+        &release_ns,
+        &sets(
+            &w,
+            &ports,
+            &[
+                ("watchNamespaces", &watched),
+                ("defaultCredentials.secretName", "meshes-default"),
+                ("defaultCredentials.allowedNamespaces", &watched),
+            ],
+        ),
+    );
+    assert!(rendered.of_kind("ClusterRole").is_empty() && rendered.of_kind("ClusterRoleBinding").is_empty());
+    install_identity(env, &rendered);
+    let log = std::env::temp_dir().join(format!("meshes-chart-ns-{}.log", w.ns));
+    let mut op = start_operator(env, &rendered, &release_ns, &log).await;
+
+    quickstart_ready(&w).await;
+    // A workspace on the default credentials in each watched namespace.
+    let defaulted = |ns: &str| {
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(client.clone(), ns, &crate::support::api_resource("MeshesWorkspace"));
+        api
+    };
+    for ns in [w.ns.as_str(), second.as_str()] {
+        let ws: kube::api::DynamicObject = serde_json::from_value(json!({"apiVersion": "meshes.io/v1alpha1",
+            "kind": "MeshesWorkspace", "metadata": {"name": "defaulted"}, "spec": {}}))
+        .unwrap();
+        defaulted(ns).create(&Default::default(), &ws).await.unwrap();
+    }
+    for ns in [w.ns.as_str(), second.as_str()] {
+        let api = defaulted(ns);
+        eventually(
+            &format!("{ns}/defaulted Ready"),
+            SOON,
+            || async { api.get_opt("defaulted").await.ok().flatten().map(|o| serde_json::to_value(o).unwrap()) },
+            |o: &Value| {
+                crate::support::condition(&o["status"], "Ready").is_some_and(|(s, _, _, _)| s == "True")
+            },
+        )
+        .await;
+    }
+    let secrets_op = Api::<Secret>::namespaced(client.clone(), &release_ns);
+    let held = secrets_op.get("meshes-default").await.unwrap();
+    assert!(
+        held.metadata.finalizers.unwrap_or_default().iter().any(|f| f == "meshes.io/credentials-in-use"),
+        "positive control: the default credentials Secret is marked in use"
+    );
+
+    quickstart_gone(&w).await;
+    for ns in [w.ns.as_str(), second.as_str()] {
+        defaulted(ns).delete("defaulted", &Default::default()).await.unwrap();
+    }
+    for ns in [w.ns.as_str(), second.as_str()] {
+        let api = defaulted(ns);
+        eventually(
+            &format!("{ns}/defaulted gone"),
+            SOON,
+            || async { Some(api.get_opt("defaulted").await.ok().flatten().is_none()) },
+            |gone| *gone,
+        )
+        .await;
+    }
+    // Nothing uses the default credentials any more: the finalizer goes (listing the watched
+    // namespaces only; a cluster-wide list would be refused under these Roles).
+    eventually(
+        "the default credentials Secret released",
+        SOON,
+        || async { secrets_op.get("meshes-default").await.ok() },
+        |s| !s.metadata.finalizers.clone().unwrap_or_default().iter().any(|f| f == "meshes.io/credentials-in-use"),
+    )
+    .await;
+    assert!(op.0.try_wait().unwrap().is_none(), "the operator is still running");
+    drop(op);
+
+    let sa = rendered.one("ServiceAccount")["metadata"]["name"].as_str().unwrap().to_string();
+    let user = format!("system:serviceaccount:{release_ns}:{sa}");
+    let requests = audited(env.audit_log(), &user);
+    check_audit(&rendered, &requests);
+    let cluster_wide: Vec<&Audited> = requests
+        .iter()
+        .filter(|r| r.namespace.is_empty() && !r.resource.is_empty())
+        .collect();
+    assert!(cluster_wide.is_empty(), "cluster-wide requests in namespaced mode: {cluster_wide:#?}");
+
+    // Forbidden elsewhere; the same read in a watched namespace is allowed (positive control).
+    let sa_client = env.service_account_client(&release_ns, &sa).await.unwrap();
+    assert!(forbidden(Api::<Secret>::namespaced(sa_client.clone(), &elsewhere).get("meshes-default").await));
+    assert!(forbidden(Api::<Secret>::namespaced(sa_client.clone(), &elsewhere).list(&Default::default()).await));
+    assert!(forbidden(Api::<Secret>::all(sa_client.clone()).list(&Default::default()).await));
+    Api::<Secret>::namespaced(sa_client.clone(), &second)
+        .list(&Default::default())
+        .await
+        .expect("a watched namespace's Secrets are readable");
+    let _ = std::fs::remove_file(&log);
+}
