@@ -16,7 +16,7 @@ if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 
 fi
 
 # Go builds run alone: never in parallel with a cargo build (2 cores, memory peaks at link).
-step "control-plane binaries (kube-apiserver, kubectl, etcd, helm)"
+step "control-plane binaries (kube-apiserver, kubectl, etcd, helm) and the image builder"
 MESHES_TESTENV_BIN="$(bash testenv/scripts/build.sh)"
 export MESHES_TESTENV_BIN
 echo "using $MESHES_TESTENV_BIN"
@@ -39,7 +39,16 @@ cargo deny --workspace --locked check --hide-inclusion-graph bans licenses sourc
 step "generated CRDs match the Rust types"
 cargo run --locked -q -p meshes-operator -- crds --check
 
-step "tests: unit, client<->emulator, control plane (one shared apiserver per binary)"
+# The container image without a container engine: a static musl release binary (profile
+# `image`) and an OCI layout written by testenv/go/imagebuild (built in the Go step above).
+# Cached: a warm run is a cargo no-op plus a few seconds. The test `image::` inspects it.
+step "container image (static binary + OCI layout, no container engine)"
+image_start=$SECONDS
+MESHES_IMAGE_DIR="$(bash testenv/scripts/build-image.sh | tail -1)"
+export MESHES_IMAGE_DIR
+echo "image in $MESHES_IMAGE_DIR ($((SECONDS - image_start))s)"
+
+step "tests: unit, client<->emulator, control plane, chart, image (one shared apiserver per binary)"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "${TMPDIR:-/tmp}/meshes-test-output.txt"
 
 step "the demo, end to end (the README's other command)"

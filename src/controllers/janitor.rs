@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::config::SecretRef;
@@ -189,11 +188,7 @@ where
 /// - every few seconds while the Secret is being deleted (a safety net).
 ///
 /// The decision itself always reads live lists (`users`), never a cache.
-pub(super) async fn janitor(
-    ctx: Arc<Context>,
-    client: kube::Client,
-    scope: Scope,
-) {
+pub(super) async fn janitor(ctx: Arc<Context>, client: kube::Client, scope: Scope) {
     let secret_signals = scope
         .events::<PartialObjectMeta<Secret>>(
             client.clone(),

@@ -32,7 +32,9 @@ impl Namespaces {
         }
         match self {
             Self::All => Self::Only(scope.to_vec()),
-            Self::Only(list) => Self::Only(list.into_iter().filter(|n| scope.contains(n)).collect()),
+            Self::Only(list) => {
+                Self::Only(list.into_iter().filter(|n| scope.contains(n)).collect())
+            }
         }
     }
 }
@@ -91,8 +93,8 @@ where
             match obj.0 {
                 Ok(k) => decoded.push(k),
                 Err(_) => {
-                    unreadable_user |= obj.uid().as_deref() != Some(exclude_uid)
-                        && still_needs_credentials(&obj);
+                    unreadable_user |=
+                        obj.uid().as_deref() != Some(exclude_uid) && still_needs_credentials(&obj);
                 }
             }
         }
@@ -326,7 +328,10 @@ mod tests {
             NamespaceAllowList::from_list(&["b".into(), "c".into()]);
         assert_eq!(user_namespaces(&config, &default).0, only(&["b"]));
         config.watch_namespaces.clear();
-        assert_eq!(user_namespaces(&config, &default).0, only(&["b", "c", "ops"]));
+        assert_eq!(
+            user_namespaces(&config, &default).0,
+            only(&["b", "c", "ops"])
+        );
         // Allowed nowhere: only workspaces of its own namespace can name it.
         config.default_credentials_namespaces = NamespaceAllowList::None;
         assert_eq!(user_namespaces(&config, &default).0, only(&["ops"]));

@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use kube::Resource;
 use kube::runtime::watcher;
 
@@ -160,7 +160,11 @@ mod tests {
                     "{}/{}={}",
                     c.metadata.namespace.clone().unwrap_or_default(),
                     c.metadata.name.clone().unwrap_or_default(),
-                    c.data.as_ref().and_then(|d| d.get("v")).cloned().unwrap_or_default()
+                    c.data
+                        .as_ref()
+                        .and_then(|d| d.get("v"))
+                        .cloned()
+                        .unwrap_or_default()
                 )
             })
             .collect();

@@ -2,9 +2,9 @@
 # Builds the operator's container image without a container engine: a statically linked binary
 # (musl, cargo profile `image`), then testenv/go/imagebuild writes an OCI image layout and a
 # `docker load`-able tarball holding it, a CA bundle and a non-root passwd entry.
-# Output: $MESHES_IMAGE_DIR (default $CARGO_TARGET_DIR/image, else target/image), holding
-# oci/ (the layout), meshes-operator.tar, meshes-operator (the binary) and ref.txt
-# (name@digest). Prints that directory on its last line. Cached: cargo and imagebuild are both
+# Output: $MESHES_IMAGE_DIR (default $CARGO_TARGET_DIR/container-image, else
+# target/container-image), holding oci/ (the layout), meshes-operator.tar, meshes-operator (the
+# binary) and ref.txt (name@digest). Prints that directory on its last line. Cached: cargo and imagebuild are both
 # no-ops when nothing changed.
 #
 # Needs the musl target (`rustup target add x86_64-unknown-linux-musl`, done here) and a C
@@ -32,7 +32,7 @@ version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 repository="$(sed -n 's/^  repository: //p' charts/meshes-operator/values.yaml | head -1)"
 tag="${repository}:${version}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-out="${MESHES_IMAGE_DIR:-$target_dir/image}"
+out="${MESHES_IMAGE_DIR:-$target_dir/container-image}"
 mkdir -p "$out"
 
 start=$SECONDS

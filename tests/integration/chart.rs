@@ -17,7 +17,9 @@ use kube::api::Api;
 use meshes_testenv::{TestEnv, crds_from_yaml};
 use serde_json::{Value, json};
 
-use crate::chart_support::{Audited, Rendered, audited, chart_dir, grants, justified_unused, render};
+use crate::chart_support::{
+    Audited, Rendered, audited, chart_dir, grants, justified_unused, render,
+};
 use crate::support::{SOON, World, eventually, quickstart};
 
 /// The operator process, killed when dropped so a failing test never leaves one running.
@@ -42,11 +44,15 @@ fn drop_rule(mut rendered: Rendered) -> Rendered {
     let Ok(spec) = std::env::var("MESHES_CHART_DROP_RULE") else {
         return rendered;
     };
-    let (resource, verb) = spec.split_once('/').expect("MESHES_CHART_DROP_RULE=<resource>/<verb>");
+    let (resource, verb) = spec
+        .split_once('/')
+        .expect("MESHES_CHART_DROP_RULE=<resource>/<verb>");
     eprintln!("[chart] dropping {verb} on {resource} from the chart's rules");
     for doc in rendered.docs.iter_mut() {
         for rule in doc["rules"].as_array_mut().into_iter().flatten() {
-            if rule["resources"].as_array().is_some_and(|r| r.iter().any(|x| x == resource))
+            if rule["resources"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|x| x == resource))
                 && let Some(verbs) = rule["verbs"].as_array_mut()
             {
                 verbs.retain(|v| v != verb);
@@ -58,7 +64,13 @@ fn drop_rule(mut rendered: Rendered) -> Rendered {
 
 /// Applies the chart's ServiceAccount and RBAC objects (as admin), as `helm install` would.
 fn install_identity(env: &TestEnv, rendered: &Rendered) {
-    let kinds = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+    let kinds = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ];
     let docs: Vec<String> = rendered
         .docs
         .iter()
@@ -66,7 +78,8 @@ fn install_identity(env: &TestEnv, rendered: &Rendered) {
         .map(|d| serde_json::to_string(d).unwrap())
         .collect();
     assert!(docs.len() >= 3, "the chart renders its identity");
-    let file = std::env::temp_dir().join(format!("meshes-chart-rbac-{}.yaml", rand::random::<u32>()));
+    let file =
+        std::env::temp_dir().join(format!("meshes-chart-rbac-{}.yaml", rand::random::<u32>()));
     std::fs::write(&file, docs.join("\n---\n")).unwrap();
     let out = env
         .kubectl()
@@ -75,16 +88,28 @@ fn install_identity(env: &TestEnv, rendered: &Rendered) {
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&file);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Starts the operator binary as the chart's ServiceAccount with the chart's arguments.
-async fn start_operator(env: &TestEnv, rendered: &Rendered, release_ns: &str, log: &std::path::Path) -> Operator {
+async fn start_operator(
+    env: &TestEnv,
+    rendered: &Rendered,
+    release_ns: &str,
+    log: &std::path::Path,
+) -> Operator {
     let sa = rendered.one("ServiceAccount")["metadata"]["name"]
         .as_str()
         .unwrap()
         .to_string();
-    let kubeconfig = env.service_account_kubeconfig(release_ns, &sa).await.unwrap();
+    let kubeconfig = env
+        .service_account_kubeconfig(release_ns, &sa)
+        .await
+        .unwrap();
     let args = rendered.args();
     assert_eq!(args[0], "run");
     let child = Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
@@ -100,7 +125,11 @@ async fn start_operator(env: &TestEnv, rendered: &Rendered, release_ns: &str, lo
 }
 
 /// The chart's values for a test run: the emulator, free ports, text logs.
-fn sets<'a>(w: &'a World, ports: &'a (String, String), extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, String)> {
+fn sets<'a>(
+    w: &'a World,
+    ports: &'a (String, String),
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, String)> {
     let mut out = vec![
         ("meshes.apiUrl", w.emu.base_url()),
         ("meshes.eventsUrl", "http://127.0.0.1:9/api/v1".to_string()),
@@ -129,12 +158,23 @@ const QUICKSTART: [(&str, &str); 4] = [
 async fn quickstart_ready(w: &World) {
     w.apply_yaml(&quickstart()).await;
     let c = w.emu.credentials();
-    w.put_credentials("meshes-credentials", &c.access_key, &c.secret_key, &c.org_id)
-        .await;
+    w.put_credentials(
+        "meshes-credentials",
+        &c.access_key,
+        &c.secret_key,
+        &c.org_id,
+    )
+    .await;
     for (kind, name) in QUICKSTART {
         w.wait_ready_kind(kind, name).await;
     }
-    assert!(w.secrets().get_opt("acme-prod-publishable-key").await.unwrap().is_some());
+    assert!(
+        w.secrets()
+            .get_opt("acme-prod-publishable-key")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// Deletes the quickstart (custom resources and Secrets) and waits until all of it is gone:
@@ -165,7 +205,10 @@ fn check_audit(rendered: &Rendered, requests: &[Audited]) {
         requests.len()
     );
     let forbidden: Vec<&Audited> = requests.iter().filter(|r| r.code == 403).collect();
-    assert!(forbidden.is_empty(), "403s for the operator: {forbidden:#?}");
+    assert!(
+        forbidden.is_empty(),
+        "403s for the operator: {forbidden:#?}"
+    );
     let justified = justified_unused(rendered);
     let mut unused = Vec::new();
     for (group, resource, verb, ns) in grants(rendered) {
@@ -181,7 +224,10 @@ fn check_audit(rendered: &Rendered, requests: &[Audited]) {
     }
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for r in requests {
-        seen.insert(format!("{} {}/{} in {:?}", r.verb, r.group, r.resource, r.namespace));
+        seen.insert(format!(
+            "{} {}/{} in {:?}",
+            r.verb, r.group, r.resource, r.namespace
+        ));
     }
     assert!(
         unused.is_empty(),
@@ -195,7 +241,10 @@ fn check_audit(rendered: &Rendered, requests: &[Audited]) {
 async fn the_chart_rbac_is_sufficient_and_minimal_in_cluster_mode() {
     let env = TestEnv::start().await.expect("private control plane");
     let mut crds = Vec::new();
-    for f in std::fs::read_dir(chart_dir().join("crds")).unwrap().flatten() {
+    for f in std::fs::read_dir(chart_dir().join("crds"))
+        .unwrap()
+        .flatten()
+    {
         crds.extend(crds_from_yaml(&std::fs::read_to_string(f.path()).unwrap()).unwrap());
     }
     assert_eq!(crds.len(), 3);
@@ -211,10 +260,16 @@ async fn the_chart_rbac_is_sufficient_and_minimal_in_cluster_mode() {
 
     quickstart_ready(&w).await;
     quickstart_gone(&w).await;
-    assert!(op.0.try_wait().unwrap().is_none(), "the operator is still running");
+    assert!(
+        op.0.try_wait().unwrap().is_none(),
+        "the operator is still running"
+    );
     drop(op);
 
-    let sa = rendered.one("ServiceAccount")["metadata"]["name"].as_str().unwrap().to_string();
+    let sa = rendered.one("ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let user = format!("system:serviceaccount:{release_ns}:{sa}");
     let requests = audited(env.audit_log(), &user);
     check_audit(&rendered, &requests);
@@ -257,7 +312,10 @@ async fn namespaced_mode_works_on_roles_only() {
             ],
         ),
     );
-    assert!(rendered.of_kind("ClusterRole").is_empty() && rendered.of_kind("ClusterRoleBinding").is_empty());
+    assert!(
+        rendered.of_kind("ClusterRole").is_empty()
+            && rendered.of_kind("ClusterRoleBinding").is_empty()
+    );
     install_identity(env, &rendered);
     let log = std::env::temp_dir().join(format!("meshes-chart-ns-{}.log", w.ns));
     let mut op = start_operator(env, &rendered, &release_ns, &log).await;
@@ -265,24 +323,38 @@ async fn namespaced_mode_works_on_roles_only() {
     quickstart_ready(&w).await;
     // A workspace on the default credentials in each watched namespace.
     let defaulted = |ns: &str| {
-        let api: Api<kube::api::DynamicObject> =
-            Api::namespaced_with(client.clone(), ns, &crate::support::api_resource("MeshesWorkspace"));
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            ns,
+            &crate::support::api_resource("MeshesWorkspace"),
+        );
         api
     };
     for ns in [w.ns.as_str(), second.as_str()] {
-        let ws: kube::api::DynamicObject = serde_json::from_value(json!({"apiVersion": "meshes.io/v1alpha1",
+        let ws: kube::api::DynamicObject =
+            serde_json::from_value(json!({"apiVersion": "meshes.io/v1alpha1",
             "kind": "MeshesWorkspace", "metadata": {"name": "defaulted"}, "spec": {}}))
-        .unwrap();
-        defaulted(ns).create(&Default::default(), &ws).await.unwrap();
+            .unwrap();
+        defaulted(ns)
+            .create(&Default::default(), &ws)
+            .await
+            .unwrap();
     }
     for ns in [w.ns.as_str(), second.as_str()] {
         let api = defaulted(ns);
         eventually(
             &format!("{ns}/defaulted Ready"),
             SOON,
-            || async { api.get_opt("defaulted").await.ok().flatten().map(|o| serde_json::to_value(o).unwrap()) },
+            || async {
+                api.get_opt("defaulted")
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|o| serde_json::to_value(o).unwrap())
+            },
             |o: &Value| {
-                crate::support::condition(&o["status"], "Ready").is_some_and(|(s, _, _, _)| s == "True")
+                crate::support::condition(&o["status"], "Ready")
+                    .is_some_and(|(s, _, _, _)| s == "True")
             },
         )
         .await;
@@ -290,13 +362,20 @@ async fn namespaced_mode_works_on_roles_only() {
     let secrets_op = Api::<Secret>::namespaced(client.clone(), &release_ns);
     let held = secrets_op.get("meshes-default").await.unwrap();
     assert!(
-        held.metadata.finalizers.unwrap_or_default().iter().any(|f| f == "meshes.io/credentials-in-use"),
+        held.metadata
+            .finalizers
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f == "meshes.io/credentials-in-use"),
         "positive control: the default credentials Secret is marked in use"
     );
 
     quickstart_gone(&w).await;
     for ns in [w.ns.as_str(), second.as_str()] {
-        defaulted(ns).delete("defaulted", &Default::default()).await.unwrap();
+        defaulted(ns)
+            .delete("defaulted", &Default::default())
+            .await
+            .unwrap();
     }
     for ns in [w.ns.as_str(), second.as_str()] {
         let api = defaulted(ns);
@@ -314,13 +393,26 @@ async fn namespaced_mode_works_on_roles_only() {
         "the default credentials Secret released",
         SOON,
         || async { secrets_op.get("meshes-default").await.ok() },
-        |s| !s.metadata.finalizers.clone().unwrap_or_default().iter().any(|f| f == "meshes.io/credentials-in-use"),
+        |s| {
+            !s.metadata
+                .finalizers
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .any(|f| f == "meshes.io/credentials-in-use")
+        },
     )
     .await;
-    assert!(op.0.try_wait().unwrap().is_none(), "the operator is still running");
+    assert!(
+        op.0.try_wait().unwrap().is_none(),
+        "the operator is still running"
+    );
     drop(op);
 
-    let sa = rendered.one("ServiceAccount")["metadata"]["name"].as_str().unwrap().to_string();
+    let sa = rendered.one("ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let user = format!("system:serviceaccount:{release_ns}:{sa}");
     let requests = audited(env.audit_log(), &user);
     check_audit(&rendered, &requests);
@@ -328,13 +420,28 @@ async fn namespaced_mode_works_on_roles_only() {
         .iter()
         .filter(|r| r.namespace.is_empty() && !r.resource.is_empty())
         .collect();
-    assert!(cluster_wide.is_empty(), "cluster-wide requests in namespaced mode: {cluster_wide:#?}");
+    assert!(
+        cluster_wide.is_empty(),
+        "cluster-wide requests in namespaced mode: {cluster_wide:#?}"
+    );
 
     // Forbidden elsewhere; the same read in a watched namespace is allowed (positive control).
     let sa_client = env.service_account_client(&release_ns, &sa).await.unwrap();
-    assert!(forbidden(Api::<Secret>::namespaced(sa_client.clone(), &elsewhere).get("meshes-default").await));
-    assert!(forbidden(Api::<Secret>::namespaced(sa_client.clone(), &elsewhere).list(&Default::default()).await));
-    assert!(forbidden(Api::<Secret>::all(sa_client.clone()).list(&Default::default()).await));
+    assert!(forbidden(
+        Api::<Secret>::namespaced(sa_client.clone(), &elsewhere)
+            .get("meshes-default")
+            .await
+    ));
+    assert!(forbidden(
+        Api::<Secret>::namespaced(sa_client.clone(), &elsewhere)
+            .list(&Default::default())
+            .await
+    ));
+    assert!(forbidden(
+        Api::<Secret>::all(sa_client.clone())
+            .list(&Default::default())
+            .await
+    ));
     Api::<Secret>::namespaced(sa_client.clone(), &second)
         .list(&Default::default())
         .await

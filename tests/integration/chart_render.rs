@@ -52,7 +52,10 @@ fn helm_lint_and_template_pass_for_the_defaults_and_every_variant() {
     listed.sort();
     let mut documented: Vec<String> = VARIANTS.iter().map(|s| s.to_string()).collect();
     documented.sort();
-    assert_eq!(listed, documented, "every ci/ values file is a tested variant");
+    assert_eq!(
+        listed, documented,
+        "every ci/ values file is a tested variant"
+    );
     lint(&dir, &[]).unwrap();
     for v in VARIANTS {
         lint(&dir, &[v]).unwrap_or_else(|e| panic!("{v}: {e}"));
@@ -64,12 +67,18 @@ fn helm_lint_and_template_pass_for_the_defaults_and_every_variant() {
     assert_eq!(d.of_kind("ClusterRole").len(), 1);
     assert_eq!(d.one("Deployment")["spec"]["replicas"], 2);
     assert!(d.args().iter().any(|a| a == "--leader-elect"));
-    assert_eq!(d.flag("--leader-election-namespace").as_deref(), Some("ops"));
+    assert_eq!(
+        d.flag("--leader-election-namespace").as_deref(),
+        Some("ops")
+    );
     assert_eq!(d.flag("--shutdown-timeout").as_deref(), Some("25s"));
     let pod = &d.one("Deployment")["spec"]["template"]["spec"];
     assert_eq!(pod["terminationGracePeriodSeconds"], 30);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     let c = container(&d);
     let sc = &c["securityContext"];
     assert_eq!(sc["readOnlyRootFilesystem"], true);
@@ -105,7 +114,10 @@ fn helm_lint_and_template_pass_for_the_defaults_and_every_variant() {
         .filter_map(|r| r["metadata"]["namespace"].as_str())
         .collect();
     assert_eq!(role_ns, BTreeSet::from(["ops", "team-a", "team-b"]));
-    assert_eq!(n.flag("--watch-namespace").as_deref(), Some("team-a,team-b"));
+    assert_eq!(
+        n.flag("--watch-namespace").as_deref(),
+        Some("team-a,team-b")
+    );
 
     // Default credentials: the flags, and a Role for that one Secret in its namespace.
     let dc = render("rel", "ops", &["ci/default-credentials-values.yaml"], &[]).unwrap();
@@ -131,8 +143,14 @@ fn helm_lint_and_template_pass_for_the_defaults_and_every_variant() {
     let m = render("rel", "ops", &["ci/metrics-values.yaml"], &[]).unwrap();
     let svc = m.one("Service");
     let monitor = m.one("ServiceMonitor");
-    for (k, v) in monitor["spec"]["selector"]["matchLabels"].as_object().unwrap() {
-        assert_eq!(&svc["metadata"]["labels"][k], v, "ServiceMonitor selects the Service");
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(
+            &svc["metadata"]["labels"][k], v,
+            "ServiceMonitor selects the Service"
+        );
     }
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
 
@@ -165,7 +183,11 @@ async fn every_rendered_object_passes_a_server_side_dry_run() {
             sets.push(("defaultCredentials.allowedNamespaces", watch.as_str()));
         }
         let r = render("dry", &ns, &files, &sets).unwrap();
-        let docs: Vec<&Value> = r.docs.iter().filter(|d| d["kind"] != "ServiceMonitor").collect();
+        let docs: Vec<&Value> = r
+            .docs
+            .iter()
+            .filter(|d| d["kind"] != "ServiceMonitor")
+            .collect();
         let text = docs
             .iter()
             .map(|d| serde_json::to_string(d).unwrap())
@@ -213,7 +235,10 @@ fn a_broken_chart_or_bad_values_fail() {
     let text = std::fs::read_to_string(&deployment).unwrap();
     std::fs::write(
         &deployment,
-        text.replace("replicas: {{ .Values.replicaCount }}", "replicas: {{ .Values.nope.deeper }}"),
+        text.replace(
+            "replicas: {{ .Values.replicaCount }}",
+            "replicas: {{ .Values.nope.deeper }}",
+        ),
     )
     .unwrap();
     let err = lint(&copy, &[]).expect_err("a template error fails lint");
@@ -222,11 +247,23 @@ fn a_broken_chart_or_bad_values_fail() {
 
     for (sets, why) in [
         (vec![("replicaCount", "-1")], "minimum"),
-        (vec![("reconcile.defaultDeletionPolicy", "sometimes")], "defaultDeletionPolicy"),
+        (
+            vec![("reconcile.defaultDeletionPolicy", "sometimes")],
+            "defaultDeletionPolicy",
+        ),
         (vec![("reconcile.resyncInterval", "soon")], "resyncInterval"),
         (vec![("unknownKey", "1")], "unknownKey"),
-        (vec![("meshes.proxy", "http://p:3128"), ("meshes.noProxy", "true")], "conflict"),
-        (vec![("replicaCount", "2"), ("leaderElection.enabled", "false")], "leaderElection"),
+        (
+            vec![
+                ("meshes.proxy", "http://p:3128"),
+                ("meshes.noProxy", "true"),
+            ],
+            "conflict",
+        ),
+        (
+            vec![("replicaCount", "2"), ("leaderElection.enabled", "false")],
+            "leaderElection",
+        ),
         (vec![("networkPolicy.enabled", "true")], "apiServer.cidrs"),
     ] {
         let err = render("bad", "ops", &[], &sets).expect_err(why);
@@ -254,5 +291,8 @@ fn every_run_flag_is_exposed_by_the_chart() {
         }
     }
     let missing: Vec<&String> = binary.difference(&rendered).collect();
-    assert!(missing.is_empty(), "run flags the chart never renders: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "run flags the chart never renders: {missing:?}"
+    );
 }

@@ -40,7 +40,9 @@ impl Drop for Example {
 }
 
 fn dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
 }
 
 /// The example's manifests, in file order, without Namespace objects.
@@ -51,7 +53,8 @@ fn manifests(name: &str) -> Vec<Value> {
         .map(|e| e.path())
         .filter(|p| {
             p.extension().is_some_and(|x| x == "yaml")
-                && p.file_name().is_some_and(|f| f.to_string_lossy().starts_with(char::is_numeric))
+                && p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with(char::is_numeric))
         })
         .collect();
     files.sort();
@@ -85,7 +88,10 @@ impl Example {
         let docs = manifests(name);
         let mut namespaces = BTreeMap::new();
         for d in &docs {
-            let ns = d["metadata"]["namespace"].as_str().expect("namespaced").to_string();
+            let ns = d["metadata"]["namespace"]
+                .as_str()
+                .expect("namespaced")
+                .to_string();
             if !namespaces.contains_key(&ns) {
                 namespaces.insert(ns.clone(), env.namespace(&format!("ex-{ns}")).await);
             }
@@ -103,7 +109,11 @@ impl Example {
             let name = d["metadata"]["name"].as_str().unwrap().to_string();
             d["metadata"]["namespace"] = Value::String(ex.ns(&ns).to_string());
             ex.api(&kind, &ns)
-                .patch(&name, &PatchParams::apply("example").force(), &Patch::Apply(&d))
+                .patch(
+                    &name,
+                    &PatchParams::apply("example").force(),
+                    &Patch::Apply(&d),
+                )
                 .await
                 .unwrap_or_else(|e| panic!("apply {kind}/{name}: {e}"));
             if kind.starts_with("Meshes") {
@@ -118,7 +128,11 @@ impl Example {
     }
 
     fn api(&self, kind: &str, example_ns: &str) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), self.ns(example_ns), &api_resource(kind))
+        Api::namespaced_with(
+            self.client.clone(),
+            self.ns(example_ns),
+            &api_resource(kind),
+        )
     }
 
     /// Runs the operator in-process over the example's namespaces.
@@ -205,7 +219,14 @@ impl Example {
     }
 
     fn reads(&self) -> u64 {
-        self.emu.admin().counters().routes.iter().filter(|(r, _)| r.starts_with("GET ")).map(|(_, n)| n).sum()
+        self.emu
+            .admin()
+            .counters()
+            .routes
+            .iter()
+            .filter(|(r, _)| r.starts_with("GET "))
+            .map(|(_, n)| n)
+            .sum()
     }
 }
 
@@ -217,12 +238,20 @@ async fn multi_tenant_example() {
         &std::fs::read_to_string(dir("multi-tenant").join("values.yaml")).unwrap(),
     )
     .unwrap();
-    assert_eq!(values["defaultCredentials"]["allowedNamespaces"], serde_json::json!(["team-b"]));
-    assert_eq!(values["watchNamespaces"], serde_json::json!(["team-a", "team-b"]));
+    assert_eq!(
+        values["defaultCredentials"]["allowedNamespaces"],
+        serde_json::json!(["team-b"])
+    );
+    assert_eq!(
+        values["watchNamespaces"],
+        serde_json::json!(["team-a", "team-b"])
+    );
     let default = format!("{}/meshes-default-credentials", ex.ns("meshes-system"));
     ex.run_operator(OperatorConfig {
         default_credentials: Some(default.parse().unwrap()),
-        default_credentials_namespaces: NamespaceAllowList::from_list(&[ex.ns("team-b").to_string()]),
+        default_credentials_namespaces: NamespaceAllowList::from_list(&[ex
+            .ns("team-b")
+            .to_string()]),
         ..World::fast_config()
     });
     ex.all_ready().await;
@@ -230,10 +259,20 @@ async fn multi_tenant_example() {
     let workspaces = ex.emu.admin().workspaces();
     assert_eq!(workspaces.len(), 3, "{workspaces:#?}");
     let org_of = |name: &str| {
-        workspaces.iter().find(|w| w["name"] == name).map(|w| w["org_id"].clone()).unwrap_or_default()
+        workspaces
+            .iter()
+            .find(|w| w["name"] == name)
+            .map(|w| w["org_id"].clone())
+            .unwrap_or_default()
     };
-    assert_eq!(org_of("team-a-prod"), "6a1d2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b");
-    assert_eq!(org_of("team-a-staging"), "6a1d2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b");
+    assert_eq!(
+        org_of("team-a-prod"),
+        "6a1d2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b"
+    );
+    assert_eq!(
+        org_of("team-a-staging"),
+        "6a1d2b3c-4d5e-4f60-9a1b-2c3d4e5f6a7b"
+    );
     assert_eq!(org_of("team-b"), "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b");
     assert_eq!(ex.emu.admin().rules().len(), 3);
     ex.delete_all().await;
@@ -246,14 +285,28 @@ async fn adopt_oauth_example() {
     let before = ex.emu.admin().connections();
     ex.run_operator(World::fast_config());
     let ready = ex.all_ready().await;
-    assert_eq!(ready[0]["status"]["workspaceId"], "2b4d6f80-1a2b-4c3d-9e4f-5a6b7c8d9e01");
-    assert_eq!(ready[1]["status"]["connectionId"], "3c5e7a91-2b3c-4d4e-8f50-6b7c8d9e0f12");
+    assert_eq!(
+        ready[0]["status"]["workspaceId"],
+        "2b4d6f80-1a2b-4c3d-9e4f-5a6b7c8d9e01"
+    );
+    assert_eq!(
+        ready[1]["status"]["connectionId"],
+        "3c5e7a91-2b3c-4d4e-8f50-6b7c8d9e0f12"
+    );
     let counters = ex.emu.admin().counters();
     let count = |route: &str| counters.routes.get(route).copied().unwrap_or(0);
     assert_eq!(count("POST /api/v1/rules"), 1, "{:#?}", counters.routes);
-    assert_eq!(count("PUT /api/v1/connections/{connection_id}"), 0, "the adopted connection is never written");
+    assert_eq!(
+        count("PUT /api/v1/connections/{connection_id}"),
+        0,
+        "the adopted connection is never written"
+    );
     assert_eq!(count("PUT /api/v1/workspaces/{workspace_id}"), 0);
-    assert_eq!(ex.emu.admin().connections(), before, "the OAuth connection is untouched");
+    assert_eq!(
+        ex.emu.admin().connections(),
+        before,
+        "the OAuth connection is untouched"
+    );
     let rules = ex.emu.admin().rules();
     assert_eq!(rules.len(), 1);
     assert_eq!(rules[0]["metadata"]["id"], "newsletter");
@@ -272,13 +325,20 @@ async fn observe_import_example() {
     for o in ex.all_ready().await {
         let drifted = condition(&o["status"], "Drifted");
         assert!(
-            drifted.as_ref().is_some_and(|(s, r, _, _)| s == "False" && r == "InSync"),
+            drifted
+                .as_ref()
+                .is_some_and(|(s, r, _, _)| s == "False" && r == "InSync"),
             "{}: {drifted:?}",
             o["metadata"]["name"]
         );
     }
     assert!(ex.reads() > 0, "positive control: the operator read Meshes");
-    assert_eq!(ex.writes(), 0, "Observe never writes: {:#?}", ex.emu.admin().counters().routes);
+    assert_eq!(
+        ex.writes(),
+        0,
+        "Observe never writes: {:#?}",
+        ex.emu.admin().counters().routes
+    );
     ex.delete_all().await;
     assert_eq!(ex.writes(), 0, "deleting observed objects writes nothing");
     assert_eq!(ex.emu.admin().listing(true), before, "Meshes is untouched");

@@ -62,7 +62,8 @@ fn the_image_is_static_non_root_and_runs() {
     assert_eq!(layout_marker["imageLayoutVersion"], "1.0.0");
 
     // The index names the tag the chart deploys by default.
-    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let manifests = index["manifests"].as_array().unwrap();
     assert_eq!(manifests.len(), 1);
     let tag = manifests[0]["annotations"]["org.opencontainers.image.ref.name"]
@@ -76,19 +77,31 @@ fn the_image_is_static_non_root_and_runs() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(deployed, image_name, "the chart's default image is this image");
+    assert_eq!(
+        deployed, image_name,
+        "the chart's default image is this image"
+    );
     assert_eq!(tag, env!("CARGO_PKG_VERSION"));
     let chart_yaml = std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap();
-    assert!(chart_yaml.contains(&format!("appVersion: \"{tag}\"")), "Chart.yaml appVersion is the crate version");
+    assert!(
+        chart_yaml.contains(&format!("appVersion: \"{tag}\"")),
+        "Chart.yaml appVersion is the crate version"
+    );
 
     // Config: entrypoint, non-root user, platform.
     let manifest = json_blob(&layout, manifests[0]["digest"].as_str().unwrap());
-    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
     let config = json_blob(&layout, manifest["config"]["digest"].as_str().unwrap());
     assert_eq!(config["os"], "linux");
     assert_eq!(config["architecture"], "amd64");
     let c = &config["config"];
-    assert_eq!(c["Entrypoint"], serde_json::json!(["/usr/local/bin/meshes-operator"]));
+    assert_eq!(
+        c["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/meshes-operator"])
+    );
     assert_eq!(c["Cmd"], serde_json::json!(["run"]));
     assert_eq!(c["User"], "65532:65532");
     assert_eq!(
@@ -105,7 +118,11 @@ fn the_image_is_static_non_root_and_runs() {
         let (alg, hex) = d.split_once(':').unwrap();
         layout.join("blobs").join(alg).join(hex)
     };
-    let listing = Command::new("tar").arg("-tvzf").arg(&layer_path).output().unwrap();
+    let listing = Command::new("tar")
+        .arg("-tvzf")
+        .arg(&layer_path)
+        .output()
+        .unwrap();
     assert!(listing.status.success());
     let listing = String::from_utf8_lossy(&listing.stdout);
     let mut files: Vec<(String, String)> = listing
@@ -113,7 +130,10 @@ fn the_image_is_static_non_root_and_runs() {
         .filter(|l| l.starts_with('-'))
         .map(|l| {
             let cols: Vec<&str> = l.split_whitespace().collect();
-            (cols[cols.len() - 1].to_string(), format!("{} {}", cols[0], cols[1]))
+            (
+                cols[cols.len() - 1].to_string(),
+                format!("{} {}", cols[0], cols[1]),
+            )
         })
         .collect();
     files.sort();
@@ -122,8 +142,14 @@ fn the_image_is_static_non_root_and_runs() {
         [
             ("etc/group".to_string(), "-rw-r--r-- 0/0".to_string()),
             ("etc/passwd".to_string(), "-rw-r--r-- 0/0".to_string()),
-            ("etc/ssl/certs/ca-certificates.crt".to_string(), "-rw-r--r-- 0/0".to_string()),
-            ("usr/local/bin/meshes-operator".to_string(), "-rwxr-xr-x 0/0".to_string()),
+            (
+                "etc/ssl/certs/ca-certificates.crt".to_string(),
+                "-rw-r--r-- 0/0".to_string()
+            ),
+            (
+                "usr/local/bin/meshes-operator".to_string(),
+                "-rwxr-xr-x 0/0".to_string()
+            ),
         ],
         "{listing}"
     );
@@ -142,16 +168,31 @@ fn the_image_is_static_non_root_and_runs() {
         .unwrap();
     assert!(status.success());
     let passwd = std::fs::read_to_string(extract.join("etc/passwd")).unwrap();
-    assert!(passwd.lines().any(|l| l.starts_with("nonroot:x:65532:65532:")), "{passwd}");
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with("nonroot:x:65532:65532:")),
+        "{passwd}"
+    );
     let ca = std::fs::read_to_string(extract.join("etc/ssl/certs/ca-certificates.crt")).unwrap();
-    assert!(ca.matches("BEGIN CERTIFICATE").count() > 10, "a real CA bundle");
+    assert!(
+        ca.matches("BEGIN CERTIFICATE").count() > 10,
+        "a real CA bundle"
+    );
     let binary = extract.join("usr/local/bin/meshes-operator");
     let elf = std::fs::read(&binary).unwrap();
-    assert!(!has_interpreter(&elf), "statically linked (no ELF interpreter)");
+    assert!(
+        !has_interpreter(&elf),
+        "statically linked (no ELF interpreter)"
+    );
     // Positive control of the ELF check: the test binary itself is dynamically linked.
     let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
     assert!(has_interpreter(&me));
-    let out = Command::new(&binary).arg("version").env_clear().output().unwrap();
+    let out = Command::new(&binary)
+        .arg("version")
+        .env_clear()
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
