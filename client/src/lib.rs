@@ -27,6 +27,7 @@ mod client;
 mod config;
 mod credentials;
 mod error;
+mod gate;
 mod golden;
 mod hostile_tests;
 pub mod jwt;
@@ -44,6 +45,7 @@ pub use config::{
     ProxyConfig, RetryConfig, parse_base_url,
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
+pub use gate::{Gate, SendGate};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
 pub use response::MAX_RETRY_AFTER;
 pub use types::{
