@@ -45,8 +45,8 @@ pub use config::{
     ProxyConfig, RetryConfig, parse_base_url,
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
-pub use gate::{Gate, SendGate};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
+pub use gate::{Gate, SendGate};
 pub use response::MAX_RETRY_AFTER;
 pub use types::{
     Connection, CreateConnection, CreateRule, CreateWorkspace, DeletedConnection, DeletedRule,

@@ -583,7 +583,11 @@ async fn a_closed_gate_sends_nothing() {
         );
         assert!(err.to_string().contains("not the leader"), "{err}");
     }
-    assert_eq!(server.seen().len(), 1, "nothing sent while the gate is closed");
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "nothing sent while the gate is closed"
+    );
 
     switch.0.store(true, Ordering::SeqCst);
     server.push(Reply::json(200, &page(WS)));
