@@ -7,8 +7,13 @@
 //!   the compiler keeps it that way.
 //! - [`resources`]: the custom resource types and their schema. Knows nothing of HTTP.
 //! - [`controllers`]: glue between the two.
+//! - [`leader`], [`kube_client`], [`shutdown`]: running as one of several replicas: the Lease,
+//!   the fence on every write, the paced Kubernetes client, and the stop signals.
 
 pub use meshes_client as api;
 pub mod cli;
 pub mod controllers;
+pub mod kube_client;
+pub mod leader;
 pub mod resources;
+pub mod shutdown;

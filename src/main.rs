@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use meshes_operator::api::MeshesClient;
+use meshes_operator::api::{Gate, MeshesApi, MeshesClient};
 use meshes_operator::cli::{RunArgs, init_logging};
+use meshes_operator::controllers::run::run_until;
+use meshes_operator::leader::{self, Elector, Fence};
+use meshes_operator::shutdown::Signals;
 
 /// Kubernetes operator for the Meshes event-routing API.
 #[derive(Debug, Parser)]
@@ -52,19 +55,70 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let meshes = MeshesClient::new(args.client_config())?;
-        let kube = kube::Client::try_default().await?;
+        let signals = Signals::install()?;
+        let kube_config = kube::Config::infer().await?;
+        let scope = args.scope();
+        let election = args
+            .leader
+            .leader_config(
+                &scope,
+                std::env::var("POD_NAMESPACE").ok().filter(|s| !s.is_empty()),
+                &host_name(),
+                &kube_config.default_namespace,
+            )
+            .map_err(anyhow::Error::msg)?;
+        // With an election, every write (Kubernetes and Meshes) passes the fence first.
+        let fence = Arc::new(match election {
+            Some(_) => Fence::closed(),
+            None => Fence::always_open(),
+        });
+        let gated = election.is_some().then(|| fence.clone());
+        let mut client_config = args.client_config();
+        client_config.gate = gated.clone().map(|f| Gate::new(f));
+        let meshes: Arc<dyn MeshesApi> = Arc::new(MeshesClient::new(client_config)?);
+        let kube =
+            meshes_operator::kube_client::build(kube_config.clone(), args.leader.kube_limits(), gated)?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             api = %args.api_url,
+            leader_election = election.is_some(),
             "meshes-operator starting"
         );
-        meshes_operator::controllers::run::run(
-            kube,
-            Arc::new(meshes),
-            args.operator_config(),
-            args.scope(),
-        )
-        .await
+        let config = args.operator_config();
+        let metrics = Arc::default();
+        let controllers = move |stop| {
+            run_until(
+                kube.clone(),
+                meshes.clone(),
+                config.clone(),
+                scope.clone(),
+                Arc::clone(&metrics),
+                stop,
+            )
+        };
+        let timeout = args.leader.shutdown_timeout;
+        match election {
+            Some(election) => {
+                tracing::info!(lease = %election.name, namespace = %election.namespace, identity = %election.identity, "leader election on");
+                // The Lease has a client of its own: never paced behind the controllers'
+                // requests, never fenced.
+                let lease_client = kube::Client::try_from(kube_config)?;
+                let elector = Elector::new(lease_client, election, fence);
+                leader::lead(elector, signals, timeout, controllers).await
+            }
+            None => leader::run_alone(signals, timeout, controllers).await,
+        }?;
+        tracing::info!("meshes-operator stopped");
+        Ok(())
     })
+}
+
+/// `POD_NAME`, else the kernel's host name, else a constant (the identity adds a random part).
+fn host_name() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "meshes-operator".to_owned())
 }

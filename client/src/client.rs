@@ -173,7 +173,9 @@ impl MeshesClient {
                 let result = self.attempt::<T>(creds, &call, &url).await;
                 match result {
                     Err(ApiError::Transient { cause, .. })
-                        if endpoint.method == Method::Get && attempt < retry.max_attempts =>
+                        if endpoint.method == Method::Get
+                            && cause != TransientCause::NotSent
+                            && attempt < retry.max_attempts =>
                     {
                         let delay = backoff(attempt, retry.initial_backoff, retry.max_backoff);
                         tracing::info!(%cause, attempt, delay_ms = delay.as_millis() as u64, "retrying idempotent read");
@@ -230,6 +232,17 @@ impl MeshesClient {
             request = request.header(IDEMPOTENCY_KEY_HEADER, value);
         }
 
+        // Last, after every wait: a replica that lost the Lease while this call queued sends
+        // nothing.
+        if let Some(gate) = &self.inner.config.gate
+            && !gate.may_send()
+        {
+            return Err(ApiError::Transient {
+                endpoint,
+                cause: TransientCause::NotSent,
+                message: "the send gate is closed".to_owned(),
+            });
+        }
         let started = Instant::now();
         let response = request
             .send()

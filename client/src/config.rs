@@ -152,6 +152,9 @@ pub struct ClientConfig {
     /// memory; such an answer is an [`crate::ApiError::Unexpected`] (for a write: outcome
     /// unknown), or, for an error status, the error that status means without its body.
     pub max_response_bytes: usize,
+    /// Checked right before each request is sent; a closed gate fails the call with
+    /// [`crate::TransientCause::NotSent`] and nothing leaves the process. `None`: always open.
+    pub gate: Option<crate::Gate>,
 }
 
 impl Default for ClientConfig {
@@ -167,6 +170,7 @@ impl Default for ClientConfig {
             instance_id: None,
             max_list_pages: 100,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            gate: None,
         }
     }
 }

@@ -82,6 +82,8 @@ pub enum TransientCause {
     Timeout,
     /// The server answered with this status (5xx, 408 or 425).
     Status(u16),
+    /// The send gate was closed (this replica may not be the leader): nothing was sent.
+    NotSent,
 }
 
 impl fmt::Display for TransientCause {
@@ -90,6 +92,7 @@ impl fmt::Display for TransientCause {
             TransientCause::Network => f.write_str("network error"),
             TransientCause::Timeout => f.write_str("timeout"),
             TransientCause::Status(s) => write!(f, "HTTP {s}"),
+            TransientCause::NotSent => f.write_str("not sent: this replica is not the leader"),
         }
     }
 }

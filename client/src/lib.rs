@@ -27,6 +27,7 @@ mod client;
 mod config;
 mod credentials;
 mod error;
+mod gate;
 mod golden;
 mod hostile_tests;
 pub mod jwt;
@@ -45,6 +46,7 @@ pub use config::{
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
+pub use gate::{Gate, SendGate};
 pub use response::MAX_RETRY_AFTER;
 pub use types::{
     Connection, CreateConnection, CreateRule, CreateWorkspace, DeletedConnection, DeletedRule,

@@ -535,3 +535,62 @@ async fn eight_concurrent_429s_pause_the_key_once() {
         started.elapsed()
     );
 }
+
+/// A gate that can be closed from the test.
+struct Switch(std::sync::atomic::AtomicBool);
+
+impl super::SendGate for Switch {
+    fn may_send(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A closed send gate stops reads and writes before they leave the process (the leader fence),
+/// without retrying, and the failure says nothing was sent; reopened, calls go out again.
+#[tokio::test]
+async fn a_closed_gate_sends_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = TestServer::start().await;
+    let switch = Arc::new(Switch(AtomicBool::new(true)));
+    let gate = super::Gate::new(switch.clone());
+    let c = client(&server, |cfg| cfg.gate = Some(gate));
+    // Positive control: open, the call reaches the server.
+    server.push(Reply::json(200, &page(WS)));
+    c.list_workspaces(&creds("mk_a")).await.unwrap();
+    assert_eq!(server.seen().len(), 1);
+
+    switch.0.store(false, Ordering::SeqCst);
+    let read = c.list_workspaces(&creds("mk_a")).await.unwrap_err();
+    let body = CreateWorkspace {
+        name: "acme".into(),
+        description: None,
+    };
+    let write = c
+        .create_workspace(&creds("mk_a"), &body, None)
+        .await
+        .unwrap_err();
+    for err in [&read, &write] {
+        assert!(
+            matches!(
+                err,
+                ApiError::Transient {
+                    cause: TransientCause::NotSent,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("not the leader"), "{err}");
+    }
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "nothing sent while the gate is closed"
+    );
+
+    switch.0.store(true, Ordering::SeqCst);
+    server.push(Reply::json(200, &page(WS)));
+    c.list_workspaces(&creds("mk_a")).await.unwrap();
+    assert_eq!(server.seen().len(), 2);
+}

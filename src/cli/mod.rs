@@ -3,6 +3,7 @@
 //! scope configurations, and [`crds`], the `meshes-operator crds` command (CRD files on disk).
 
 pub mod crds;
+pub mod leader;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -126,6 +127,9 @@ pub struct RunArgs {
     /// Log filter (tracing EnvFilter syntax, e.g. info or info,meshes_client=debug).
     #[arg(long, env = "MESHES_LOG", default_value = "info")]
     pub log_level: String,
+    /// Leader election, shutdown and Kubernetes client pacing.
+    #[command(flatten)]
+    pub leader: leader::LeaderArgs,
 }
 
 /// A calls-per-second rate: finite and more than zero (a zero rate would never call Meshes, and

@@ -31,6 +31,7 @@ use super::metrics::Metrics;
 use super::{connection, frame, references, watches, workspace};
 use crate::api::MeshesApi;
 use crate::resources::{Decoded, GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
+use crate::shutdown::Stop;
 
 /// A namespaced kind the operator watches and decodes (the bounds every watch needs).
 pub trait Watched:
@@ -215,7 +216,7 @@ fn error_policy<K: Resource>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(delay)
 }
 
-/// Runs every controller until SIGTERM/SIGINT.
+/// Runs every controller until the future is dropped (tests stop it by aborting its task).
 pub async fn run(
     client: kube::Client,
     api: Arc<dyn MeshesApi>,
@@ -232,6 +233,20 @@ pub async fn run_with_metrics(
     config: OperatorConfig,
     scope: Scope,
     metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
+    run_until(client, api, config, scope, metrics, Stop::never()).await
+}
+
+/// Runs every controller until `stop` completes, then stops taking work and returns once the
+/// passes in flight have finished. Dropping the future instead aborts those passes and the
+/// janitor at once (how a lost Lease stops a replica).
+pub async fn run_until(
+    client: kube::Client,
+    api: Arc<dyn MeshesApi>,
+    config: OperatorConfig,
+    scope: Scope,
+    metrics: Arc<Metrics>,
+    stop: Stop,
 ) -> anyhow::Result<()> {
     wait_for_crds(&client).await;
     let wc = scope.watcher_config();
@@ -278,7 +293,7 @@ pub async fn run_with_metrics(
                 outputs.clone(),
             )),
         )
-        .shutdown_on_signal()
+        .graceful_shutdown_on(stop.wait())
         .run(
             move |obj: Arc<Decoded<MeshesWorkspace>>, ctx: Arc<Context>| {
                 if obj.ok().is_some()
@@ -307,7 +322,7 @@ pub async fn run_with_metrics(
             to_decoded(connection::secret_mapper(conn_store, ws_store)),
         )
         .reconcile_on(conn_rx.map(decoded_ref))
-        .shutdown_on_signal()
+        .graceful_shutdown_on(stop.wait())
         .run(reconcile::<MeshesConnection>, error_policy, ctx.clone())
         .for_each(|r| log_result("MeshesConnection", r));
     let rules = rules
@@ -324,19 +339,28 @@ pub async fn run_with_metrics(
             to_decoded(references::of(rule_store, references::names_credentials)),
         )
         .reconcile_on(rule_rx.map(decoded_ref))
-        .shutdown_on_signal()
+        .graceful_shutdown_on(stop.wait())
         .run(reconcile::<MeshesRule>, error_policy, ctx.clone())
         .for_each(|r| log_result("MeshesRule", r));
-    let janitor = tokio::spawn(super::janitor::janitor(
+    // Aborted when this future ends or is dropped, so it never outlives the controllers.
+    let _janitor = AbortOnDrop(tokio::spawn(super::janitor::janitor(
         ctx.clone(),
         client.clone(),
         scope.clone(),
-    ));
+    )));
     tracing::info!("controllers started");
     tokio::join!(ws, conns, rules);
-    janitor.abort();
     tracing::info!("controllers stopped");
     Ok(())
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The controller runtime's entry for kind `K`: the lifecycle for an object that decodes

@@ -95,6 +95,27 @@ fn install_identity(env: &TestEnv, rendered: &Rendered) {
     );
 }
 
+/// The chart's arguments this binary can run: all of them, except flags still landing on main
+/// (`chart_render::LANDING_ON_MAIN`) while the binary does not have them yet, dropped with a
+/// note. Any other unknown flag fails the test.
+fn runnable(args: Vec<String>) -> Vec<String> {
+    let known = crate::chart_render::run_flags();
+    args.into_iter()
+        .filter(|a| {
+            let flag = a.split('=').next().unwrap_or_default();
+            if !flag.starts_with("--") || known.contains(flag) {
+                return true;
+            }
+            assert!(
+                crate::chart_render::LANDING_ON_MAIN.contains(&flag),
+                "the chart renders {flag}, unknown to meshes-operator run"
+            );
+            eprintln!("[chart] {flag} is not in this binary yet (landing on main): not passed");
+            false
+        })
+        .collect()
+}
+
 /// Starts the operator binary as the chart's ServiceAccount with the chart's arguments.
 async fn start_operator(
     env: &TestEnv,
@@ -110,7 +131,7 @@ async fn start_operator(
         .service_account_kubeconfig(release_ns, &sa)
         .await
         .unwrap();
-    let args = rendered.args();
+    let args = runnable(rendered.args());
     assert_eq!(args[0], "run");
     let child = Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
         .args(&args)

@@ -275,17 +275,16 @@ fn a_broken_chart_or_bad_values_fail() {
 /// documented variant.
 #[test]
 fn every_run_flag_is_exposed_by_the_chart() {
-    let cmd = RunArgs::augment_args(clap::Command::new("run"));
-    let binary: BTreeSet<String> = cmd
-        .get_arguments()
-        .filter_map(|a| a.get_long())
-        .map(|l| format!("--{l}"))
-        .collect();
+    let binary = run_flags();
     assert!(binary.contains("--api-url"), "positive control: {binary:?}");
     let mut rendered = BTreeSet::new();
-    for v in std::iter::once("").chain(VARIANTS) {
+    let variants = std::iter::once(("", vec![]))
+        .chain(VARIANTS.iter().map(|v| (*v, vec![])))
+        // Disaster recovery only: no documented variant turns it on.
+        .chain([("", vec![("meshes.rebindByIdentity", "true")])]);
+    for (v, sets) in variants {
         let files: Vec<&str> = if v.is_empty() { vec![] } else { vec![v] };
-        let r = render("flags", "ops", &files, &[]).unwrap();
+        let r = render("flags", "ops", &files, &sets).unwrap();
         for a in r.args().iter().filter(|a| a.starts_with("--")) {
             rendered.insert(a.split('=').next().unwrap_or_default().to_string());
         }
@@ -295,4 +294,27 @@ fn every_run_flag_is_exposed_by_the_chart() {
         missing.is_empty(),
         "run flags the chart never renders: {missing:?}"
     );
+    // And the chart renders no flag the binary does not know, except those still landing on
+    // main (tolerated whether or not this binary has them yet).
+    let unknown: Vec<&String> = rendered
+        .difference(&binary)
+        .filter(|f| !LANDING_ON_MAIN.contains(&f.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "the chart renders flags the binary does not know: {unknown:?}"
+    );
+}
+
+/// Flags the chart renders that are being added on main in parallel (the metrics and health
+/// listeners). Remove each once `meshes-operator run` has it.
+pub const LANDING_ON_MAIN: [&str; 2] = ["--metrics-bind-address", "--health-probe-bind-address"];
+
+/// The long flags of `meshes-operator run`.
+pub fn run_flags() -> BTreeSet<String> {
+    RunArgs::augment_args(clap::Command::new("run"))
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .map(|l| format!("--{l}"))
+        .collect()
 }
