@@ -232,15 +232,17 @@ fn check_audit(rendered: &Rendered, requests: &[Audited]) {
     );
     let justified = justified_unused(rendered);
     let mut unused = Vec::new();
-    for (group, resource, verb, ns) in grants(rendered) {
+    for ((role, group, resource, verb), namespaces) in grants(rendered) {
         let used = requests.iter().any(|r| {
             r.group == group
                 && r.resource == resource
                 && r.verb == verb
-                && (ns.is_empty() || r.namespace == ns)
+                && (namespaces.is_empty() || namespaces.contains(&r.namespace))
         });
         if !used && !justified.contains(&format!("{resource}/{verb}")) {
-            unused.push(format!("{group}/{resource} {verb} in {ns:?}"));
+            unused.push(format!(
+                "{role}: {group}/{resource} {verb} in {namespaces:?}"
+            ));
         }
     }
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -354,7 +356,7 @@ async fn namespaced_mode_works_on_roles_only() {
     for ns in [w.ns.as_str(), second.as_str()] {
         let ws: kube::api::DynamicObject =
             serde_json::from_value(json!({"apiVersion": "meshes.io/v1alpha1",
-            "kind": "MeshesWorkspace", "metadata": {"name": "defaulted"}, "spec": {}}))
+            "kind": "MeshesWorkspace", "metadata": {"name": "defaulted"}, "spec": {"name": format!("defaulted-{ns}")}}))
             .unwrap();
         defaulted(ns)
             .create(&Default::default(), &ws)

@@ -179,32 +179,34 @@ pub fn audited(path: &Path, username: &str) -> Vec<Audited> {
     out
 }
 
-/// A granted permission: (group, resource, verb) in a namespace ("" = cluster-wide).
+/// A granted permission: the role's name, group, resource and verb, with the namespaces of
+/// the Roles of that name (empty for a ClusterRole: everywhere). The namespaced mode's Roles
+/// are one template stamped into each watched namespace, so a rule counts as used when a
+/// request used it in any of them.
 pub type Grant = (String, String, String, String);
 
-/// Every (group, resource, verb) the rendered ClusterRoles and Roles grant, with the namespace
-/// of the Role ("" for a ClusterRole).
-pub fn grants(rendered: &Rendered) -> BTreeSet<Grant> {
-    let mut out = BTreeSet::new();
+/// Every permission the rendered ClusterRoles and Roles grant, with where.
+pub fn grants(rendered: &Rendered) -> std::collections::BTreeMap<Grant, BTreeSet<String>> {
+    let mut out: std::collections::BTreeMap<Grant, BTreeSet<String>> = Default::default();
     for doc in rendered
         .docs
         .iter()
         .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
     {
-        let ns = doc["metadata"]["namespace"]
+        let name = doc["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let ns = doc["metadata"]["namespace"].as_str().map(str::to_string);
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         for rule in doc["rules"].as_array().into_iter().flatten() {
             for g in rule["apiGroups"].as_array().into_iter().flatten() {
                 for r in rule["resources"].as_array().into_iter().flatten() {
                     for verb in rule["verbs"].as_array().into_iter().flatten() {
-                        out.insert((
-                            g.as_str().unwrap_or_default().to_string(),
-                            r.as_str().unwrap_or_default().to_string(),
-                            verb.as_str().unwrap_or_default().to_string(),
-                            ns.clone(),
-                        ));
+                        let entry = out
+                            .entry((name.clone(), text(g), text(r), text(verb)))
+                            .or_default();
+                        entry.extend(ns.clone());
                     }
                 }
             }
