@@ -49,7 +49,9 @@ fn drop_rule(mut rendered: Rendered) -> Rendered {
         .expect("MESHES_CHART_DROP_RULE=<resource>/<verb>");
     eprintln!("[chart] dropping {verb} on {resource} from the chart's rules");
     for doc in rendered.docs.iter_mut() {
-        for rule in doc["rules"].as_array_mut().into_iter().flatten() {
+        // `get_mut`, not indexing: indexing a Value mutably inserts the key.
+        let rules = doc.get_mut("rules").and_then(Value::as_array_mut);
+        for rule in rules.into_iter().flatten() {
             if rule["resources"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|x| x == resource))
