@@ -65,7 +65,7 @@ fn drop_rule(mut rendered: Rendered) -> Rendered {
 }
 
 /// Applies the chart's ServiceAccount and RBAC objects (as admin), as `helm install` would.
-fn install_identity(env: &TestEnv, rendered: &Rendered) {
+pub fn install_identity(env: &TestEnv, rendered: &Rendered) {
     let kinds = [
         "ServiceAccount",
         "ClusterRole",

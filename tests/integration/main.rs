@@ -13,6 +13,7 @@ mod hostile_input;
 mod image;
 mod lifecycle;
 mod lifecycle_fixes;
+mod namespaced;
 mod operator_process;
 mod secrets;
 mod support;
