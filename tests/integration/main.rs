@@ -6,6 +6,7 @@ mod children;
 mod crd_validation;
 mod harness;
 mod hostile_input;
+mod leader;
 mod lifecycle;
 mod lifecycle_fixes;
 mod operator_process;
