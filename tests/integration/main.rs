@@ -2,6 +2,7 @@
 //! emulator over HTTP lives here, sharing one control plane per process.
 #![allow(clippy::unwrap_used)]
 mod api_client;
+mod bounded_work;
 mod children;
 mod crd_validation;
 mod harness;
