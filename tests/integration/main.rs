@@ -7,6 +7,7 @@ mod children;
 mod crd_validation;
 mod harness;
 mod hostile_input;
+mod import;
 mod leader;
 mod lifecycle;
 mod lifecycle_fixes;
