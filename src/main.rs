@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run the controllers (uses in-cluster config or KUBECONFIG).
     Run(Box<RunArgs>),
+    /// Write manifests that adopt an existing Meshes account (`--out DIR`), or compare the
+    /// account with an earlier import (`--diff DIR`, exit 2 on a difference).
+    Import(Box<meshes_operator::cli::import::ImportArgs>),
     /// Print the version.
     Version,
     /// Write the generated CRD YAML into `crds/` and `charts/meshes-operator/crds/`, or with
@@ -40,6 +43,15 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run(*args)?,
         Command::Crds { check, root } => meshes_operator::cli::crds::command(check, &root)?,
+        Command::Import(args) => {
+            init_logging(meshes_operator::cli::LogFormat::Text, "warn")?;
+            let same = tokio::runtime::Runtime::new()?
+                .block_on(meshes_operator::cli::import::command(*args))?;
+            if !same {
+                // 1 is taken by errors (anyhow); a difference is not one.
+                std::process::exit(2);
+            }
+        }
         Command::Version => {
             #[allow(clippy::print_stdout)]
             {

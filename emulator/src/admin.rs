@@ -132,6 +132,11 @@ impl Admin {
         self.app.counters.key(access_key)
     }
 
+    /// The most Meshes API requests answered at once since the counters were last reset.
+    pub fn max_in_flight(&self) -> u64 {
+        self.app.counters.max_in_flight()
+    }
+
     /// Requests with this exact `User-Agent`.
     pub fn client_count(&self, user_agent: &str) -> u64 {
         self.app.counters.client(user_agent)

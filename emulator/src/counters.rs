@@ -20,6 +20,11 @@ pub struct CounterSnapshot {
     pub clients: BTreeMap<String, u64>,
     /// Status code → count.
     pub statuses: BTreeMap<u16, u64>,
+    /// Requests being answered now.
+    pub in_flight: u64,
+    /// The most requests answered at once since the last reset (how tests see a client's
+    /// concurrency cap at work).
+    pub max_in_flight: u64,
 }
 
 /// Thread-safe counters.
@@ -55,6 +60,19 @@ impl Counters {
         *c.statuses.entry(status).or_default() += 1;
     }
 
+    /// Marks a request as being answered until the returned guard is dropped.
+    pub fn start(&self) -> InFlight<'_> {
+        let mut c = self.lock();
+        c.in_flight += 1;
+        c.max_in_flight = c.max_in_flight.max(c.in_flight);
+        InFlight(self)
+    }
+
+    /// The most requests answered at once since the last reset.
+    pub fn max_in_flight(&self) -> u64 {
+        self.lock().max_in_flight
+    }
+
     /// Calls of one route template.
     pub fn route(&self, method: &str, route: &str) -> u64 {
         let key = format!("{} {route}", method.to_ascii_uppercase());
@@ -81,8 +99,25 @@ impl Counters {
         self.lock().clone()
     }
 
-    /// Zeroes everything.
+    /// Zeroes everything (requests in flight stay counted as in flight).
     pub fn reset(&self) {
-        *self.lock() = CounterSnapshot::default();
+        let mut c = self.lock();
+        let in_flight = c.in_flight;
+        *c = CounterSnapshot {
+            in_flight,
+            max_in_flight: in_flight,
+            ..CounterSnapshot::default()
+        };
+    }
+}
+
+/// A request being answered (see [`Counters::start`]).
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a Counters);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut c = self.0.lock();
+        c.in_flight = c.in_flight.saturating_sub(1);
     }
 }

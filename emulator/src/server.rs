@@ -124,6 +124,7 @@ async fn api_middleware(State(app): State<App>, req: Request, next: Next) -> Res
     let response = if route == UNMATCHED_ROUTE {
         next.run(req).await
     } else {
+        let _in_flight = app.counters.start();
         guarded(&app, &method, &route, authorization, conn, req, next).await
     };
     if route == UNMATCHED_ROUTE && req_path.starts_with("/_emulator") {

@@ -3,6 +3,7 @@
 //! scope configurations, and [`crds`], the `meshes-operator crds` command (CRD files on disk).
 
 pub mod crds;
+pub mod import;
 pub mod leader;
 
 use std::path::PathBuf;

@@ -14,7 +14,7 @@ pub mod kubeconfig;
 pub mod procfs;
 pub mod runrecord;
 mod spawn;
-mod sys;
+pub mod sys;
 
 pub use controlplane::{ControlPlane, Options};
 pub use env::{TestEnv, crds_from_yaml, install_crds};

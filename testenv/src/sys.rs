@@ -41,3 +41,7 @@ pub fn signal(pid: u32, signal: i32) -> bool {
 pub const SIGKILL: i32 = libc::SIGKILL;
 /// SIGTERM, re-exported so callers need no libc dependency.
 pub const SIGTERM: i32 = libc::SIGTERM;
+/// SIGSTOP (pause a process), re-exported so callers need no libc dependency.
+pub const SIGSTOP: i32 = libc::SIGSTOP;
+/// SIGCONT (resume a paused process), re-exported so callers need no libc dependency.
+pub const SIGCONT: i32 = libc::SIGCONT;

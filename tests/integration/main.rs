@@ -2,6 +2,7 @@
 //! emulator over HTTP lives here, sharing one control plane per process.
 #![allow(clippy::unwrap_used)]
 mod api_client;
+mod bounded_work;
 mod chart;
 mod chart_render;
 mod chart_support;
@@ -11,6 +12,8 @@ mod examples;
 mod harness;
 mod hostile_input;
 mod image;
+mod import;
+mod leader;
 mod lifecycle;
 mod lifecycle_fixes;
 mod namespaced;

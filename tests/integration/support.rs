@@ -281,6 +281,14 @@ pub fn api_resource(kind: &str) -> kube::api::ApiResource {
 }
 
 impl World {
+    /// Merge-patches `kind/name` in this namespace.
+    pub async fn patch_kind(&self, kind: &str, name: &str, patch: Value) {
+        self.dynamic(kind)
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+
     /// A dynamic API for `kind` in this namespace.
     pub fn dynamic(&self, kind: &str) -> Api<kube::api::DynamicObject> {
         Api::namespaced_with(self.client.clone(), &self.ns, &api_resource(kind))
