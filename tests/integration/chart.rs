@@ -32,6 +32,34 @@ impl Drop for Operator {
     }
 }
 
+/// Stops the operator as the kubelet would, with SIGTERM, and waits until it exits by itself
+/// (successfully) within the chart's `terminationGracePeriodSeconds`: its drain and the
+/// release of its Lease (an `update`) belong to what the audit log must show.
+async fn stop(op: Operator, rendered: &Rendered) {
+    let grace =
+        rendered.one("Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .expect("terminationGracePeriodSeconds");
+    let mut op = op;
+    let status = Command::new("kill")
+        .args(["-TERM", &op.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(grace);
+    loop {
+        if let Some(exit) = op.0.try_wait().unwrap() {
+            assert!(exit.success(), "the operator exited with {exit} on SIGTERM");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operator did not stop within terminationGracePeriodSeconds ({grace}s)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// A free loopback port (bound and released; good enough for one test's listeners).
 fn free_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -289,7 +317,7 @@ async fn the_chart_rbac_is_sufficient_and_minimal_in_cluster_mode() {
         op.0.try_wait().unwrap().is_none(),
         "the operator is still running"
     );
-    drop(op);
+    stop(op, &rendered).await;
 
     let sa = rendered.one("ServiceAccount")["metadata"]["name"]
         .as_str()
@@ -432,7 +460,7 @@ async fn namespaced_mode_works_on_roles_only() {
         op.0.try_wait().unwrap().is_none(),
         "the operator is still running"
     );
-    drop(op);
+    stop(op, &rendered).await;
 
     let sa = rendered.one("ServiceAccount")["metadata"]["name"]
         .as_str()
