@@ -318,3 +318,46 @@ pub fn run_flags() -> BTreeSet<String> {
         .map(|l| format!("--{l}"))
         .collect()
 }
+
+/// The chart's defaults are the binary's (so the rendered Deployment shows the configuration
+/// the operator would run with anyway), except where the chart chooses on purpose.
+#[test]
+fn the_charts_defaults_are_the_binarys() {
+    // On purpose: JSON logs in a cluster; leader election on with two replicas, its Lease named
+    // after the release in the release namespace.
+    let chosen = [
+        "--log-format",
+        "--leader-elect",
+        "--leader-election-namespace",
+        "--leader-election-id",
+    ];
+    let cmd = RunArgs::augment_args(clap::Command::new("run"));
+    let r = render("defaults", "ops", &[], &[]).unwrap();
+    let mut compared = 0;
+    for arg in r.args().iter().filter(|a| a.starts_with("--")) {
+        let (flag, value) = arg.split_once('=').unwrap_or((arg.as_str(), ""));
+        if chosen.contains(&flag) || LANDING_ON_MAIN.contains(&flag) {
+            continue;
+        }
+        let long = flag.trim_start_matches("--");
+        let def = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .unwrap_or_else(|| panic!("{flag} is not a run flag"));
+        let defaults: Vec<String> = def
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            defaults,
+            [value.to_string()],
+            "{flag}: the chart's default differs from the binary's"
+        );
+        compared += 1;
+    }
+    assert!(
+        compared >= 15,
+        "positive control: {compared} defaults compared"
+    );
+}

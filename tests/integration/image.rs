@@ -211,3 +211,47 @@ fn the_image_is_static_non_root_and_runs() {
     let docker: Value = serde_json::from_slice(&manifest_json.stdout).unwrap();
     assert_eq!(docker[0]["RepoTags"], serde_json::json!([image_name]));
 }
+
+/// The Dockerfile (for users with a container engine; no engine runs here) builds the same
+/// image as `imagebuild`: from scratch, the same four files, user, entrypoint and command.
+#[test]
+fn the_dockerfile_builds_the_same_image() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap();
+    let last_stage = text.rsplit("\nFROM ").next().unwrap();
+    assert!(
+        last_stage.starts_with("scratch"),
+        "the final stage is FROM scratch"
+    );
+    let mut copied: Vec<&str> = last_stage
+        .lines()
+        .filter(|l| l.starts_with("COPY "))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    copied.sort();
+    assert_eq!(
+        copied,
+        [
+            "/etc/group",
+            "/etc/passwd",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/usr/local/bin/meshes-operator"
+        ]
+    );
+    for line in [
+        "USER 65532:65532",
+        "ENTRYPOINT [\"/usr/local/bin/meshes-operator\"]",
+        "CMD [\"run\"]",
+        "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+    ] {
+        assert!(last_stage.lines().any(|l| l == line), "missing: {line}");
+    }
+    assert!(
+        !last_stage.contains("RUN "),
+        "no RUN in the final stage: it has no shell"
+    );
+    assert!(
+        text.contains("--profile image --target x86_64-unknown-linux-musl"),
+        "the same static build as build-image.sh"
+    );
+}
