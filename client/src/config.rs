@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
@@ -124,7 +125,9 @@ impl Default for RetryConfig {
 }
 
 /// Everything a [`super::MeshesClient`] needs besides per-call credentials.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Not `PartialEq`: the observer is a trait object (compare fields when a test needs to).
+#[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Scheme and host of the management API, optionally with a path prefix; a trailing
     /// `/api/v1` is accepted and ignored. `https://` always; `http://` only for loopback
@@ -152,6 +155,9 @@ pub struct ClientConfig {
     /// memory; such an answer is an [`crate::ApiError::Unexpected`] (for a write: outcome
     /// unknown), or, for an error status, the error that status means without its body.
     pub max_response_bytes: usize,
+    /// Told of every request, budget wait and 429 (metrics); `None` observes nothing. Its
+    /// `Debug` is the observer's own (the trait requires one), which carries no secret.
+    pub observer: Option<Arc<dyn crate::observe::CallObserver>>,
 }
 
 impl Default for ClientConfig {
@@ -167,6 +173,7 @@ impl Default for ClientConfig {
             instance_id: None,
             max_list_pages: 100,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            observer: None,
         }
     }
 }
