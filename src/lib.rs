@@ -7,8 +7,10 @@
 //!   the compiler keeps it that way.
 //! - [`resources`]: the custom resource types and their schema. Knows nothing of HTTP.
 //! - [`controllers`]: glue between the two.
+//! - [`ops`]: metrics, health probes and their HTTP servers.
 
 pub use meshes_client as api;
 pub mod cli;
 pub mod controllers;
+pub mod ops;
 pub mod resources;

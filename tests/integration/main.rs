@@ -9,6 +9,7 @@ mod hostile_input;
 mod lifecycle;
 mod lifecycle_fixes;
 mod operator_process;
+mod ops;
 mod secrets;
 mod support;
 mod tenancy;
