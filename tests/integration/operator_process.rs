@@ -33,8 +33,13 @@ async fn the_operator_waits_for_its_crds_instead_of_crashing() {
     );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("waiting for the meshes.io CRDs"), "{text}");
+    // The probes answer during the wait: alive, not ready.
+    let probes = crate::support::logged_addr(&log, "health probe server listening").await;
+    let get = |path| crate::support::http_get(probes, path);
+    assert_eq!(get("/livez").await.map(|r| r.0), Some(200));
+    assert_eq!(get("/readyz").await.map(|r| r.0), Some(503));
 
-    // Positive control: once the CRDs exist, it reconciles.
+    // Positive control: once the CRDs exist, it reconciles (and is ready).
     env.install_crds(&crdgen::all_crds()).await.unwrap();
     let client = env.client().await;
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "late-crds"}})).unwrap();
@@ -64,6 +69,7 @@ async fn the_operator_waits_for_its_crds_instead_of_crashing() {
         is_ready,
     )
     .await;
+    assert_eq!(get("/readyz").await.map(|r| r.0), Some(200));
     op.kill().unwrap();
     op.wait().unwrap();
 }
@@ -129,6 +135,12 @@ async fn secrets_never_reach_logs_events_status_or_metrics() {
     );
     assert!(logs.contains("\"level\":\"TRACE\""), "trace-level records");
     assert!(logs.contains("\"meshes_id\""), "reconcile spans");
+    for target in ["kube_client", "hyper_util", "rustls"] {
+        assert!(
+            logs.contains(&format!("\"target\":\"{target}")),
+            "trace output of {target}"
+        );
+    }
     assert!(scrape.contains("meshes_api_requests_total"), "{scrape}");
     let signing = "change-me-to-a-long-random-signing-secret";
     let mut needles: Vec<(String, String)> = Vec::new();

@@ -151,17 +151,19 @@ async fn metrics_after_the_quickstart_match_the_emulator_counters() {
     assert_eq!(w.emu.admin().fault_hits(limited), 1, "the 429 fault fired");
 
     // Counters settle once the last answer has been read; then they must agree exactly.
-    let samples = eventually(
+    // (Polled as (operator's, emulator's, samples) so a failure shows both counts first.)
+    let (ours, _, samples) = eventually(
         "the operator's request counters to equal the emulator's",
         SOON,
         || async {
             let (code, text) = http_get(metrics, "/metrics").await?;
-            (code == 200).then(|| parse(&text))
+            let samples = (code == 200).then(|| parse(&text))?;
+            Some((operator_counts(&samples), emulator_counts(&w), samples))
         },
-        |s| operator_counts(s) == emulator_counts(&w),
+        |(ours, theirs, _)| ours == theirs,
     )
     .await;
-    let (routes, classes) = operator_counts(&samples);
+    let (routes, classes) = ours;
     assert!(
         routes.len() >= 4 && classes["2xx"] >= 6.0,
         "{routes:?} {classes:?}"
