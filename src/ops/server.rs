@@ -225,7 +225,10 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let _beat = main.block_on(async { health.spawn_heartbeat() });
+        let _beat = {
+            let _in = main.enter();
+            health.spawn_heartbeat()
+        };
 
         // Positive control: a working runtime is live; not ready before the caches synced.
         wait_for("livez 200", || get(addr, "/livez").0 == 200);
