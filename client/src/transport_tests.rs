@@ -627,7 +627,10 @@ async fn the_observer_hears_each_request_wait_and_429_by_template_and_key_hash()
         waits.iter().any(|(_, w)| *w >= Duration::from_millis(100)),
         "{waits:?}"
     );
-    assert_eq!(*observer.limited.lock().unwrap(), std::slice::from_ref(&label));
+    assert_eq!(
+        *observer.limited.lock().unwrap(),
+        std::slice::from_ref(&label)
+    );
     // Neither key appears in any label.
     let all = format!(
         "{requests:?}{waits:?}{:?}",

@@ -369,6 +369,7 @@ async fn a_failing_object_publishes_events_at_a_bounded_rate() {
     let events = published(&w, "failing", "InvalidSpec").await;
     w.stop_operator();
 
+    eprintln!("{passes} passes and {events} InvalidSpec Events in {window:?}");
     let bound = EVENT_BURST as i32 + window.as_secs().div_ceil(EVENT_INTERVAL.as_secs()) as i32;
     // Positive controls: the object kept failing and warning, and the Warning was published.
     assert!(
