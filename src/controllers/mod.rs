@@ -13,8 +13,8 @@
 //! - [`ownership`]: which CR owns an upstream object.
 //! - [`snapshot`], [`catalog`]: shared upstream lists (bulk drift, integrations catalog).
 //! - [`references`]: the one index of which objects reference which (mappers, triggers).
-//! - [`metrics`]: in-process counters of controller work.
-//! - [`report`]: status, Events, annotations.
+//! - [`metrics`]: the controllers' view of the registry in [`crate::ops::metrics`].
+//! - [`report`]: status, Events (rate-limited by [`event_limit`]), annotations.
 //! - [`frame`]: the frame of every pass (paused, stall memo, one status write).
 //! - [`lifecycle`]: the one lifecycle of all kinds (bind, crash-safe create, observe, update or
 //!   replace, delete); a kind implements [`lifecycle::Kind`].
@@ -30,6 +30,7 @@ pub mod context;
 pub mod credentials;
 pub mod durations;
 pub mod error;
+pub mod event_limit;
 pub mod frame;
 pub mod janitor;
 pub mod lifecycle;

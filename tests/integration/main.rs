@@ -12,6 +12,7 @@ mod leader;
 mod lifecycle;
 mod lifecycle_fixes;
 mod operator_process;
+mod ops;
 mod secrets;
 mod support;
 mod tenancy;
