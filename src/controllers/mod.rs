@@ -21,7 +21,7 @@
 //! - [`step`]: a pass's conclusion and the error mappings all controllers share.
 //! - [`workspace`], [`connection`], [`rule`]: per kind only what differs (watches, mappers,
 //!   decisions, the [`lifecycle::Kind`] implementation).
-//! - [`run`]: starting everything.
+//! - [`run`]: starting everything; [`wake`]: which changes of an object wake its controller.
 
 pub mod catalog;
 pub mod config;
@@ -46,4 +46,5 @@ pub mod settings;
 pub mod snapshot;
 pub mod step;
 pub mod users;
+pub mod wake;
 pub mod workspace;

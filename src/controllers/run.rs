@@ -123,7 +123,9 @@ impl Scope {
                 }
                 ev
             })
-            .applied_objects();
+            .applied_objects()
+            // Not woken by its own status writes (see `wake`): retries follow the backoff.
+            .predicate_filter(super::wake::changed_by_others, Default::default());
         (Controller::for_stream(events, reader), decoded)
     }
 
