@@ -251,8 +251,10 @@ info "      controller-manager, scheduler or kubelets. The demo posts its events
 
 step "meshes-operator run --watch-namespace acme"
 operator_log="$logs/operator.log"
+# Metrics and probes on free loopback ports (the log says which): never a clash with 8080/8081.
 "$operator_bin" run --api-url "$emu_base" --events-url "$emu_events" --watch-namespace acme \
-  --instance-id demo >"$operator_log" 2>&1 &
+  --instance-id demo --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
+  >"$operator_log" 2>&1 &
 started meshes-operator
 operator_pid=$!
 info "log: $operator_log"

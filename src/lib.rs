@@ -9,11 +9,13 @@
 //! - [`controllers`]: glue between the two.
 //! - [`leader`], [`kube_client`], [`shutdown`]: running as one of several replicas: the Lease,
 //!   the fence on every write, the paced Kubernetes client, and the stop signals.
+//! - [`ops`]: metrics, health probes and their HTTP servers.
 
 pub use meshes_client as api;
 pub mod cli;
 pub mod controllers;
 pub mod kube_client;
 pub mod leader;
+pub mod ops;
 pub mod resources;
 pub mod shutdown;

@@ -7,6 +7,7 @@ use meshes_operator::api::{Gate, MeshesApi, MeshesClient};
 use meshes_operator::cli::{RunArgs, init_logging};
 use meshes_operator::controllers::run::run_until;
 use meshes_operator::leader::{self, Elector, Fence};
+use meshes_operator::ops::{self, Health, Metrics};
 use meshes_operator::shutdown::Signals;
 
 /// Kubernetes operator for the Meshes event-routing API.
@@ -65,8 +66,26 @@ fn main() -> anyhow::Result<()> {
 /// The `run` subcommand.
 fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
+    let leader_elect = args.leader.leader_elect;
+    let health = Arc::new(Health::new(leader_elect));
+    let metrics = Arc::new(Metrics::new());
+    // Bound before anything starts: a port in use fails the start, and the probes answer
+    // while the operator waits for the API server and its CRDs.
+    let metrics_listener = ops::server::bind(args.metrics_bind_address)
+        .map_err(|e| anyhow::anyhow!("--metrics-bind-address: {e}"))?;
+    if let Some(listener) = ops::server::bind(args.health_probe_bind_address)
+        .map_err(|e| anyhow::anyhow!("--health-probe-bind-address: {e}"))?
+    {
+        tracing::info!(addr = %listener.local_addr()?, "health probe server listening");
+        ops::server::serve_probes(listener, health.clone())?;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        health.spawn_heartbeat();
+        if let Some(listener) = metrics_listener {
+            tracing::info!(addr = %listener.local_addr()?, "metrics server listening");
+            ops::server::serve_metrics(listener, metrics.clone(), health.clone())?;
+        }
         let signals = Signals::install()?;
         let kube_config = kube::Config::infer().await?;
         let scope = args.scope();
@@ -86,10 +105,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         });
         let gated = election.is_some().then(|| fence.clone());
         let mut client_config = args.client_config();
+        client_config.observer = Some(metrics.clone());
         client_config.gate = gated.clone().map(|f| Gate::new(f));
         let meshes: Arc<dyn MeshesApi> = Arc::new(MeshesClient::new(client_config)?);
-        let kube =
-            meshes_operator::kube_client::build(kube_config.clone(), args.leader.kube_limits(), gated)?;
+        let kube = meshes_operator::kube_client::build(
+            kube_config.clone(),
+            args.leader.kube_limits(),
+            gated,
+        )?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             api = %args.api_url,
@@ -97,16 +120,19 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             "meshes-operator starting"
         );
         let config = args.operator_config();
-        let metrics = Arc::default();
-        let controllers = move |stop| {
-            run_until(
-                kube.clone(),
-                meshes.clone(),
-                config.clone(),
-                scope.clone(),
-                Arc::clone(&metrics),
-                stop,
-            )
+        let controllers = {
+            let health = health.clone();
+            move |stop| {
+                run_until(
+                    kube.clone(),
+                    meshes.clone(),
+                    config.clone(),
+                    scope.clone(),
+                    Arc::clone(&metrics),
+                    health.clone(),
+                    stop,
+                )
+            }
         };
         let timeout = args.leader.shutdown_timeout;
         match election {
@@ -116,6 +142,19 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 // requests, never fenced.
                 let lease_client = kube::Client::try_from(kube_config)?;
                 let elector = Elector::new(lease_client, election, fence);
+                // Probes and the leader gauge follow the elector.
+                let mut status = elector.status();
+                let follow = health.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let s = *status.borrow_and_update();
+                        follow.set_leading(s.leading);
+                        follow.set_standby_healthy(s.healthy);
+                        if status.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                });
                 leader::lead(elector, signals, timeout, controllers).await
             }
             None => leader::run_alone(signals, timeout, controllers).await,

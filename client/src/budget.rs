@@ -50,6 +50,15 @@ use super::response::MAX_RETRY_AFTER;
 pub struct BudgetPermit {
     _slot: OwnedSemaphorePermit,
     budget: Arc<KeyBudget>,
+    waited: bool,
+}
+
+impl BudgetPermit {
+    /// Whether the caller had to wait for this permit (a 429 pause, another share's turn, the
+    /// concurrency cap or an empty bucket) rather than being admitted at once.
+    pub fn waited(&self) -> bool {
+        self.waited
+    }
 }
 
 impl std::fmt::Debug for BudgetPermit {
@@ -290,19 +299,35 @@ impl BudgetRegistry {
             share,
             ticket,
         };
+        // Whether any step below had to wait (reported to the metrics observer); each step
+        // first tries without waiting so that an immediate admission is told apart.
+        let mut waited = false;
         while budget.queue().head().is_none_or(|w| w.ticket != ticket) {
+            waited = true;
             wake.notified().await;
         }
         let slot = loop {
             if let Some(until) = budget.paused_until() {
+                waited = true;
                 tokio::time::sleep_until(until).await;
                 continue;
             }
-            let Ok(slot) = budget.slots.clone().acquire_owned().await else {
-                // The semaphore is never closed; treat it as "no cap" rather than panic.
-                continue;
+            let slot = match budget.slots.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    waited = true;
+                    let Ok(slot) = budget.slots.clone().acquire_owned().await else {
+                        // The semaphore is never closed; treat it as "no cap" rather than panic.
+                        continue;
+                    };
+                    slot
+                }
             };
-            budget.bucket.until_ready().await;
+            // `check` takes a token when one is there, as `until_ready` would.
+            if budget.bucket.check().is_err() {
+                waited = true;
+                budget.bucket.until_ready().await;
+            }
             // A 429 may have arrived while we queued: re-check so the pause holds for
             // requests that were already waiting.
             if budget.paused_until().is_none() {
@@ -313,6 +338,7 @@ impl BudgetRegistry {
         BudgetPermit {
             _slot: slot,
             budget,
+            waited,
         }
     }
 

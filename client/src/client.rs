@@ -16,6 +16,7 @@ use super::config::{ClientConfig, ConfigError, ProxyConfig, is_loopback, parse_b
 use super::credentials::Credentials;
 use super::error::{ApiError, Endpoint, Method, TransientCause};
 use super::jwt;
+use super::observe::{StatusClass, credential_label};
 use super::response::{classify_oversized, classify_status, excerpt, parse_retry_after};
 
 /// Header carrying the caller's create identity (harmless where Meshes ignores it).
@@ -201,7 +202,13 @@ impl MeshesClient {
     ) -> Result<T, ApiError> {
         let endpoint = call.endpoint;
         let local = |message: String| ApiError::Local { endpoint, message };
+        let queued = Instant::now();
         let permit = self.inner.budgets.acquire(creds).await;
+        if permit.waited()
+            && let Some(observer) = &self.inner.config.observer
+        {
+            observer.budget_waited(&credential_label(creds.access_key()), queued.elapsed());
+        }
         // Minted only now, with the permit in hand, so queueing never ages the token.
         let token = jwt::mint(creds, jwt::now_unix()).map_err(|e| local(e.to_string()))?;
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
@@ -244,10 +251,16 @@ impl MeshesClient {
             });
         }
         let started = Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(endpoint, &e))?;
+        // Every request that was sent is reported once, however it ended.
+        let finished = |class: StatusClass| {
+            if let Some(observer) = &self.inner.config.observer {
+                observer.request_finished(endpoint, class, started.elapsed());
+            }
+        };
+        let response = request.send().await.map_err(|e| {
+            finished(StatusClass::Transport);
+            transport_error(endpoint, &e)
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -256,7 +269,11 @@ impl MeshesClient {
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         let body = read_capped(response, self.inner.config.max_response_bytes)
             .await
-            .map_err(|e| transport_error(endpoint, &e))?;
+            .map_err(|e| {
+                finished(StatusClass::Transport);
+                transport_error(endpoint, &e)
+            })?;
+        finished(StatusClass::of(status));
         drop(permit);
         tracing::Span::current().record("status", status);
         tracing::debug!(
@@ -269,6 +286,9 @@ impl MeshesClient {
             self.inner.budgets.note_success(creds);
         }
         if status == 429 {
+            if let Some(observer) = &self.inner.config.observer {
+                observer.rate_limited(&credential_label(creds.access_key()));
+            }
             let paused = self.inner.budgets.pause(creds, retry_after);
             tracing::warn!(
                 pause_ms = paused.as_millis() as u64,

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
@@ -124,7 +125,9 @@ impl Default for RetryConfig {
 }
 
 /// Everything a [`super::MeshesClient`] needs besides per-call credentials.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Not `PartialEq`: the observer is a trait object (compare fields when a test needs to).
+#[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Scheme and host of the management API, optionally with a path prefix; a trailing
     /// `/api/v1` is accepted and ignored. `https://` always; `http://` only for loopback
@@ -155,6 +158,9 @@ pub struct ClientConfig {
     /// Checked right before each request is sent; a closed gate fails the call with
     /// [`crate::TransientCause::NotSent`] and nothing leaves the process. `None`: always open.
     pub gate: Option<crate::Gate>,
+    /// Told of every request, budget wait and 429 (metrics); `None` observes nothing. Its
+    /// `Debug` is the observer's own (the trait requires one), which carries no secret.
+    pub observer: Option<Arc<dyn crate::observe::CallObserver>>,
 }
 
 impl Default for ClientConfig {
@@ -171,6 +177,7 @@ impl Default for ClientConfig {
             max_list_pages: 100,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             gate: None,
+            observer: None,
         }
     }
 }

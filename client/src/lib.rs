@@ -14,6 +14,9 @@
 //! - [`ApiError::class`] / [`ErrorClass`]: what a failure means for the caller (retry, give up,
 //!   or find out first), and [`ApiError::outcome_unknown`]: whether a write may have been
 //!   applied. One classification for the client and the controllers.
+//! - [`CallObserver`]: told of every request (operation, [`StatusClass`], latency), budget
+//!   wait and 429, for metrics; credentials are labelled by [`credential_label`] (a short hash
+//!   of the access key), never by a key.
 //! - [`MeshesApi`]: the trait the controllers depend on (mock it in tests).
 //! - [`types`]: the wire types.
 //!
@@ -31,6 +34,7 @@ mod gate;
 mod golden;
 mod hostile_tests;
 pub mod jwt;
+mod observe;
 mod proptests;
 mod response;
 mod testserver;
@@ -47,6 +51,7 @@ pub use config::{
 pub use credentials::{Credentials, CredentialsError, SecretKey};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
 pub use gate::{Gate, SendGate};
+pub use observe::{CallObserver, StatusClass, credential_label};
 pub use response::MAX_RETRY_AFTER;
 pub use types::{
     Connection, CreateConnection, CreateRule, CreateWorkspace, DeletedConnection, DeletedRule,

@@ -594,3 +594,109 @@ async fn a_closed_gate_sends_nothing() {
     c.list_workspaces(&creds("mk_a")).await.unwrap();
     assert_eq!(server.seen().len(), 2);
 }
+
+/// Records what the transport reports, for the observer test.
+#[derive(Debug, Default)]
+struct Recorder {
+    requests: std::sync::Mutex<Vec<(String, &'static str, Duration)>>,
+    waits: std::sync::Mutex<Vec<(String, Duration)>>,
+    limited: std::sync::Mutex<Vec<String>>,
+}
+
+impl super::CallObserver for Recorder {
+    fn request_finished(
+        &self,
+        endpoint: super::Endpoint,
+        status: super::StatusClass,
+        latency: Duration,
+    ) {
+        self.requests.lock().unwrap().push((
+            format!("{} {}", endpoint.method.as_str(), endpoint.route),
+            status.as_str(),
+            latency,
+        ));
+    }
+    fn budget_waited(&self, credential: &str, waited: Duration) {
+        self.waits
+            .lock()
+            .unwrap()
+            .push((credential.to_owned(), waited));
+    }
+    fn rate_limited(&self, credential: &str) {
+        self.limited.lock().unwrap().push(credential.to_owned());
+    }
+}
+
+/// The observer hears of every request sent (each GET retry included) by route template and
+/// status class, of budget waits and 429s by the short hash of the access key, and never of a
+/// request admitted at once as a wait.
+#[tokio::test]
+async fn the_observer_hears_each_request_wait_and_429_by_template_and_key_hash() {
+    let server = TestServer::start().await;
+    let observer = std::sync::Arc::new(Recorder::default());
+    let c = client(&server, |cfg| {
+        cfg.observer = Some(observer.clone());
+        // Burst 2 at 4/s: the third call in a row waits about 250 ms for a token.
+        cfg.budget = BudgetConfig {
+            rate_per_second: 4.0,
+            burst: 2,
+            ..BudgetConfig::default()
+        };
+    });
+    let key = creds("mk_observed");
+    let label = super::credential_label("mk_observed");
+    // A GET retried once (503 then 200), a 404, then a 429 (Retry-After 0: no pause).
+    server.push(Reply::json(503, r#"{"message":"down"}"#));
+    server.push(Reply::json(200, &format!(r#"{{"workspace":{WS}}}"#)));
+    server.push(Reply::json(404, r#"{"message":"no"}"#));
+    server.push(Reply {
+        headers: vec![("retry-after".into(), "0".into())],
+        ..Reply::json(429, r#"{"message":"Too Many Requests"}"#)
+    });
+    // (The 200 body is not a workspace detail: the call fails to decode, but was answered.)
+    let _ = c.get_workspace(&key, "w-1").await;
+    assert!(
+        observer.waits.lock().unwrap().is_empty(),
+        "the two requests of a burst of 2 waited"
+    );
+    let _ = c.get_workspace(&key, "w-2").await.unwrap_err();
+    let _ = c.list_workspaces_page(&key, None).await.unwrap_err();
+
+    let requests = observer.requests.lock().unwrap().clone();
+    let labels: Vec<(&str, &str)> = requests.iter().map(|(o, s, _)| (o.as_str(), *s)).collect();
+    assert_eq!(
+        labels,
+        [
+            ("GET /api/v1/workspaces/{workspace_id}", "5xx"),
+            ("GET /api/v1/workspaces/{workspace_id}", "2xx"),
+            ("GET /api/v1/workspaces/{workspace_id}", "4xx"),
+            ("GET /api/v1/workspaces", "4xx"),
+        ]
+    );
+    assert_eq!(
+        requests.len(),
+        server.seen().len(),
+        "one report per request sent"
+    );
+    // The 3rd and 4th requests found the bucket (burst 2) empty.
+    let waits = observer.waits.lock().unwrap().clone();
+    assert!(!waits.is_empty(), "no budget wait reported");
+    assert!(waits.iter().all(|(c, _)| *c == label), "{waits:?}");
+    assert!(
+        waits.iter().any(|(_, w)| *w >= Duration::from_millis(100)),
+        "{waits:?}"
+    );
+    assert_eq!(
+        *observer.limited.lock().unwrap(),
+        std::slice::from_ref(&label)
+    );
+    // Neither key appears in any label.
+    let all = format!(
+        "{requests:?}{waits:?}{:?}",
+        observer.limited.lock().unwrap()
+    );
+    assert!(
+        !all.contains("mk_observed") && !all.contains(SECRET),
+        "{all}"
+    );
+}

@@ -14,6 +14,7 @@ use clap::{Args, ValueEnum};
 use crate::api::{BudgetConfig, ClientConfig, ProxyConfig};
 use crate::controllers::config::{NamespaceAllowList, OperatorConfig, SecretRef};
 use crate::controllers::run::Scope;
+use crate::ops::BindAddress;
 use crate::resources::DeletionPolicy;
 
 /// Log output format.
@@ -122,6 +123,22 @@ pub struct RunArgs {
     /// Instance id for the User-Agent and Events (e.g. the shard name).
     #[arg(long, env = "MESHES_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// Address of the Prometheus `/metrics` server (`HOST:PORT`; port 0 picks a free port;
+    /// `0` disables the server).
+    #[arg(
+        long,
+        env = "MESHES_METRICS_BIND_ADDRESS",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub metrics_bind_address: BindAddress,
+    /// Address of the `/livez` and `/readyz` server (`HOST:PORT`; port 0 picks a free port;
+    /// `0` disables the server).
+    #[arg(
+        long,
+        env = "MESHES_HEALTH_PROBE_BIND_ADDRESS",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub health_probe_bind_address: BindAddress,
     /// Log format.
     #[arg(long, env = "MESHES_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -299,6 +316,30 @@ mod tests {
             ok.run.operator_config().min_resync_interval,
             Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn server_addresses_default_to_8080_and_8081_and_zero_disables() {
+        let t = T::parse_from(["x"]);
+        assert_eq!(
+            t.run.metrics_bind_address,
+            BindAddress::At("0.0.0.0:8080".parse().unwrap())
+        );
+        assert_eq!(
+            t.run.health_probe_bind_address,
+            BindAddress::At("0.0.0.0:8081".parse().unwrap())
+        );
+        let t = T::parse_from([
+            "x",
+            "--metrics-bind-address=0",
+            "--health-probe-bind-address=127.0.0.1:0",
+        ]);
+        assert_eq!(t.run.metrics_bind_address, BindAddress::Disabled);
+        assert_eq!(
+            t.run.health_probe_bind_address,
+            BindAddress::At("127.0.0.1:0".parse().unwrap())
+        );
+        assert!(T::try_parse_from(["x", "--metrics-bind-address=:8080"]).is_err());
     }
 
     #[test]

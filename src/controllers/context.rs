@@ -149,6 +149,8 @@ pub struct Context {
     pub metrics: Arc<super::metrics::Metrics>,
     /// Asks the child controllers to look at a workspace's new snapshot.
     pub triggers: Triggers,
+    /// The rate limit on Events per object and reason.
+    pub event_limit: super::event_limit::EventLimiter,
     memos: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     waiting_since: Mutex<HashMap<String, Instant>>,
@@ -201,6 +203,7 @@ impl Context {
             catalogs: Default::default(),
             metrics,
             triggers,
+            event_limit: Default::default(),
             memos: Mutex::default(),
             failures: Mutex::default(),
             waiting_since: Mutex::default(),

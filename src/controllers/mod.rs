@@ -13,15 +13,15 @@
 //! - [`ownership`]: which CR owns an upstream object.
 //! - [`snapshot`], [`catalog`]: shared upstream lists (bulk drift, integrations catalog).
 //! - [`references`]: the one index of which objects reference which (mappers, triggers).
-//! - [`metrics`]: in-process counters of controller work.
-//! - [`report`]: status, Events, annotations.
+//! - [`metrics`]: the controllers' view of the registry in [`crate::ops::metrics`].
+//! - [`report`]: status, Events (rate-limited by [`event_limit`]), annotations.
 //! - [`frame`]: the frame of every pass (paused, stall memo, one status write).
 //! - [`lifecycle`]: the one lifecycle of all kinds (bind, crash-safe create, observe, update or
 //!   replace, delete); a kind implements [`lifecycle::Kind`].
 //! - [`step`]: a pass's conclusion and the error mappings all controllers share.
 //! - [`workspace`], [`connection`], [`rule`]: per kind only what differs (watches, mappers,
 //!   decisions, the [`lifecycle::Kind`] implementation).
-//! - [`run`]: starting everything.
+//! - [`run`]: starting everything; [`wake`]: which changes of an object wake its controller.
 
 pub mod catalog;
 pub mod config;
@@ -30,6 +30,7 @@ pub mod context;
 pub mod credentials;
 pub mod durations;
 pub mod error;
+pub mod event_limit;
 pub mod frame;
 pub mod janitor;
 pub mod lifecycle;
@@ -45,5 +46,6 @@ pub mod settings;
 pub mod snapshot;
 pub mod step;
 pub mod users;
+pub mod wake;
 pub mod watches;
 pub mod workspace;

@@ -1,5 +1,6 @@
 //! Writing results back: status by server-side apply only when it changed, and Kubernetes
-//! Events (de-duplicated into series by the recorder).
+//! Events (rate-limited per object and reason, [`super::event_limit`]; identical repeats are
+//! merged into series by the recorder).
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, Patch, PatchParams};
@@ -36,11 +37,30 @@ where
     Ok(())
 }
 
-/// Publishes an Event about `obj`. Failures are logged, never fatal: Events are best effort.
+/// Publishes an Event about `obj`, unless the object already published too many Events of this
+/// reason lately (`event_limit`: a burst of 5, then one a minute). Failures are logged, never
+/// fatal: Events are best effort.
 pub async fn event<K>(ctx: &Context, obj: &K, warning: bool, reason: &str, note: String)
 where
     K: Resource<DynamicType = ()>,
 {
+    let kind = K::kind(&());
+    // The UID tells a re-created object from its predecessor; the name is the fallback.
+    let key = format!(
+        "{kind}/{}/{}/{reason}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta()
+            .uid
+            .as_deref()
+            .or(obj.meta().name.as_deref())
+            .unwrap_or_default()
+    );
+    let allowed = ctx.event_limit.allow(&key, std::time::Instant::now());
+    ctx.metrics.event(&kind, reason, allowed);
+    if !allowed {
+        tracing::debug!(reason, "Event suppressed by the per-object rate limit");
+        return;
+    }
     let ev = Event {
         type_: if warning {
             EventType::Warning

@@ -8,7 +8,7 @@
 //! mappers and the triggers hold only the objects that decode.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::channel::mpsc;
 use futures::stream::BoxStream;
@@ -22,14 +22,16 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use super::config::OperatorConfig;
 use super::context::{Context, Stores, Triggers};
 use super::error::Error;
 use super::lifecycle::Kind;
-use super::metrics::Metrics;
+use super::metrics::{Metrics, PassResult};
 use super::{connection, frame, references, watches, workspace};
 use crate::api::MeshesApi;
+use crate::ops::Health;
 use crate::resources::{Decoded, GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
 use crate::shutdown::Stop;
 
@@ -138,7 +140,9 @@ impl Scope {
                 }
                 ev
             })
-            .applied_objects();
+            .applied_objects()
+            // Not woken by its own status writes (see `wake`): retries follow the backoff.
+            .predicate_filter(super::wake::changed_by_others, Default::default());
         (Controller::for_stream(events, reader), decoded)
     }
 
@@ -223,18 +227,21 @@ pub async fn run(
     config: OperatorConfig,
     scope: Scope,
 ) -> anyhow::Result<()> {
-    run_with_metrics(client, api, config, scope, Arc::default()).await
+    let health = Arc::new(Health::new(false));
+    run_with_metrics(client, api, config, scope, Arc::default(), health).await
 }
 
-/// [`run`] with caller-provided counters (tests read them).
+/// [`run`] with caller-provided metrics (served on `/metrics`, read by tests) and health
+/// (caches synced is set here, once the three kinds' caches have listed everything).
 pub async fn run_with_metrics(
     client: kube::Client,
     api: Arc<dyn MeshesApi>,
     config: OperatorConfig,
     scope: Scope,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
 ) -> anyhow::Result<()> {
-    run_until(client, api, config, scope, metrics, Stop::never()).await
+    run_until(client, api, config, scope, metrics, health, Stop::never()).await
 }
 
 /// Runs every controller until `stop` completes, then stops taking work and returns once the
@@ -246,8 +253,11 @@ pub async fn run_until(
     config: OperatorConfig,
     scope: Scope,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
     stop: Stop,
 ) -> anyhow::Result<()> {
+    // Fresh caches each time the controllers start (again, after a lost Lease).
+    health.set_caches_synced(false);
     wait_for_crds(&client).await;
     let wc = scope.watcher_config();
     let (workspaces, ws_store) = scope.watch::<MeshesWorkspace>(client.clone(), wc.clone());
@@ -258,6 +268,13 @@ pub async fn run_until(
         connections: Some(conn_store.clone()),
         rules: Some(rule_store.clone()),
     };
+    metrics.watch_stores(stores.clone());
+    let _synced = AbortOnDrop(tokio::spawn(caches_synced(
+        ws_store.clone(),
+        conn_store.clone(),
+        rule_store.clone(),
+        health,
+    )));
     let (conn_tx, conn_rx) = mpsc::unbounded();
     let (rule_tx, rule_rx) = mpsc::unbounded();
     let triggers = Triggers {
@@ -354,6 +371,25 @@ pub async fn run_until(
     Ok(())
 }
 
+/// Marks the caches synced in `health` (for `/readyz`) once each of them has applied a
+/// complete first list. Until then (for example while RBAC refuses the list) the process is
+/// not ready.
+async fn caches_synced(
+    workspaces: Store<MeshesWorkspace>,
+    connections: Store<MeshesConnection>,
+    rules: Store<MeshesRule>,
+    health: Arc<Health>,
+) {
+    let synced = workspaces.wait_until_ready().await.is_ok()
+        && connections.wait_until_ready().await.is_ok()
+        && rules.wait_until_ready().await.is_ok();
+    // Not synced: a watch ended before its first list, so the controllers are stopping.
+    if synced {
+        health.set_caches_synced(true);
+        tracing::info!("caches synced");
+    }
+}
+
 /// A task aborted when its handle is dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -365,11 +401,56 @@ impl Drop for AbortOnDrop {
 
 /// The controller runtime's entry for kind `K`: the lifecycle for an object that decodes
 /// (unchanged: [`super::lifecycle::reconcile`]), a report on itself for one that does not.
+/// Each pass runs in a span naming the object (kind, namespace, name, generation, Meshes ID)
+/// and is counted and timed in the metrics.
 async fn reconcile<K: Kind>(obj: Arc<Decoded<K>>, ctx: Arc<Context>) -> Result<Action, Error> {
-    match &obj.0 {
-        Ok(decoded) => super::lifecycle::reconcile::<K>(Arc::new(decoded.clone()), ctx).await,
-        Err(bad) => frame::undecodable(obj.as_ref(), bad, &ctx).await,
+    let kind = K::kind(&());
+    let (namespace, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+    let meshes_id = obj
+        .ok()
+        .and_then(|k| k.current_status().cloned())
+        .and_then(|mut status| K::core(&mut status).id.clone());
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = %kind,
+        namespace = %namespace,
+        name = %name,
+        generation = obj.meta().generation,
+        meshes_id = meshes_id.as_deref().unwrap_or(""),
+    );
+    let started = Instant::now();
+    ctx.metrics.pass_started(&kind, &namespace, &name);
+    let result = async {
+        let result = match &obj.0 {
+            Ok(decoded) => {
+                super::lifecycle::reconcile::<K>(Arc::new(decoded.clone()), ctx.clone()).await
+            }
+            Err(bad) => frame::undecodable(obj.as_ref(), bad, &ctx).await,
+        };
+        tracing::debug!(
+            ok = result.is_ok(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "reconcile finished"
+        );
+        result
     }
+    .instrument(span)
+    .await;
+    // Every error is requeued by `error_policy`; a success only when it asks to be.
+    let (outcome, requeue) = match &result {
+        Ok(action) => (PassResult::Success, *action != Action::await_change()),
+        Err(e) if e.waiting_for().is_some() => (PassResult::Waiting, true),
+        Err(_) => (PassResult::Error, true),
+    };
+    ctx.metrics.pass_finished(
+        &kind,
+        &namespace,
+        &name,
+        outcome,
+        started.elapsed(),
+        requeue,
+    );
+    result
 }
 
 /// The watch event of the decoded objects' store for `ev`: objects that do not decode are left

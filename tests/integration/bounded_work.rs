@@ -51,3 +51,40 @@ async fn concurrency_caps_the_passes_of_a_startup_storm() {
     }
     assert!(w.emu.admin().fault_hits(slow) >= 16, "the slowdown fired");
 }
+
+/// A workspace whose create keeps failing (503) is retried on the error backoff, not on the
+/// watch events of its own status writes: at c.f. 35458f7 each pass wrote status twice and each
+/// write woke the next pass (about 5 passes and POSTs a second with a 200 ms–2 s backoff).
+#[tokio::test]
+async fn a_failing_object_is_retried_on_its_backoff_not_on_its_own_status_writes() {
+    let mut w = World::new("no-hot-loop").await;
+    let refuse = w
+        .emu
+        .admin()
+        .add_fault("POST /api/v1/workspaces status=503".parse().unwrap());
+    let metrics = std::sync::Arc::new(meshes_operator::controllers::metrics::Metrics::new());
+    w.start_operator_with_metrics(World::fast_config(), metrics.clone())
+        .await;
+    w.apply(
+        json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace",
+        "metadata": {"name": "failing"},
+        "spec": {"credentialsRef": {"name": "meshes-credentials"}}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let passes = metrics.reconciles_of("MeshesWorkspace", &w.ns, "failing");
+    let posts = w.emu.admin().fault_hits(refuse);
+    eprintln!("12 s of a failing create: {passes} passes, {posts} POSTs");
+    // Backoff 200 ms doubling to 2 s: about 9 retries in 12 s.
+    assert!(
+        posts >= 3,
+        "retried {posts} times: the object was not retried"
+    );
+    assert!(
+        passes <= 20 && posts <= 15,
+        "{passes} passes, {posts} POSTs in 12 s"
+    );
+    // Positive control: once Meshes recovers, the next retry creates it.
+    w.emu.admin().remove_fault(refuse);
+    w.wait_ready_kind("MeshesWorkspace", "failing").await;
+}

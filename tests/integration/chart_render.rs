@@ -294,21 +294,13 @@ fn every_run_flag_is_exposed_by_the_chart() {
         missing.is_empty(),
         "run flags the chart never renders: {missing:?}"
     );
-    // And the chart renders no flag the binary does not know, except those still landing on
-    // main (tolerated whether or not this binary has them yet).
-    let unknown: Vec<&String> = rendered
-        .difference(&binary)
-        .filter(|f| !LANDING_ON_MAIN.contains(&f.as_str()))
-        .collect();
+    // And the chart renders no flag the binary does not know.
+    let unknown: Vec<&String> = rendered.difference(&binary).collect();
     assert!(
         unknown.is_empty(),
         "the chart renders flags the binary does not know: {unknown:?}"
     );
 }
-
-/// Flags the chart renders that are being added on main in parallel (the metrics and health
-/// listeners). Remove each once `meshes-operator run` has it.
-pub const LANDING_ON_MAIN: [&str; 2] = ["--metrics-bind-address", "--health-probe-bind-address"];
 
 /// The long flags of `meshes-operator run`.
 pub fn run_flags() -> BTreeSet<String> {
@@ -336,7 +328,7 @@ fn the_charts_defaults_are_the_binarys() {
     let mut compared = 0;
     for arg in r.args().iter().filter(|a| a.starts_with("--")) {
         let (flag, value) = arg.split_once('=').unwrap_or((arg.as_str(), ""));
-        if chosen.contains(&flag) || LANDING_ON_MAIN.contains(&flag) {
+        if chosen.contains(&flag) {
             continue;
         }
         let long = flag.trim_start_matches("--");

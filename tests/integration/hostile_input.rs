@@ -336,6 +336,7 @@ async fn an_object_the_operator_cannot_decode_never_stops_its_kind() {
     let _op = Operator(
         std::process::Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
             .args(["run", "--api-url", &emu.base_url()])
+            .args(crate::support::FREE_PORTS)
             .env("KUBECONFIG", env.admin_kubeconfig())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -14,7 +14,7 @@ use kube::api::{Api, PostParams};
 use meshes_testenv::{TestEnv, sys};
 use serde_json::{Value, json};
 
-use crate::support::{SOON, World, eventually};
+use crate::support::{SOON, World, eventually, http_get, logged_addr};
 
 const FAST: [&str; 6] = [
     "--lease-duration=4s",
@@ -62,6 +62,8 @@ impl Replica {
             "--instance-id".into(),
             name.into(),
             "--log-level=info,meshes_operator::leader=debug".into(),
+            "--metrics-bind-address=127.0.0.1:0".into(),
+            "--health-probe-bind-address=127.0.0.1:0".into(),
         ];
         // The fast timings, unless `extra` sets its own.
         let flag = |s: &str| s.split('=').next().unwrap_or_default().to_owned();
@@ -230,6 +232,26 @@ async fn only_the_leader_works_and_a_killed_leader_is_replaced() {
         writes_by(&all, &b.username(&w))
     );
     assert!(b.log().contains("another replica leads"), "{}", b.log());
+    // Probes and the leader gauge: both ready (a leader with synced caches, a healthy
+    // standby), exactly one reports itself leader.
+    for (r, leader) in [(&a, 1), (&b, 0)] {
+        let probes = logged_addr(&r.log, "health probe server listening").await;
+        let metrics = logged_addr(&r.log, "metrics server listening").await;
+        let ready = eventually(
+            &format!("{} ready", r.name),
+            SOON,
+            || async { http_get(probes, "/readyz").await },
+            |(code, _)| *code == 200,
+        )
+        .await;
+        assert_eq!(ready.0, 200);
+        let (_, text) = http_get(metrics, "/metrics").await.unwrap();
+        assert!(
+            text.contains(&format!("meshes_operator_leader {leader}")),
+            "{}: {text}",
+            r.name
+        );
+    }
 
     // SIGKILL: nothing is released, the standby waits out the lease.
     a.child.kill().unwrap();

@@ -18,6 +18,7 @@ mod lifecycle;
 mod lifecycle_fixes;
 mod namespaced;
 mod operator_process;
+mod ops;
 mod secrets;
 mod support;
 mod tenancy;

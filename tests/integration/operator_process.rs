@@ -20,6 +20,7 @@ async fn the_operator_waits_for_its_crds_instead_of_crashing() {
     let log = env.control_plane().work_dir.join("operator.log");
     let mut op = std::process::Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
         .args(["run", "--api-url", &emu.base_url()])
+        .args(crate::support::FREE_PORTS)
         .env("KUBECONFIG", env.admin_kubeconfig())
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -32,8 +33,13 @@ async fn the_operator_waits_for_its_crds_instead_of_crashing() {
     );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("waiting for the meshes.io CRDs"), "{text}");
+    // The probes answer during the wait: alive, not ready.
+    let probes = crate::support::logged_addr(&log, "health probe server listening").await;
+    let get = |path| crate::support::http_get(probes, path);
+    assert_eq!(get("/livez").await.map(|r| r.0), Some(200));
+    assert_eq!(get("/readyz").await.map(|r| r.0), Some(503));
 
-    // Positive control: once the CRDs exist, it reconciles.
+    // Positive control: once the CRDs exist, it reconciles (and is ready).
     env.install_crds(&crdgen::all_crds()).await.unwrap();
     let client = env.client().await;
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "late-crds"}})).unwrap();
@@ -63,17 +69,22 @@ async fn the_operator_waits_for_its_crds_instead_of_crashing() {
         is_ready,
     )
     .await;
+    assert_eq!(get("/readyz").await.map(|r| r.0), Some(200));
     op.kill().unwrap();
     op.wait().unwrap();
 }
 
-/// Secrets (the secret key, JWTs, connection secret settings) never reach logs, Events or
-/// status, even at debug level.
+/// Secrets (the secret key, JWTs and each of their segments, connection secret settings, and
+/// the base64 forms of each) never reach logs, Events, status or metrics, even at trace level
+/// (every crate's trace output included, in the JSON format that carries span fields too).
 #[tokio::test]
-async fn secrets_never_reach_logs_events_or_status() {
+async fn secrets_never_reach_logs_events_status_or_metrics() {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     let w = crate::support::World::new("leaks").await;
     let env = TestEnv::shared().await;
     let log = std::env::temp_dir().join(format!("meshes-leaks-{}.log", w.ns));
+    let first_second = meshes_operator::api::jwt::now_unix() - 1;
     let mut op = std::process::Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
         .args([
             "run",
@@ -82,13 +93,17 @@ async fn secrets_never_reach_logs_events_or_status() {
             "--watch-namespace",
             &w.ns,
             "--log-level",
-            "debug",
+            "trace",
+            "--log-format",
+            "json",
         ])
+        .args(crate::support::FREE_PORTS)
         .env("KUBECONFIG", env.admin_kubeconfig())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::fs::File::create(log.with_extension("stdout")).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    let metrics = crate::support::logged_addr(&log, "metrics server listening").await;
     w.apply_yaml(&crate::support::quickstart()).await;
     let c = w.emu.credentials();
     w.put_credentials(
@@ -105,32 +120,69 @@ async fn secrets_never_reach_logs_events_or_status() {
     w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesRule", "metadata": {"name": "bad"},
         "spec": {"connectionRef": {"name": "signup-hook"}, "event": "x", "metadata": {"action": "nope"}}})).await;
     w.wait_reason_kind("MeshesRule", "bad", "InvalidSpec").await;
+    let (_, scrape) = crate::support::http_get(metrics, "/metrics").await.unwrap();
+    let last_second = meshes_operator::api::jwt::now_unix() + 1;
     op.kill().unwrap();
     op.wait().unwrap();
 
     let logs = std::fs::read_to_string(&log).unwrap();
+    let stdout = std::fs::read_to_string(log.with_extension("stdout")).unwrap();
+    // Positive controls: trace output of our code, of the HTTP stack and of the kube client
+    // was written, with the reconcile span's fields.
     assert!(
         logs.contains("Meshes API response"),
-        "positive control: debug logs of API calls were written"
+        "debug logs of API calls"
     );
+    assert!(logs.contains("\"level\":\"TRACE\""), "trace-level records");
+    assert!(logs.contains("\"meshes_id\""), "reconcile spans");
+    for target in ["kube_client", "hyper_util", "rustls"] {
+        assert!(
+            logs.contains(&format!("\"target\":\"{target}")),
+            "trace output of {target}"
+        );
+    }
+    assert!(scrape.contains("meshes_api_requests_total"), "{scrape}");
     let signing = "change-me-to-a-long-random-signing-secret";
-    let mut haystacks = vec![("logs", logs)];
+    let mut needles: Vec<(String, String)> = Vec::new();
+    for (what, secret) in [
+        ("secret key", c.secret_key.as_str()),
+        ("signing secret", signing),
+    ] {
+        needles.push((what.into(), secret.into()));
+        needles.push((format!("{what} in base64"), STANDARD.encode(secret)));
+        needles.push((
+            format!("{what} in base64url"),
+            URL_SAFE_NO_PAD.encode(secret),
+        ));
+    }
+    // Every token the operator can have sent (they are deterministic per second): each
+    // segment on its own. Header and claims segments are base64url JSON, which starts "eyJ".
+    let creds =
+        meshes_operator::api::Credentials::new(&c.access_key, &c.secret_key, &c.org_id).unwrap();
+    for second in first_second..=last_second {
+        let token = meshes_operator::api::jwt::mint(&creds, second).unwrap();
+        for (i, segment) in token.split('.').enumerate() {
+            needles.push((
+                format!("JWT segment {i} of second {second}"),
+                segment.to_string(),
+            ));
+        }
+    }
+    needles.push(("a JWT segment".into(), "eyJ".into()));
+    needles.push(("an Authorization header".into(), "Bearer ".into()));
+    let mut haystacks = vec![("logs", logs), ("stdout", stdout), ("metrics", scrape)];
     haystacks.push(("events", w.events().await.join("\n")));
     for kind in ["MeshesWorkspace", "MeshesConnection", "MeshesRule"] {
         let list = w.dynamic(kind).list(&Default::default()).await.unwrap();
         haystacks.push((kind, serde_json::to_string(&list.items).unwrap()));
     }
-    for (what, text) in &haystacks {
-        assert!(!text.contains(&c.secret_key), "secret key in {what}");
-        assert!(!text.contains(signing), "signing secret in {what}");
-        // Any base64url JSON object (a JWT header or claims segment) would start like this.
-        assert!(!text.contains("eyJ"), "a JWT segment in {what}");
-        assert!(
-            !text.contains("Bearer "),
-            "an Authorization header in {what}"
-        );
+    for (where_, text) in &haystacks {
+        for (what, needle) in &needles {
+            assert!(!text.contains(needle.as_str()), "{what} in {where_}");
+        }
     }
     let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(log.with_extension("stdout"));
 }
 
 /// `--watch-namespace a,b`: objects in both are reconciled, a third namespace is not touched.

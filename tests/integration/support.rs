@@ -18,6 +18,52 @@ use serde_json::{Value, json};
 /// Generous ceiling for anything the operator should do "at once".
 pub const SOON: Duration = Duration::from_secs(60);
 
+/// Flags every test passes to the operator binary: the metrics and probe servers on free
+/// loopback ports, so processes running in parallel never collide on 8080/8081.
+pub const FREE_PORTS: [&str; 4] = [
+    "--metrics-bind-address",
+    "127.0.0.1:0",
+    "--health-probe-bind-address",
+    "127.0.0.1:0",
+];
+
+/// The address the operator binary logged (text format) in `log` for the server announced by
+/// `message` (`"metrics server listening"` or `"health probe server listening"`).
+pub async fn logged_addr(log: &std::path::Path, message: &str) -> std::net::SocketAddr {
+    eventually(
+        &format!("{message:?} in {}", log.display()),
+        SOON,
+        || async {
+            let text = std::fs::read_to_string(log).ok()?;
+            let line = text.lines().find(|l| l.contains(message))?;
+            // Text (`addr=…`) or JSON (`"addr":"…"`).
+            let rest = line
+                .split("addr=")
+                .nth(1)
+                .or_else(|| line.split("\"addr\":\"").nth(1))?;
+            let addr = rest.split(|c: char| c.is_whitespace() || c == '"').next()?;
+            addr.parse::<std::net::SocketAddr>().ok()
+        },
+        |_| true,
+    )
+    .await
+}
+
+/// A plain HTTP GET of `path` on `addr`: (status, body), or `None` when nothing answered.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .ok()?
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
 /// One test's world.
 pub struct World {
     /// The test namespace.
@@ -424,6 +470,7 @@ impl World {
                 config,
                 scope,
                 metrics,
+                Arc::new(meshes_operator::ops::Health::new(false)),
             )
             .await
             {

@@ -35,6 +35,7 @@ async fn operator(w: &World, extra: &[&str], log: &std::path::Path) -> Operator 
     args.extend(extra.iter().map(|s| s.to_string()));
     let child = Command::new(env!("CARGO_BIN_EXE_meshes-operator"))
         .args(&args)
+        .args(crate::support::FREE_PORTS)
         .env("KUBECONFIG", env.admin_kubeconfig())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())

@@ -589,6 +589,7 @@ async fn a_sigkill_between_create_and_status_write_leaves_exactly_one_workspace(
                 "--secret-grace",
                 "3s",
             ])
+            .args(crate::support::FREE_PORTS)
             .env("KUBECONFIG", env.admin_kubeconfig())
             .env("MESHES_LOG", "info")
             .stdout(std::process::Stdio::null())
