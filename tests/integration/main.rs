@@ -4,6 +4,7 @@
 mod api_client;
 mod bounded_work;
 mod chart;
+mod chart_process;
 mod chart_render;
 mod chart_support;
 mod children;

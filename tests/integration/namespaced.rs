@@ -74,7 +74,7 @@ async fn a_refused_in_use_list_keeps_the_finalizer_with_a_warning() {
     let release_ns = env.namespace("forbidden-list-op").await;
     let watched = format!("{{{}}}", w.ns);
     let rendered = render("meshes", &release_ns, &[], &[("watchNamespaces", &watched)]).unwrap();
-    crate::chart::install_identity(env, &rendered);
+    crate::chart_process::install_identity(env, &rendered);
     let sa = rendered.one("ServiceAccount")["metadata"]["name"]
         .as_str()
         .unwrap()
