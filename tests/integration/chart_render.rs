@@ -353,3 +353,40 @@ fn the_charts_defaults_are_the_binarys() {
         "positive control: {compared} defaults compared"
     );
 }
+
+/// `NOTES.txt` (what `helm install` prints) says what to apply next: the CRD upgrade step, a
+/// credentials Secret, the default credentials and where they are allowed, the objects.
+#[tokio::test]
+async fn the_install_notes_say_what_to_apply_next() {
+    let env = TestEnv::shared().await;
+    let ns = env.namespace("chart-notes").await;
+    let dir = chart_dir();
+    let out = env
+        .helm()
+        .args(["install", "notes"])
+        .arg(&dir)
+        .args(["--namespace", &ns, "--dry-run=server", "--values"])
+        .arg(dir.join("ci/default-credentials-values.yaml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let notes = stdout.split("NOTES:").nth(1).expect("helm printed NOTES");
+    for expected in [
+        "watching only: team-a, team-b",
+        "kubectl apply --server-side -f <chart>/crds/",
+        "kubectl create secret generic meshes-credentials",
+        &format!("{ns}/meshes-default-credentials"),
+        "allowed in: team-a, team-b",
+        "kubectl get meshes -n <namespace>",
+    ] {
+        assert!(
+            notes.contains(expected),
+            "NOTES lack {expected:?}:\n{notes}"
+        );
+    }
+}
