@@ -15,7 +15,9 @@
 //!   or find out first), and [`ApiError::outcome_unknown`]: whether a write may have been
 //!   applied. One classification for the client and the controllers.
 //! - [`MeshesApi`]: the trait the controllers depend on (mock it in tests).
-//! - [`types`]: the wire types.
+//! - [`MeshesEvents`]: event history, delivery attempts, manual retry and ingestion with a
+//!   publishable key (what `kubectl meshes` reads; the operator does not use it).
+//! - [`types`], [`events`]: the wire types.
 //!
 //! Egress: proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` by default
 //! ([`ProxyConfig`]); an extra PEM CA bundle can be trusted in addition to the platform
@@ -27,6 +29,9 @@ mod client;
 mod config;
 mod credentials;
 mod error;
+mod event_calls;
+pub mod events;
+mod events_golden;
 mod gate;
 mod golden;
 mod hostile_tests;
@@ -39,13 +44,14 @@ pub mod types;
 
 pub use budget::{BudgetPermit, BudgetRegistry};
 pub use calls::{DEFAULT_MAX_LIST_PAGES, MeshesApi, routes, walk_pages};
-pub use client::{IDEMPOTENCY_KEY_HEADER, MeshesClient};
+pub use client::{IDEMPOTENCY_KEY_HEADER, MeshesClient, PUBLISHABLE_KEY_HEADER};
 pub use config::{
     BudgetConfig, ClientConfig, ConfigError, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES,
     ProxyConfig, RetryConfig, parse_base_url,
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
+pub use event_calls::{MeshesEvents, event_routes};
 pub use gate::{Gate, SendGate};
 pub use response::MAX_RETRY_AFTER;
 pub use types::{
