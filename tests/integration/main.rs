@@ -10,6 +10,8 @@ mod leader;
 mod lifecycle;
 mod lifecycle_fixes;
 mod operator_process;
+mod plugin;
+mod plugin_support;
 mod secrets;
 mod support;
 mod tenancy;
