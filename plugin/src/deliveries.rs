@@ -130,7 +130,7 @@ pub async fn run(
     };
     let cutoff = now - chrono::Duration::from_std(args.since).unwrap_or(chrono::Duration::MAX);
     let events = recent(api, &creds, &workspace_id, cutoff, args.limit, |ev| {
-        ev.rule_events.iter().any(|re| matches(re))
+        ev.rule_events.iter().any(matches)
     })
     .await?;
     let names = rule_names(&views);
