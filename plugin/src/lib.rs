@@ -144,13 +144,32 @@ async fn execute(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Send(args) => {
             let api = meshes(global).map_err(anyhow::Error::msg)?;
             let report = send::send(&cluster, &api, args).await?;
-            print_report(&report, args.output, args.timeout, &style(global, io), io)?;
+            let head = format!("event {} ({}) accepted", report.event_id, report.event);
+            print_report(
+                &report,
+                &head,
+                args.output,
+                args.timeout,
+                &style(global, io),
+                io,
+            )?;
             Ok(report.exit_code())
         }
         Command::Retry(args) => {
             let api = meshes(global).map_err(anyhow::Error::msg)?;
             let report = send::retry(&cluster, &api, args).await?;
-            print_report(&report, args.output, args.timeout, &style(global, io), io)?;
+            let head = format!(
+                "retry of event {} ({}) through MeshesRule/{} requested",
+                report.event_id, report.event, args.rule
+            );
+            print_report(
+                &report,
+                &head,
+                args.output,
+                args.timeout,
+                &style(global, io),
+                io,
+            )?;
             Ok(report.exit_code())
         }
         Command::Completion { .. } => Ok(0),
@@ -159,6 +178,7 @@ async fn execute(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
 
 fn print_report(
     report: &send::Report,
+    head: &str,
     format: Format,
     timeout: std::time::Duration,
     st: &Style,
@@ -167,11 +187,7 @@ fn print_report(
     if let Some(yaml) = structured(format) {
         return deliveries::print_structured(report, yaml, io.out);
     }
-    writeln!(
-        io.out,
-        "event {} ({}) accepted",
-        report.event_id, report.event
-    )?;
+    writeln!(io.out, "{head}")?;
     if let Some(why) = &report.not_followed {
         writeln!(io.err, "note: deliveries not followed: {why}")?;
         return Ok(());

@@ -279,7 +279,12 @@ pub fn deliveries_text(list: &[Delivery], style: &Style, w: &mut dyn Write) -> s
             if let Some(ms) = a.duration_ms {
                 line.push_str(&format!("  {ms}ms"));
             }
-            if let Some(m) = a.message.as_deref().filter(|m| !m.is_empty()) {
+            // The emulator (and Meshes) often say just "HTTP 500": no need to say it twice.
+            if let Some(m) = a
+                .message
+                .as_deref()
+                .filter(|m| !m.is_empty() && *m != status)
+            {
                 line.push_str(&format!("  {m}"));
             }
             writeln!(w, "{line}")?;

@@ -10,7 +10,7 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 
 use crate::plugin_support::{
-    OBJECTS, Receiver, Run, golden, ingest, normalize, plugin, quickstart_world,
+    OBJECTS, Receiver, Run, golden, ingest, normalize, plugin, plugin_on, quickstart_world,
 };
 use crate::support::{SOON, World, condition, eventually};
 
@@ -78,6 +78,11 @@ async fn tree_goldens_ready_failing_receiver_outage_and_stalled() {
             .len(),
         2
     );
+    // On a terminal the same table is coloured, and --no-color turns it off again.
+    let tty = plugin_on(&w, None, true, &["tree"]).await;
+    assert!(tty.out.contains("\x1b[32mTrue\x1b[0m"), "{:?}", tty.out);
+    let no_color = plugin_on(&w, None, true, &["tree", "--no-color"]).await;
+    assert_eq!(no_color.out, plain.out);
 
     // 2. One event delivered, then the receiver fails (HTTP 500): the failure, its outcome
     //    code and the destination's status are shown, newest first.
@@ -307,6 +312,7 @@ async fn send_deliveries_and_retry_follow_real_deliveries_and_print_no_secret() 
         retried.out
     );
     outputs.push(retried);
+    outputs.push(plugin(&w, None, &["tree"]).await);
     outputs.push(plugin(&w, None, &["tree", "-o", "yaml"]).await);
 
     // No secret in any output. Positive control: the values exist and are non-trivial.

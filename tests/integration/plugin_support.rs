@@ -138,8 +138,19 @@ pub struct Run {
 }
 
 /// Runs `kubectl meshes ARGS` in-process as the admin (or with `kubeconfig`), against this
-/// world's namespace and emulator.
+/// world's namespace and emulator, with stdout not a terminal (as when piped).
 pub async fn plugin(w: &World, kubeconfig: Option<&std::path::Path>, args: &[&str]) -> Run {
+    plugin_on(w, kubeconfig, false, args).await
+}
+
+/// Like [`plugin`], saying whether stdout is a terminal. With `PLUGIN_TRANSCRIPT=FILE` every
+/// run is appended to FILE as a shell session (how the README's captured session was made).
+pub async fn plugin_on(
+    w: &World,
+    kubeconfig: Option<&std::path::Path>,
+    terminal: bool,
+    args: &[&str],
+) -> Run {
     let env = TestEnv::shared().await;
     let kc = kubeconfig
         .unwrap_or(env.admin_kubeconfig())
@@ -161,15 +172,46 @@ pub async fn plugin(w: &World, kubeconfig: Option<&std::path::Path>, args: &[&st
         let mut io = kubectl_meshes::Io {
             out: &mut out,
             err: &mut err,
-            terminal: false,
+            terminal,
         };
         kubectl_meshes::run(argv, &mut io).await
     };
-    Run {
+    let run = Run {
         code,
         out: String::from_utf8(out).unwrap(),
         err: String::from_utf8(err).unwrap(),
+    };
+    if let Ok(path) = std::env::var("PLUGIN_TRANSCRIPT") {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.contains(' ') || a.contains('"') {
+                    format!("'{a}'")
+                } else {
+                    (*a).to_owned()
+                }
+            })
+            .collect();
+        writeln!(
+            f,
+            "$ kubectl meshes {} -n {}\n{}{}",
+            shown.join(" "),
+            w.ns,
+            run.out,
+            run.err
+        )
+        .unwrap();
+        if run.code != 0 {
+            writeln!(f, "(exit status {})", run.code).unwrap();
+        }
     }
+    run
 }
 
 /// Sends `event` with the workspace's publishable key (as an app would) and waits until
