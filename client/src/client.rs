@@ -15,15 +15,11 @@ use super::budget::BudgetRegistry;
 use super::config::{ClientConfig, ConfigError, ProxyConfig, is_loopback, parse_base_url};
 use super::credentials::Credentials;
 use super::error::{ApiError, Endpoint, Method, TransientCause};
-use super::event_calls::event_routes;
-use super::events::IngestKey;
 use super::jwt;
 use super::response::{classify_oversized, classify_status, excerpt, parse_retry_after};
 
 /// Header carrying the caller's create identity (harmless where Meshes ignores it).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
-/// Header carrying a workspace's publishable key on ingestion.
-pub const PUBLISHABLE_KEY_HEADER: &str = "X-Meshes-Publishable-Key";
 
 /// The Meshes management API client. Cheap to clone; clones share the HTTP connection pool
 /// and the per-access-key budgets. Credentials are passed per call, so one client serves
@@ -137,79 +133,14 @@ impl MeshesClient {
         url_under(&self.inner.base, call)
     }
 
-    /// Runs an ingestion call: `POST {events_url}/events` authenticated by the workspace's
-    /// publishable key instead of a JWT (the way an app sends events). No budget permit: the
-    /// budgets are per machine key, and this call uses none. Never retried (a POST).
-    pub(crate) async fn execute_ingest<T: DeserializeOwned>(
-        &self,
-        events_url: &str,
-        key: &IngestKey,
-        body: Vec<u8>,
-    ) -> Result<T, ApiError> {
-        let call = Call::new(Method::Post, event_routes::EVENTS, vec!["events"]);
-        let endpoint = call.endpoint;
-        let local = |message: String| ApiError::Local { endpoint, message };
-        if key.is_empty() {
-            return Err(local("the publishable key is empty".to_owned()));
-        }
-        // The same transport policy as the management API: https, or http to loopback only.
-        let base = parse_base_url(events_url)
-            .map_err(|e| local(format!("the events URL is refused: {e}")))?;
-        let url = url_under(&base, &call)?;
-        let mut value = HeaderValue::from_str(key.expose())
-            .map_err(|_| local("the publishable key is not a valid header value".to_owned()))?;
-        value.set_sensitive(true);
-        if let Some(gate) = &self.inner.config.gate
-            && !gate.may_send()
-        {
-            return Err(ApiError::Transient {
-                endpoint,
-                cause: TransientCause::NotSent,
-                message: "the send gate is closed".to_owned(),
-            });
-        }
-        let response = self
-            .inner
-            .http
-            .post(url)
-            .header(PUBLISHABLE_KEY_HEADER, value)
-            .header(ACCEPT, "application/json")
-            .header(CONTENT_TYPE, "application/json")
-            .timeout(self.inner.config.request_timeout)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(endpoint, &e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let limit = self.inner.config.max_response_bytes;
-        let Some(body) = read_capped(response, limit)
-            .await
-            .map_err(|e| transport_error(endpoint, &e))?
-        else {
-            return Err(classify_oversized(endpoint, status, limit, retry_after));
-        };
-        if (200..300).contains(&status) {
-            return serde_json::from_slice(&body).map_err(|e| ApiError::Unexpected {
-                endpoint,
-                status: Some(status),
-                message: format!(
-                    "the event was accepted but the answer cannot be read: {}",
-                    decode_message(&e, false)
-                ),
-                excerpt: excerpt(&body, false),
-            });
-        }
-        Err(classify_status(endpoint, status, &body, retry_after, false))
+    /// The HTTP client (for calls with their own authentication, such as ingestion).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 }
 
 /// `base` + `/api/v1` + the call's segments and query.
-fn url_under(base: &Url, call: &Call<'_>) -> Result<Url, ApiError> {
+pub(crate) fn url_under(base: &Url, call: &Call<'_>) -> Result<Url, ApiError> {
     let mut url = base.clone();
     {
         let mut segs = url.path_segments_mut().map_err(|()| ApiError::Local {
@@ -397,7 +328,7 @@ impl MeshesClient {
 /// (or at once when `content-length` already says so): `Ok(None)` then, and the rest of the
 /// body is never read (dropping the response closes the connection). A larger body therefore
 /// never sits in memory; the request timeout bounds a body that trickles in.
-async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Option<Vec<u8>>, reqwest::Error> {
@@ -418,7 +349,7 @@ async fn read_capped(
 
 /// Describes a JSON decoding failure. Serde's text may quote the offending value, so for
 /// bodies that can hold settings only the position and category are kept.
-fn decode_message(e: &serde_json::Error, redact: bool) -> String {
+pub(crate) fn decode_message(e: &serde_json::Error, redact: bool) -> String {
     if redact {
         format!(
             "response body does not match the contract ({:?} error at line {} column {})",
@@ -431,7 +362,7 @@ fn decode_message(e: &serde_json::Error, redact: bool) -> String {
     }
 }
 
-fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> ApiError {
+pub(crate) fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> ApiError {
     let cause = if e.is_timeout() {
         TransientCause::Timeout
     } else {

@@ -5,15 +5,22 @@
 //! reads delivery history, so its mocks need not implement these calls.
 
 use async_trait::async_trait;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use serde::de::DeserializeOwned;
 
 use super::calls::walk_pages;
-use super::client::{Call, MeshesClient};
+use super::client::{Call, MeshesClient, decode_message, read_capped, transport_error, url_under};
+use super::config::parse_base_url;
 use super::credentials::Credentials;
-use super::error::{ApiError, Endpoint, Method};
+use super::error::{ApiError, Endpoint, Method, TransientCause};
 use super::events::{
     Attempt, Event, EventFilter, IngestKey, IngestedEnvelope, NewEvent, RuleEvent,
 };
+use super::response::{classify_oversized, classify_status, excerpt, parse_retry_after};
 use super::types::Page;
+
+/// Header carrying a workspace's publishable key on ingestion.
+pub const PUBLISHABLE_KEY_HEADER: &str = "X-Meshes-Publishable-Key";
 
 /// Route templates of the event calls, as they appear in errors and emulator counters.
 pub mod event_routes {
@@ -205,9 +212,79 @@ impl MeshesEvents for MeshesClient {
             endpoint,
             message: format!("could not encode the event: {e}"),
         })?;
-        let created: IngestedEnvelope = self.execute_ingest(events_url, key, bytes).await?;
+        let created: IngestedEnvelope =
+            post_with_publishable_key(self, events_url, key, bytes).await?;
         Ok(created.event)
     }
+}
+
+/// Runs an ingestion call: `POST {events_url}/events` authenticated by the workspace's
+/// publishable key instead of a JWT (the way an app sends events). No budget permit: the
+/// budgets are per machine key, and this call uses none. Never retried (a POST).
+async fn post_with_publishable_key<T: DeserializeOwned>(
+    client: &MeshesClient,
+    events_url: &str,
+    key: &IngestKey,
+    body: Vec<u8>,
+) -> Result<T, ApiError> {
+    let call = Call::new(Method::Post, event_routes::EVENTS, vec!["events"]);
+    let endpoint = call.endpoint;
+    let local = |message: String| ApiError::Local { endpoint, message };
+    if key.is_empty() {
+        return Err(local("the publishable key is empty".to_owned()));
+    }
+    // The same transport policy as the management API: https, or http to loopback only.
+    let base =
+        parse_base_url(events_url).map_err(|e| local(format!("the events URL is refused: {e}")))?;
+    let url = url_under(&base, &call)?;
+    let mut value = HeaderValue::from_str(key.expose())
+        .map_err(|_| local("the publishable key is not a valid header value".to_owned()))?;
+    value.set_sensitive(true);
+    if let Some(gate) = &client.config().gate
+        && !gate.may_send()
+    {
+        return Err(ApiError::Transient {
+            endpoint,
+            cause: TransientCause::NotSent,
+            message: "the send gate is closed".to_owned(),
+        });
+    }
+    let response = client
+        .http()
+        .post(url)
+        .header(PUBLISHABLE_KEY_HEADER, value)
+        .header(ACCEPT, "application/json")
+        .header(CONTENT_TYPE, "application/json")
+        .timeout(client.config().request_timeout)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| transport_error(endpoint, &e))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let limit = client.config().max_response_bytes;
+    let Some(body) = read_capped(response, limit)
+        .await
+        .map_err(|e| transport_error(endpoint, &e))?
+    else {
+        return Err(classify_oversized(endpoint, status, limit, retry_after));
+    };
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(&body).map_err(|e| ApiError::Unexpected {
+            endpoint,
+            status: Some(status),
+            message: format!(
+                "the event was accepted but the answer cannot be read: {}",
+                decode_message(&e, false)
+            ),
+            excerpt: excerpt(&body, false),
+        });
+    }
+    Err(classify_status(endpoint, status, &body, retry_after, false))
 }
 
 #[cfg(test)]

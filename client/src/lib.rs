@@ -44,14 +44,14 @@ pub mod types;
 
 pub use budget::{BudgetPermit, BudgetRegistry};
 pub use calls::{DEFAULT_MAX_LIST_PAGES, MeshesApi, routes, walk_pages};
-pub use client::{IDEMPOTENCY_KEY_HEADER, MeshesClient, PUBLISHABLE_KEY_HEADER};
+pub use client::{IDEMPOTENCY_KEY_HEADER, MeshesClient};
 pub use config::{
     BudgetConfig, ClientConfig, ConfigError, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES,
     ProxyConfig, RetryConfig, parse_base_url,
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
-pub use event_calls::{MeshesEvents, event_routes};
+pub use event_calls::{MeshesEvents, PUBLISHABLE_KEY_HEADER, event_routes};
 pub use gate::{Gate, SendGate};
 pub use response::MAX_RETRY_AFTER;
 pub use types::{

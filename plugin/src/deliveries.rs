@@ -128,7 +128,11 @@ pub async fn run(
             .flatten()
             .any(|id| id == &re.rule),
     };
-    let cutoff = now - chrono::Duration::from_std(args.since).unwrap_or(chrono::Duration::MAX);
+    // An absurd --since (say 1000000y) means "everything", not an overflow panic.
+    let cutoff = chrono::Duration::from_std(args.since)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let events = recent(api, &creds, &workspace_id, cutoff, args.limit, |ev| {
         ev.rule_events.iter().any(matches)
     })

@@ -205,7 +205,7 @@ pub fn tree_text(
             line.push_str(&style.paint(t, *p));
             dlen += t.chars().count();
         }
-        line.push_str(&" ".repeat(dwidth - dlen + 3));
+        line.push_str(&" ".repeat(dwidth.saturating_sub(dlen) + 3));
         line.push_str(&r.age);
         writeln!(w, "{}", line.trim_end())?;
         if let Some((indent, msg)) = &r.message {
