@@ -13,6 +13,8 @@ mod lifecycle;
 mod lifecycle_fixes;
 mod operator_process;
 mod ops;
+mod plugin;
+mod plugin_support;
 mod secrets;
 mod support;
 mod tenancy;
