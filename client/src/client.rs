@@ -131,23 +131,35 @@ impl MeshesClient {
     }
 
     fn url(&self, call: &Call<'_>) -> Result<Url, ApiError> {
-        let mut url = self.inner.base.clone();
-        {
-            let mut segs = url.path_segments_mut().map_err(|()| ApiError::Local {
-                endpoint: call.endpoint,
-                message: "the base URL cannot carry a path".to_owned(),
-            })?;
-            segs.pop_if_empty()
-                .extend(["api", "v1"])
-                .extend(&call.segments);
-        }
-        if !call.query.is_empty() {
-            url.query_pairs_mut()
-                .extend_pairs(call.query.iter().map(|(k, v)| (*k, v.as_str())));
-        }
-        Ok(url)
+        url_under(&self.inner.base, call)
     }
 
+    /// The HTTP client (for calls with their own authentication, such as ingestion).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+}
+
+/// `base` + `/api/v1` + the call's segments and query.
+pub(crate) fn url_under(base: &Url, call: &Call<'_>) -> Result<Url, ApiError> {
+    let mut url = base.clone();
+    {
+        let mut segs = url.path_segments_mut().map_err(|()| ApiError::Local {
+            endpoint: call.endpoint,
+            message: "the base URL cannot carry a path".to_owned(),
+        })?;
+        segs.pop_if_empty()
+            .extend(["api", "v1"])
+            .extend(&call.segments);
+    }
+    if !call.query.is_empty() {
+        url.query_pairs_mut()
+            .extend_pairs(call.query.iter().map(|(k, v)| (*k, v.as_str())));
+    }
+    Ok(url)
+}
+
+impl MeshesClient {
     /// Runs a call and decodes a 2xx body into `T`.
     pub(crate) async fn execute<T: DeserializeOwned>(
         &self,
@@ -336,7 +348,7 @@ impl MeshesClient {
 /// (or at once when `content-length` already says so): `Ok(None)` then, and the rest of the
 /// body is never read (dropping the response closes the connection). A larger body therefore
 /// never sits in memory; the request timeout bounds a body that trickles in.
-async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Option<Vec<u8>>, reqwest::Error> {
@@ -357,7 +369,7 @@ async fn read_capped(
 
 /// Describes a JSON decoding failure. Serde's text may quote the offending value, so for
 /// bodies that can hold settings only the position and category are kept.
-fn decode_message(e: &serde_json::Error, redact: bool) -> String {
+pub(crate) fn decode_message(e: &serde_json::Error, redact: bool) -> String {
     if redact {
         format!(
             "response body does not match the contract ({:?} error at line {} column {})",
@@ -370,7 +382,7 @@ fn decode_message(e: &serde_json::Error, redact: bool) -> String {
     }
 }
 
-fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> ApiError {
+pub(crate) fn transport_error(endpoint: Endpoint, e: &reqwest::Error) -> ApiError {
     let cause = if e.is_timeout() {
         TransientCause::Timeout
     } else {

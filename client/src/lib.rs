@@ -18,7 +18,9 @@
 //!   wait and 429, for metrics; credentials are labelled by [`credential_label`] (a short hash
 //!   of the access key), never by a key.
 //! - [`MeshesApi`]: the trait the controllers depend on (mock it in tests).
-//! - [`types`]: the wire types.
+//! - [`MeshesEvents`]: event history, delivery attempts, manual retry and ingestion with a
+//!   publishable key (what `kubectl meshes` reads; the operator does not use it).
+//! - [`types`], [`events`]: the wire types.
 //!
 //! Egress: proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` by default
 //! ([`ProxyConfig`]); an extra PEM CA bundle can be trusted in addition to the platform
@@ -30,6 +32,9 @@ mod client;
 mod config;
 mod credentials;
 mod error;
+mod event_calls;
+pub mod events;
+mod events_golden;
 mod gate;
 mod golden;
 mod hostile_tests;
@@ -50,6 +55,7 @@ pub use config::{
 };
 pub use credentials::{Credentials, CredentialsError, SecretKey};
 pub use error::{ApiError, Endpoint, ErrorClass, FieldError, Method, TransientCause};
+pub use event_calls::{MeshesEvents, PUBLISHABLE_KEY_HEADER, event_routes};
 pub use gate::{Gate, SendGate};
 pub use observe::{CallObserver, StatusClass, credential_label};
 pub use response::MAX_RETRY_AFTER;

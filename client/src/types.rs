@@ -73,6 +73,9 @@ macro_rules! string_enum {
     };
 }
 
+// Shared with the event types in `events.rs`.
+pub(crate) use string_enum;
+
 string_enum! {
     /// Integration (connection and rule) type: the 15 types of the contract; values added by
     /// Meshes later land in the catch-all.

@@ -20,6 +20,8 @@ mod lifecycle_fixes;
 mod namespaced;
 mod operator_process;
 mod ops;
+mod plugin;
+mod plugin_support;
 mod secrets;
 mod support;
 mod tenancy;
