@@ -21,6 +21,7 @@
 //! - [`step`]: a pass's conclusion and the error mappings all controllers share.
 //! - [`workspace`], [`connection`], [`rule`]: per kind only what differs (watches, mappers,
 //!   decisions, the [`lifecycle::Kind`] implementation).
+//! - [`scope`]: which objects an instance handles and its decoding watches of them.
 //! - [`run`]: starting everything; [`wake`]: which changes of an object wake its controller.
 
 pub mod catalog;
@@ -42,6 +43,7 @@ pub mod references;
 pub mod report;
 pub mod rule;
 pub mod run;
+pub mod scope;
 pub mod settings;
 pub mod snapshot;
 pub mod step;

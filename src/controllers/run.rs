@@ -10,18 +10,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::channel::mpsc;
-use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
-use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::config::OperatorConfig;
@@ -29,157 +22,14 @@ use super::context::{Context, Stores, Triggers};
 use super::error::Error;
 use super::lifecycle::Kind;
 use super::metrics::{Metrics, PassResult};
-use super::{connection, frame, references, watches, workspace};
+use super::{connection, frame, references, workspace};
 use crate::api::MeshesApi;
 use crate::ops::Health;
 use crate::resources::{Decoded, GROUP, MeshesConnection, MeshesRule, MeshesWorkspace, VERSION};
 use crate::shutdown::Stop;
 
-/// A namespaced kind the operator watches and decodes (the bounds every watch needs).
-pub trait Watched:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone
-    + DeserializeOwned
-    + std::fmt::Debug
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<K> Watched for K where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-/// Which objects this operator instance handles (shards split by namespace or label selector).
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    /// Watch only these namespaces; empty = all namespaces. Each namespace has its own watches
-    /// (merged, [`watches::merge`]), so RBAC in those namespaces is enough: nothing is listed
-    /// or watched cluster-wide.
-    pub namespaces: Vec<String>,
-    /// Watch only custom resources with these labels (e.g. `meshes.io/shard=a`).
-    pub label_selector: Option<String>,
-}
-
-impl Scope {
-    /// One API per watched namespace, or one for all namespaces.
-    pub(super) fn apis<K>(&self, client: kube::Client) -> Vec<Api<K>>
-    where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-    {
-        if self.namespaces.is_empty() {
-            return vec![Api::all(client)];
-        }
-        self.namespaces
-            .iter()
-            .map(|ns| Api::namespaced(client.clone(), ns))
-            .collect()
-    }
-
-    /// Whether objects of `namespace` belong to this instance.
-    pub fn covers(&self, namespace: Option<&str>) -> bool {
-        self.namespaces.is_empty()
-            || namespace.is_some_and(|ns| self.namespaces.iter().any(|n| n == ns))
-    }
-
-    /// The watch events of this scope's objects of kind `K`: one watcher per namespace,
-    /// merged into the events of one watch ([`watches::merge`]).
-    pub(super) fn events<K>(
-        &self,
-        client: kube::Client,
-        wc: watcher::Config,
-    ) -> BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>
-    where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug
-            + Send
-            + Sync
-            + 'static,
-    {
-        let streams = self
-            .apis::<K>(client)
-            .into_iter()
-            .map(|api| watcher(api, wc.clone()).default_backoff().boxed())
-            .collect();
-        watches::merge(streams)
-    }
-
-    /// The watch of this scope's objects of kind `K`, each decoded on its own: a controller
-    /// over all of them (those that do not decode included, to be reported) and a store of the
-    /// ones that decode.
-    fn watch<K>(
-        &self,
-        client: kube::Client,
-        wc: watcher::Config,
-    ) -> (Controller<Decoded<K>>, Store<K>)
-    where
-        K: Watched,
-    {
-        let (reader, mut writer) = reflector::store::<Decoded<K>>();
-        let (decoded, mut decoded_writer) = reflector::store::<K>();
-        let known = decoded.clone();
-        let events = self
-            .events::<Decoded<K>>(client, wc)
-            .map_ok(move |ev| {
-                writer.apply_watcher_event(&ev);
-                if let Some(ev) = decoded_event(&ev, &known) {
-                    decoded_writer.apply_watcher_event(&ev);
-                }
-                ev
-            })
-            .applied_objects()
-            // Not woken by its own status writes (see `wake`): retries follow the backoff.
-            .predicate_filter(super::wake::changed_by_others, Default::default());
-        (Controller::for_stream(events, reader), decoded)
-    }
-
-    /// Changes of this scope's objects of kind `P` (any object, decodable or not), for mappers
-    /// that need only the object's name and namespace.
-    fn changes<P>(
-        &self,
-        client: kube::Client,
-        wc: watcher::Config,
-    ) -> impl futures::Stream<Item = Result<Decoded<P>, watcher::Error>> + Send + 'static
-    where
-        P: Watched,
-    {
-        self.events::<Decoded<P>>(client, wc).touched_objects()
-    }
-
-    /// Changes of this scope's Secrets, metadata only (Secret data is read on demand, so
-    /// memory does not grow with Secret sizes). Each consumer gets its own plain watch stream,
-    /// mapped and dropped as events arrive: no cache of Secrets is kept (a shared reflector
-    /// would save watches but hold every Secret's metadata in memory).
-    fn secret_changes(
-        &self,
-        client: kube::Client,
-    ) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static
-    {
-        self.events::<PartialObjectMeta<Secret>>(client, watcher::Config::default().any_semantic())
-            .touched_objects()
-    }
-
-    fn watcher_config(&self) -> watcher::Config {
-        let wc = watcher::Config::default().any_semantic();
-        match &self.label_selector {
-            Some(sel) => wc.labels(sel),
-            None => wc,
-        }
-    }
-}
+pub use super::scope::{Scope, Watched};
+use super::scope::{decoded_ref, to_decoded};
 
 /// Waits until the three CRDs are served, logging every 10 s, instead of crashing when the
 /// operator starts before its CRDs are installed.
@@ -453,125 +303,8 @@ async fn reconcile<K: Kind>(obj: Arc<Decoded<K>>, ctx: Arc<Context>) -> Result<A
     result
 }
 
-/// The watch event of the decoded objects' store for `ev`: objects that do not decode are left
-/// out, and one that stops decoding leaves the store (as `known` had it).
-fn decoded_event<K>(ev: &watcher::Event<Decoded<K>>, known: &Store<K>) -> Option<watcher::Event<K>>
-where
-    K: Resource<DynamicType = ()> + Clone,
-{
-    let gone = |obj: &Decoded<K>| {
-        known
-            .get(&same_object(ObjectRef::from_obj(obj)))
-            .map(|k| watcher::Event::Delete(k.as_ref().clone()))
-    };
-    match ev {
-        watcher::Event::Init => Some(watcher::Event::Init),
-        watcher::Event::InitDone => Some(watcher::Event::InitDone),
-        watcher::Event::InitApply(obj) => obj.ok().cloned().map(watcher::Event::InitApply),
-        watcher::Event::Apply(obj) => match obj.ok() {
-            Some(k) => Some(watcher::Event::Apply(k.clone())),
-            None => gone(obj),
-        },
-        watcher::Event::Delete(obj) => match obj.ok() {
-            Some(k) => Some(watcher::Event::Delete(k.clone())),
-            None => gone(obj),
-        },
-    }
-}
-
-/// The same object's reference as one of type `B` (`K` and [`Decoded`] `K`).
-fn same_object<A, B>(r: ObjectRef<A>) -> ObjectRef<B>
-where
-    A: Resource<DynamicType = ()>,
-    B: Resource<DynamicType = ()>,
-{
-    let mut out = ObjectRef::new(&r.name);
-    out.namespace = r.namespace;
-    out
-}
-
-/// The reference of a [`Decoded`] object.
-fn decoded_ref<K: Resource<DynamicType = ()>>(r: ObjectRef<K>) -> ObjectRef<Decoded<K>> {
-    same_object(r)
-}
-
-/// A mapper to references of `K` as one to references of [`Decoded`] `K`.
-fn to_decoded<P, K, I>(
-    mapper: impl Fn(P) -> I + Send + Sync + 'static,
-) -> impl Fn(P) -> Vec<ObjectRef<Decoded<K>>> + Send + Sync + 'static
-where
-    K: Resource<DynamicType = ()>,
-    I: IntoIterator<Item = ObjectRef<K>>,
-{
-    move |p| mapper(p).into_iter().map(decoded_ref).collect()
-}
-
 async fn log_result<T, E: std::fmt::Display>(kind: &'static str, res: Result<T, E>) {
     if let Err(e) = res {
         tracing::debug!(kind, error = %e, "controller");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn decoded(name: &str, type_: &str) -> Decoded<MeshesConnection> {
-        let obj = json!({
-            "apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection",
-            "metadata": {"name": name, "namespace": "acme", "uid": format!("uid-{name}")},
-            "spec": {"workspaceRef": {"name": "acme"}, "type": type_}
-        });
-        Decoded::from_json(&obj.to_string()).unwrap()
-    }
-
-    fn names(store: &Store<MeshesConnection>) -> Vec<String> {
-        let mut names: Vec<String> = store.state().iter().map(|c| c.name_any()).collect();
-        names.sort();
-        names
-    }
-
-    /// The decoded objects' store follows the watch, leaving out objects that do not decode
-    /// and dropping one that stops decoding.
-    #[test]
-    fn the_store_of_decoded_objects_leaves_out_the_others() {
-        let (store, mut writer) = reflector::store::<MeshesConnection>();
-        let mut apply = |ev: watcher::Event<Decoded<MeshesConnection>>| {
-            if let Some(ev) = decoded_event(&ev, &store) {
-                writer.apply_watcher_event(&ev);
-            }
-        };
-        let (good, bad) = (decoded("good", "webhook"), decoded("bad", "carrier-pigeon"));
-        assert!(good.ok().is_some() && bad.ok().is_none());
-        apply(watcher::Event::Init);
-        apply(watcher::Event::InitApply(good.clone()));
-        apply(watcher::Event::InitApply(bad.clone()));
-        apply(watcher::Event::InitDone);
-        assert_eq!(names(&store), ["good"]);
-        // An object that stops decoding leaves the store; one that decodes again comes back.
-        apply(watcher::Event::Apply(decoded("good", "carrier-pigeon")));
-        assert!(names(&store).is_empty());
-        apply(watcher::Event::Apply(good.clone()));
-        apply(watcher::Event::Apply(decoded("bad", "webhook")));
-        assert_eq!(names(&store), ["bad", "good"]);
-        apply(watcher::Event::Delete(good));
-        apply(watcher::Event::Delete(bad));
-        assert!(names(&store).is_empty());
-    }
-
-    #[test]
-    fn references_keep_name_and_namespace() {
-        let r: ObjectRef<MeshesConnection> = ObjectRef::new("hook").within("acme");
-        let d = decoded_ref(r.clone());
-        assert_eq!(
-            (d.name.as_str(), d.namespace.as_deref()),
-            ("hook", Some("acme"))
-        );
-        assert_eq!(same_object::<_, MeshesConnection>(d), r);
-        let mapper = to_decoded(|n: &str| vec![ObjectRef::<MeshesRule>::new(n).within("acme")]);
-        let refs = mapper("r1");
-        assert_eq!(refs.len(), 1);
-        assert_eq!(refs[0].name, "r1");
     }
 }
