@@ -36,5 +36,9 @@ pub use workspace::{MeshesWorkspace, MeshesWorkspaceSpec, MeshesWorkspaceStatus}
 pub const GROUP: &str = "meshes.io";
 /// API version of the three kinds.
 pub const VERSION: &str = "v1alpha1";
-/// Category shared by the three kinds: `kubectl get meshes` lists them all.
+/// Category shared by the three kinds: `kubectl get meshes` lists them all, except in clusters
+/// where another CRD's resource is called `meshes` (Kuma, AWS App Mesh): a resource name wins
+/// over a category, so there use [`CATEGORY_UNSHADOWED`].
 pub const CATEGORY: &str = "meshes";
+/// A second category no other project's resource is named after: `kubectl get meshesio`.
+pub const CATEGORY_UNSHADOWED: &str = "meshesio";

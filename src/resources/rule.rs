@@ -25,6 +25,7 @@ use super::conditions::Condition;
     singular = "meshesrule",
     shortname = "mrule",
     category = "meshes",
+    category = "meshesio",
     namespaced,
     status = "MeshesRuleStatus",
     derive = "PartialEq",
@@ -34,6 +35,12 @@ use super::conditions::Condition;
         type_ = "string",
         json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
         description = "Whether the rule matches the spec"
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Synced")].status"#,
+        description = "Whether the last attempt to reach Meshes succeeded (False during an outage, even while Ready)"
     ),
     printcolumn(
         name = "Reason",
