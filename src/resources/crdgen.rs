@@ -256,7 +256,7 @@ mod tests {
             );
             assert_eq!(
                 crd.spec.names.categories.as_deref(),
-                Some(&["meshes".to_owned()][..])
+                Some(&["meshes".to_owned(), "meshesio".to_owned()][..])
             );
             let v = &crd.spec.versions[0];
             assert_eq!(v.name, "v1alpha1");
@@ -274,6 +274,10 @@ mod tests {
                 cols,
                 [
                     ("Ready", r#".status.conditions[?(@.type=="Ready")].status"#),
+                    (
+                        "Synced",
+                        r#".status.conditions[?(@.type=="Synced")].status"#
+                    ),
                     ("Reason", r#".status.conditions[?(@.type=="Ready")].reason"#),
                     ("Meshes ID", id_path),
                     ("Age", ".metadata.creationTimestamp"),
