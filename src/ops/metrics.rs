@@ -332,45 +332,27 @@ impl Metrics {
             ));
             self.count_object(kind, conds);
         };
-        for o in stores.all_workspaces() {
-            let conds = o
-                .status
-                .as_ref()
-                .map(|s| s.conditions.as_slice())
-                .unwrap_or_default();
-            count(
-                KINDS[0],
-                o.metadata.namespace.as_ref(),
-                o.metadata.name.as_ref(),
-                conds,
-            );
+        // The three kinds' status types differ only in type: one loop, written once.
+        macro_rules! count_each {
+            ($kind:expr, $objects:expr) => {
+                for o in $objects {
+                    let conds = o
+                        .status
+                        .as_ref()
+                        .map(|s| s.conditions.as_slice())
+                        .unwrap_or_default();
+                    count(
+                        $kind,
+                        o.metadata.namespace.as_ref(),
+                        o.metadata.name.as_ref(),
+                        conds,
+                    );
+                }
+            };
         }
-        for o in stores.all_connections() {
-            let conds = o
-                .status
-                .as_ref()
-                .map(|s| s.conditions.as_slice())
-                .unwrap_or_default();
-            count(
-                KINDS[1],
-                o.metadata.namespace.as_ref(),
-                o.metadata.name.as_ref(),
-                conds,
-            );
-        }
-        for o in stores.all_rules() {
-            let conds = o
-                .status
-                .as_ref()
-                .map(|s| s.conditions.as_slice())
-                .unwrap_or_default();
-            count(
-                KINDS[2],
-                o.metadata.namespace.as_ref(),
-                o.metadata.name.as_ref(),
-                conds,
-            );
-        }
+        count_each!(KINDS[0], stores.all_workspaces());
+        count_each!(KINDS[1], stores.all_connections());
+        count_each!(KINDS[2], stores.all_rules());
         let mut requeued = self.requeued.lock().unwrap_or_else(PoisonError::into_inner);
         requeued.retain(|k| present.contains(k));
         self.requeues_pending.clear();

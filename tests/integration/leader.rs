@@ -196,6 +196,26 @@ fn writes_by<'a>(all: &'a [Write], user: &str) -> Vec<&'a Write> {
     all.iter().filter(|w| w.user == user).collect()
 }
 
+/// Changes the tenant's connection so that its update is committed upstream but answered only
+/// `secs` later, and returns once that update is in flight.
+async fn update_in_flight(w: &World, secs: u64) {
+    let fault = w.emu.admin().add_fault(
+        format!("PUT /api/v1/connections/* latency-after-commit={secs}s next=1")
+            .parse()
+            .unwrap(),
+    );
+    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "acme-hook"},
+        "spec": {"workspaceRef": {"name": "acme"}, "type": "webhook", "metadata": {"url": "https://hooks.example/acme2"}}}))
+        .await;
+    eventually(
+        "the slowed update in flight",
+        SOON,
+        || async { Some(w.emu.admin().fault_hits(fault)) },
+        |h| *h == 1,
+    )
+    .await;
+}
+
 const LEASE: &str = "meshes-leader-test";
 
 /// Two replicas: only the leader calls Meshes and writes; SIGKILL of the leader → the standby
@@ -288,21 +308,7 @@ async fn sigterm_drains_then_hands_over_without_overlap() {
         .await;
 
     // A pass in flight: the connection's update is committed upstream, its answer takes 3 s.
-    let fault = w.emu.admin().add_fault(
-        "PUT /api/v1/connections/* latency-after-commit=3s next=1"
-            .parse()
-            .unwrap(),
-    );
-    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "acme-hook"},
-        "spec": {"workspaceRef": {"name": "acme"}, "type": "webhook", "metadata": {"url": "https://hooks.example/acme2"}}}))
-        .await;
-    eventually(
-        "the slowed update in flight",
-        SOON,
-        || async { Some(w.emu.admin().fault_hits(fault)) },
-        |h| *h == 1,
-    )
-    .await;
+    update_in_flight(&w, 3).await;
     let term = Instant::now();
     a.signal(sys::SIGTERM);
     let status = loop {
@@ -373,21 +379,7 @@ async fn a_paused_leader_writes_nothing_after_it_resumes() {
     // Stopped in the middle of a pass: the connection's update is committed upstream and its
     // answer comes 6 s later, into the socket of a stopped process. Resumed, that pass goes on
     // at once to write the status: only the fence stops it.
-    let fault = w.emu.admin().add_fault(
-        "PUT /api/v1/connections/* latency-after-commit=6s next=1"
-            .parse()
-            .unwrap(),
-    );
-    w.apply(json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesConnection", "metadata": {"name": "acme-hook"},
-        "spec": {"workspaceRef": {"name": "acme"}, "type": "webhook", "metadata": {"url": "https://hooks.example/acme2"}}}))
-        .await;
-    eventually(
-        "the slowed update in flight",
-        SOON,
-        || async { Some(w.emu.admin().fault_hits(fault)) },
-        |h| *h == 1,
-    )
-    .await;
+    update_in_flight(&w, 6).await;
     let in_flight = Instant::now();
     a.signal(sys::SIGSTOP);
     let took = wait_holder(&w, "meshes-leader-stop", &b, SOON).await;

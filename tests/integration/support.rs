@@ -78,37 +78,7 @@ pub struct World {
 impl World {
     /// A namespace, an emulator and a `meshes-credentials` Secret holding its default key.
     pub async fn new(prefix: &str) -> World {
-        if let Ok(filter) = std::env::var("TEST_LOG") {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_test_writer()
-                .try_init();
-        }
-        let env = TestEnv::shared().await;
-        env.install_crds(&crdgen::all_crds())
-            .await
-            .expect("install CRDs");
-        let ns = env.namespace(prefix).await;
-        let client = env.client().await;
-        let emu = Emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator");
-        let world = World {
-            ns,
-            client,
-            emu,
-            operator: None,
-        };
-        let c = world.emu.credentials();
-        world
-            .put_credentials(
-                "meshes-credentials",
-                &c.access_key,
-                &c.secret_key,
-                &c.org_id,
-            )
-            .await;
-        world
+        World::with_emulator(prefix, EmulatorConfig::default()).await
     }
 
     /// Settings that keep tests fast: short grace, short backoff, long resync.
@@ -501,27 +471,7 @@ impl World {
     /// Like [`World::new`] on another control plane (a private one: [`TestEnv::start`]), whose
     /// CRDs the caller installs.
     pub async fn on_env(env: &TestEnv, prefix: &str) -> World {
-        let ns = env.namespace(prefix).await;
-        let client = env.client().await;
-        let emu = Emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator");
-        let world = World {
-            ns,
-            client,
-            emu,
-            operator: None,
-        };
-        let c = world.emu.credentials();
-        world
-            .put_credentials(
-                "meshes-credentials",
-                &c.access_key,
-                &c.secret_key,
-                &c.org_id,
-            )
-            .await;
-        world
+        World::build(env, prefix, EmulatorConfig::default()).await
     }
 
     /// Like [`World::new`] with a custom emulator configuration.
@@ -530,6 +480,18 @@ impl World {
         env.install_crds(&crdgen::all_crds())
             .await
             .expect("install CRDs");
+        World::build(env, prefix, config).await
+    }
+
+    /// A namespace on `env`, an emulator started with `config`, and a `meshes-credentials`
+    /// Secret holding its default key.
+    async fn build(env: &TestEnv, prefix: &str, config: EmulatorConfig) -> World {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let ns = env.namespace(prefix).await;
         let client = env.client().await;
         let emu = Emulator::start(config).await.expect("emulator");
