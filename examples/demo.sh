@@ -244,8 +244,9 @@ kubectl apply -f "$qs/"
 cluster_secret="$(kubectl get secret hook-signing -n acme -o jsonpath='{.data.secret}' | base64 -d)"
 [[ "$cluster_secret" == "$signing_secret" ]] ||
   fail "the receiver's signing secret differs from the Secret hook-signing"
-info "note: the Deployment from 04-app.yaml is stored but never runs: this control plane has no"
-info "      controller-manager, scheduler or kubelets. The demo posts its events with curl instead."
+info "note: the Deployment from 04-app.yaml is stored but never runs: this control plane runs only"
+info "      the namespace and garbage-collector controllers, no scheduler or kubelets. The demo"
+info "      posts its events with curl instead."
 
 # --- 6. the operator ------------------------------------------------------------------------------
 

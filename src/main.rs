@@ -1,4 +1,4 @@
-//! CLI wiring only: `run`, `crds`, `version`.
+//! CLI wiring only: `run`, `import`, `crds`, `generate`, `version`.
 
 use std::sync::Arc;
 
@@ -37,6 +37,17 @@ enum Command {
         #[arg(long, default_value = ".")]
         root: std::path::PathBuf,
     },
+    /// Write every generated file: the CRD YAML and the reference pages in `docs/reference/`
+    /// (configuration from the flags and the chart's values, CRDs from the schema); with
+    /// `--check` fail when any differs from the code.
+    Generate {
+        /// Only compare the files on disk with the generated ones; exit 1 when they differ.
+        #[arg(long)]
+        check: bool,
+        /// Repository root holding `crds/` and `charts/`.
+        #[arg(long, default_value = ".")]
+        root: std::path::PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run(*args)?,
         Command::Crds { check, root } => meshes_operator::cli::crds::command(check, &root)?,
+        Command::Generate { check, root } => meshes_operator::cli::docs::command(check, &root)?,
         Command::Import(args) => {
             init_logging(meshes_operator::cli::LogFormat::Text, "warn")?;
             let same = tokio::runtime::Runtime::new()?

@@ -16,7 +16,7 @@ if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 
 fi
 
 # Go builds run alone: never in parallel with a cargo build (2 cores, memory peaks at link).
-step "control-plane binaries (kube-apiserver, kubectl, etcd, helm) and the image builder"
+step "control-plane binaries (kube-apiserver, kubectl, etcd, helm) and the test tools (imagebuild, gitopscheck)"
 MESHES_TESTENV_BIN="$(bash testenv/scripts/build.sh)"
 export MESHES_TESTENV_BIN
 echo "using $MESHES_TESTENV_BIN"
@@ -36,8 +36,8 @@ if ! cargo deny --version >/dev/null 2>&1; then
 fi
 cargo deny --workspace --locked check --hide-inclusion-graph bans licenses sources
 
-step "generated CRDs match the Rust types"
-cargo run --locked -q -p meshes-operator -- crds --check
+step "generated files (CRDs, docs/reference) match the code"
+cargo run --locked -q -p meshes-operator -- generate --check
 
 # The container image without a container engine: a static musl release binary (profile
 # `image`) and an OCI layout written by testenv/go/imagebuild (built in the Go step above).

@@ -16,36 +16,50 @@ use crate::leader::LeaderConfig;
 pub struct LeaderArgs {
     /// Elect one leader among the replicas of this scope through a coordination.k8s.io Lease;
     /// the others stand by (no Meshes call, no Kubernetes write) and take over when it stops.
-    #[arg(long, env = "MESHES_LEADER_ELECT")]
+    #[arg(
+        long,
+        env = "MESHES_LEADER_ELECT",
+        help_heading = "Replicas, leader election and the Kubernetes client"
+    )]
     pub leader_elect: bool,
     /// Namespace of the Lease (default: $POD_NAMESPACE, else the kubeconfig's namespace).
-    #[arg(long, env = "MESHES_LEADER_ELECTION_NAMESPACE")]
+    #[arg(
+        long,
+        env = "MESHES_LEADER_ELECTION_NAMESPACE",
+        help_heading = "Replicas, leader election and the Kubernetes client"
+    )]
     pub leader_election_namespace: Option<String>,
     /// Name of the Lease (default: `meshes-operator`, plus a hash of --watch-namespace and
     /// --selector when they narrow the scope, so each shard elects its own leader).
-    #[arg(long, env = "MESHES_LEADER_ELECTION_ID")]
+    #[arg(
+        long,
+        env = "MESHES_LEADER_ELECTION_ID",
+        help_heading = "Replicas, leader election and the Kubernetes client"
+    )]
     pub leader_election_id: Option<String>,
     /// How long a Lease counts as held after its last renewal: the longest a standby waits
     /// when a leader dies without releasing it.
-    #[arg(long, env = "MESHES_LEASE_DURATION", default_value = "15s", value_parser = parse_flag)]
+    #[arg(long, env = "MESHES_LEASE_DURATION", default_value = "15s", value_parser = parse_flag, help_heading = "Replicas, leader election and the Kubernetes client")]
     pub lease_duration: Duration,
     /// How long the leader keeps writing without a successful renewal; must be shorter than
     /// the lease duration (the difference is the margin between two writers).
-    #[arg(long, env = "MESHES_RENEW_DEADLINE", default_value = "10s", value_parser = parse_flag)]
+    #[arg(long, env = "MESHES_RENEW_DEADLINE", default_value = "10s", value_parser = parse_flag, help_heading = "Replicas, leader election and the Kubernetes client")]
     pub renew_deadline: Duration,
     /// How often the Lease is renewed (leader) or read (standby); at most half the renew
     /// deadline.
-    #[arg(long, env = "MESHES_RETRY_PERIOD", default_value = "2s", value_parser = parse_flag)]
+    #[arg(long, env = "MESHES_RETRY_PERIOD", default_value = "2s", value_parser = parse_flag, help_heading = "Replicas, leader election and the Kubernetes client")]
     pub retry_period: Duration,
     /// On SIGTERM: how long passes in flight may take to finish before they are abandoned and
     /// the Lease is released (keep it below the pod's terminationGracePeriodSeconds).
-    #[arg(long, env = "MESHES_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = parse_flag)]
+    #[arg(long, env = "MESHES_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = parse_flag, help_heading = "Replicas, leader election and the Kubernetes client")]
     pub shutdown_timeout: Duration,
-    /// Sustained requests per second of the controllers' Kubernetes client.
-    #[arg(long, env = "MESHES_KUBE_QPS", default_value_t = 50.0, value_parser = super::positive_rate)]
+    /// Sustained requests per second of the controllers' Kubernetes client (a token bucket:
+    /// requests wait, they never fail). The Lease has a client of its own, never paced behind
+    /// these.
+    #[arg(long, env = "MESHES_KUBE_QPS", default_value_t = 50.0, value_parser = super::positive_rate, help_heading = "Replicas, leader election and the Kubernetes client")]
     pub kube_qps: f64,
     /// Requests above the sustained rate the Kubernetes client may send at once.
-    #[arg(long, env = "MESHES_KUBE_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    #[arg(long, env = "MESHES_KUBE_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000), help_heading = "Replicas, leader election and the Kubernetes client")]
     pub kube_burst: u32,
 }
 

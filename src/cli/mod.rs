@@ -3,6 +3,7 @@
 //! scope configurations, and [`crds`], the `meshes-operator crds` command (CRD files on disk).
 
 pub mod crds;
+pub mod docs;
 pub mod import;
 pub mod leader;
 
@@ -38,97 +39,164 @@ pub enum DeletionPolicyArg {
 /// `meshes-operator run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Meshes management API base URL (plain http only for loopback hosts).
-    #[arg(long, env = "MESHES_API_URL", default_value = "https://api.meshes.io")]
+    /// Meshes management API base URL.
+    ///
+    /// `https://` always; `http://` only for loopback hosts (a local emulator). A trailing
+    /// `/api/v1` is accepted.
+    #[arg(
+        long,
+        env = "MESHES_API_URL",
+        default_value = "https://api.meshes.io",
+        help_heading = "Meshes API"
+    )]
     pub api_url: String,
-    /// Event ingestion base (including /api/v1) written to each workspace's output Secret.
+    /// Ingestion base (including `/api/v1`) written as `MESHES_EVENTS_URL` into each
+    /// workspace's output Secret; the operator never calls it.
     #[arg(
         long,
         env = "MESHES_EVENTS_URL",
-        default_value = "https://events.meshes.io/api/v1"
+        default_value = "https://events.meshes.io/api/v1",
+        help_heading = "Meshes API"
     )]
     pub events_url: String,
-    /// Default credentials Secret as `NAMESPACE/NAME`, for workspaces without credentialsRef.
-    #[arg(long, env = "MESHES_DEFAULT_CREDENTIALS")]
+    /// Default credentials Secret as `NAMESPACE/NAME`, used by workspaces without
+    /// `credentialsRef` (and inherited by their connections and rules).
+    ///
+    /// Default credentials never reach raw IDs: objects with `workspaceId`, `connectionId` or
+    /// `adopt.id` must carry their own `credentialsRef`.
+    #[arg(long, env = "MESHES_DEFAULT_CREDENTIALS", help_heading = "Credentials")]
     pub default_credentials: Option<SecretRef>,
-    /// Namespaces allowed to use the default credentials (comma-separated; `*` for all).
+    /// Namespaces allowed to use the default credentials (comma-separated; `*` allows all).
+    ///
+    /// Empty means none: the default credentials are never used implicitly.
     #[arg(
         long,
         env = "MESHES_DEFAULT_CREDENTIALS_NAMESPACES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        help_heading = "Credentials"
     )]
     pub default_credentials_namespaces: Vec<String>,
     /// Watch only these namespaces (comma-separated; default: all namespaces).
-    #[arg(long, env = "MESHES_WATCH_NAMESPACE", value_delimiter = ',')]
+    ///
+    /// One watch per namespace, merged into one cache per kind: Roles in those namespaces are
+    /// all the RBAC this needs.
+    #[arg(
+        long,
+        env = "MESHES_WATCH_NAMESPACE",
+        value_delimiter = ',',
+        help_heading = "Scope"
+    )]
     pub watch_namespace: Vec<String>,
-    /// Watch only custom resources matching this label selector (to shard the work).
-    #[arg(long, env = "MESHES_SELECTOR")]
+    /// Watch only MeshesWorkspace/Connection/Rule objects matching this label selector
+    /// (e.g. `meshes.io/shard=a`), to shard the work; Secrets are watched in the whole scope.
+    #[arg(long, env = "MESHES_SELECTOR", help_heading = "Scope")]
     pub selector: Option<String>,
-    /// Drift check period per workspace (e.g. 10m); jittered by ±10%.
-    #[arg(long, env = "MESHES_RESYNC_INTERVAL", default_value = "10m", value_parser = crate::controllers::durations::parse_flag)]
+    /// Drift check period per workspace (±10 % jitter).
+    ///
+    /// One check reads the workspace and lists its connections and rules. Per workspace
+    /// override: annotation `meshes.io/resync-interval`.
+    #[arg(long, env = "MESHES_RESYNC_INTERVAL", default_value = "10m", value_parser = crate::controllers::durations::parse_flag, help_heading = "Timing and policy")]
     pub resync_interval: Duration,
     /// The shortest `meshes.io/resync-interval` a namespace owner may set (longer than a day is
     /// refused too); an out-of-range value is reported on the object and not applied.
-    #[arg(long, env = "MESHES_MIN_RESYNC_INTERVAL", default_value = "10s", value_parser = crate::controllers::durations::parse_flag)]
+    #[arg(long, env = "MESHES_MIN_RESYNC_INTERVAL", default_value = "10s", value_parser = crate::controllers::durations::parse_flag, help_heading = "Timing and policy")]
     pub min_resync_interval: Duration,
     /// Reconcile passes of one kind that run at once (1–1000): bounds the work, and paces the
     /// startup storm when every object is reconciled at once.
-    #[arg(long, env = "MESHES_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, env = "MESHES_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000), help_heading = "Timing and policy")]
     pub concurrency: u16,
     /// Watch events for one object closer together than this make one pass (0s to 10s).
-    #[arg(long, env = "MESHES_DEBOUNCE", default_value = "100ms", value_parser = debounce)]
+    #[arg(long, env = "MESHES_DEBOUNCE", default_value = "100ms", value_parser = debounce, help_heading = "Timing and policy")]
     pub debounce: Duration,
-    /// How long a missing credentials Secret is waited for before the object stalls.
-    #[arg(long, env = "MESHES_SECRET_GRACE", default_value = "2m", value_parser = crate::controllers::durations::parse_flag)]
+    /// How long a missing credentials or `secretMetadata` Secret is waited for
+    /// (`WaitingForSecret`) before the object stalls.
+    #[arg(long, env = "MESHES_SECRET_GRACE", default_value = "2m", value_parser = crate::controllers::durations::parse_flag, help_heading = "Timing and policy")]
     pub secret_grace: Duration,
-    /// Safety-net requeue while waiting for a dependency (watches do the real work).
-    #[arg(long, env = "MESHES_DEPENDENCY_REQUEUE", default_value = "5m", value_parser = crate::controllers::durations::parse_flag)]
+    /// Safety-net requeue while waiting for a parent CR (watches do the real work).
+    #[arg(long, env = "MESHES_DEPENDENCY_REQUEUE", default_value = "5m", value_parser = crate::controllers::durations::parse_flag, help_heading = "Timing and policy")]
     pub dependency_requeue: Duration,
-    /// How long a deletion waits for blocked upstream clean-up before releasing with a Warning.
-    #[arg(long, env = "MESHES_DELETION_RELEASE_TIMEOUT", default_value = "30s", value_parser = crate::controllers::durations::parse_flag)]
+    /// How long a deletion waits for clean-up that cannot proceed (rules left on a
+    /// connection, parent or credentials gone) before releasing the CR with a Warning Event
+    /// naming the orphaned Meshes IDs.
+    #[arg(long, env = "MESHES_DELETION_RELEASE_TIMEOUT", default_value = "30s", value_parser = crate::controllers::durations::parse_flag, help_heading = "Timing and policy")]
     pub deletion_release_timeout: Duration,
-    /// Deletion policy for created objects that do not set one.
+    /// Policy for connections and rules the operator created that do not set
+    /// `spec.deletionPolicy`.
+    ///
+    /// Adopted and `Observe` objects default to `Orphan` regardless; workspaces are always
+    /// released.
     #[arg(
         long,
         env = "MESHES_DEFAULT_DELETION_POLICY",
         value_enum,
-        default_value = "delete"
+        default_value = "delete",
+        help_heading = "Timing and policy"
     )]
     pub default_deletion_policy: DeletionPolicyArg,
-    /// Bind upstream objects that already exist with an object's identity instead of stalling
-    /// with NameConflict (disaster recovery for clusters rebuilt from Git).
-    #[arg(long, env = "MESHES_REBIND_BY_IDENTITY")]
+    /// Disaster recovery: bind upstream objects that already exist with an object's identity
+    /// (workspace name, connection name in its workspace, rule tuple), unbound by any CR,
+    /// instead of stalling with `NameConflict`.
+    ///
+    /// Per object: annotation `meshes.io/rebind-by-identity: "true"` (honoured only with the
+    /// object's own `credentialsRef`).
+    #[arg(long, env = "MESHES_REBIND_BY_IDENTITY", help_heading = "Meshes API")]
     pub rebind_by_identity: bool,
-    /// Meshes calls per second per access key.
-    #[arg(long, env = "MESHES_API_RATE", default_value_t = 10.0, value_parser = positive_rate)]
+    /// Sustained Meshes calls per second per access key (more than 0, at most 10000).
+    ///
+    /// A 429 from Meshes pauses only the access key that got it, honouring `Retry-After`
+    /// (capped at 5 min).
+    #[arg(long, env = "MESHES_API_RATE", default_value_t = 10.0, value_parser = positive_rate, help_heading = "Meshes API")]
     pub api_rate: f64,
-    /// Burst of Meshes calls per access key.
-    #[arg(long, env = "MESHES_API_BURST", default_value_t = 20)]
+    /// Burst of Meshes calls per access key (at least 1).
+    #[arg(
+        long,
+        env = "MESHES_API_BURST",
+        default_value_t = 20,
+        help_heading = "Meshes API"
+    )]
     pub api_burst: u32,
-    /// Concurrent Meshes calls per access key.
-    #[arg(long, env = "MESHES_API_CONCURRENCY", default_value_t = 8)]
+    /// Meshes calls in flight at once per access key (at least 1).
+    #[arg(
+        long,
+        env = "MESHES_API_CONCURRENCY",
+        default_value_t = 8,
+        help_heading = "Meshes API"
+    )]
     pub api_concurrency: usize,
-    /// Timeout of each Meshes call.
-    #[arg(long, env = "MESHES_API_TIMEOUT", default_value = "20s", value_parser = crate::controllers::durations::parse_flag)]
+    /// Timeout of each Meshes call (the connect timeout is a fixed 5 s). GETs are retried
+    /// (4 attempts); writes never are.
+    #[arg(long, env = "MESHES_API_TIMEOUT", default_value = "20s", value_parser = crate::controllers::durations::parse_flag, help_heading = "Meshes API")]
     pub api_timeout: Duration,
-    /// HTTPS proxy for Meshes calls (default: HTTPS_PROXY/NO_PROXY from the environment).
-    #[arg(long, env = "MESHES_PROXY")]
+    /// HTTPS proxy URL for Meshes calls.
+    ///
+    /// Without it, `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` from the environment
+    /// apply (loopback never uses a proxy).
+    #[arg(long, env = "MESHES_PROXY", help_heading = "Meshes API")]
     pub proxy: Option<String>,
-    /// Ignore proxy environment variables.
-    #[arg(long, env = "MESHES_NO_PROXY", conflicts_with = "proxy")]
+    /// Ignore the proxy environment variables; conflicts with `--proxy`.
+    #[arg(
+        long,
+        env = "MESHES_NO_PROXY",
+        conflicts_with = "proxy",
+        help_heading = "Meshes API"
+    )]
     pub no_proxy: bool,
-    /// Extra CA bundle (PEM) trusted for Meshes calls, for corporate TLS interception.
-    #[arg(long, env = "MESHES_CA_BUNDLE")]
+    /// Extra PEM CA bundle trusted for Meshes calls in addition to the platform roots
+    /// (TLS-inspecting egress).
+    #[arg(long, env = "MESHES_CA_BUNDLE", help_heading = "Meshes API")]
     pub ca_bundle: Option<PathBuf>,
-    /// Instance id for the User-Agent and Events (e.g. the shard name).
-    #[arg(long, env = "MESHES_INSTANCE_ID")]
+    /// Instance name (letters, digits, `-`, `_`, `.`) added to the User-Agent
+    /// (`meshes-operator/<version> (instance=<id>)`) and to the Event reporter; use the shard
+    /// name.
+    #[arg(long, env = "MESHES_INSTANCE_ID", help_heading = "Meshes API")]
     pub instance_id: Option<String>,
     /// Address of the Prometheus `/metrics` server (`HOST:PORT`; port 0 picks a free port;
     /// `0` disables the server).
     #[arg(
         long,
         env = "MESHES_METRICS_BIND_ADDRESS",
-        default_value = "0.0.0.0:8080"
+        default_value = "0.0.0.0:8080",
+        help_heading = "Metrics and health probes"
     )]
     pub metrics_bind_address: BindAddress,
     /// Address of the `/livez` and `/readyz` server (`HOST:PORT`; port 0 picks a free port;
@@ -136,14 +204,30 @@ pub struct RunArgs {
     #[arg(
         long,
         env = "MESHES_HEALTH_PROBE_BIND_ADDRESS",
-        default_value = "0.0.0.0:8081"
+        default_value = "0.0.0.0:8081",
+        help_heading = "Metrics and health probes"
     )]
     pub health_probe_bind_address: BindAddress,
-    /// Log format.
-    #[arg(long, env = "MESHES_LOG_FORMAT", value_enum, default_value = "text")]
+    /// Log format, to stderr: `json` writes one object per line.
+    #[arg(
+        long,
+        env = "MESHES_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        help_heading = "Logging"
+    )]
     pub log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax, e.g. info or info,meshes_client=debug).
-    #[arg(long, env = "MESHES_LOG", default_value = "info")]
+    /// Log filter in tracing `EnvFilter` syntax, e.g. `info,meshes_operator=debug` (`RUST_LOG`
+    /// is not read).
+    ///
+    /// The Meshes API calls (span `meshes_api`, retries, 429 pauses) log under the target
+    /// `meshes_client`, e.g. `info,meshes_client=debug`. No secret is logged at any level.
+    #[arg(
+        long,
+        env = "MESHES_LOG",
+        default_value = "info",
+        help_heading = "Logging"
+    )]
     pub log_level: String,
     /// Leader election, shutdown and Kubernetes client pacing.
     #[command(flatten)]

@@ -151,11 +151,14 @@ pub struct Context {
     pub triggers: Triggers,
     /// The rate limit on Events per object and reason.
     pub event_limit: super::event_limit::EventLimiter,
+    /// Secrets read by passes, re-read only when the metadata watch reports a change.
+    pub secrets: super::secret_cache::SecretCache,
     memos: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     waiting_since: Mutex<HashMap<String, Instant>>,
     stalls: Mutex<HashMap<String, StallKey>>,
     connection_facts: Mutex<HashMap<String, (String, String)>>,
+    finalizer_added: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The inputs a stall was concluded from. While they are unchanged, reconciling again (for
@@ -204,11 +207,13 @@ impl Context {
             metrics,
             triggers,
             event_limit: Default::default(),
+            secrets: Default::default(),
             memos: Mutex::default(),
             failures: Mutex::default(),
             waiting_since: Mutex::default(),
             stalls: Mutex::default(),
             connection_facts: Mutex::default(),
+            finalizer_added: Mutex::default(),
         }
     }
 
@@ -266,9 +271,34 @@ impl Context {
         }
     }
 
+    /// Records that this process added its finalizer to object `uid` and has not yet been
+    /// handed a version showing it.
+    pub fn finalizer_added(&self, uid: &str) {
+        if let Ok(mut s) = self.finalizer_added.lock() {
+            s.insert(uid.to_string());
+        }
+    }
+
+    /// Whether the finalizer of object `uid` was added by this process and not seen yet; seeing
+    /// it (`has` true) ends the record.
+    pub fn finalizer_pending(&self, uid: &str, has: bool) -> bool {
+        let Ok(mut s) = self.finalizer_added.lock() else {
+            return false;
+        };
+        if has {
+            s.remove(uid);
+            false
+        } else {
+            s.contains(uid)
+        }
+    }
+
     /// Forgets object `uid` (deleted, or its upstream state is unknown again).
     pub fn forget(&self, uid: &str) {
         self.clear_stall(uid);
+        if let Ok(mut s) = self.finalizer_added.lock() {
+            s.remove(uid);
+        }
         if let Ok(mut m) = self.memos.lock() {
             m.remove(uid);
         }

@@ -88,7 +88,11 @@ fn stalled(message: String) -> Unavailable {
 /// finalizer to the Secret while it is not being deleted.
 pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolved, Unavailable> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &secret.namespace);
-    let found = match api.get_opt(&secret.name).await {
+    let found = match ctx
+        .secrets
+        .get(&ctx.client, &secret.namespace, &secret.name)
+        .await
+    {
         Ok(found) => found,
         Err(e) => {
             return Err(Unavailable {
@@ -126,8 +130,20 @@ pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolv
     };
     ctx.stop_waiting(uid);
     let creds = parse(&found, secret).map_err(stalled)?;
-    if found.metadata.deletion_timestamp.is_none() {
-        ensure_in_use(&api, &found).await;
+    let has = found
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == CREDENTIALS_IN_USE);
+    if found.metadata.deletion_timestamp.is_none()
+        && ctx
+            .secrets
+            .should_add_finalizer(&secret.namespace, &secret.name, has)
+        && !ensure_in_use(&api, &found).await
+    {
+        ctx.secrets
+            .finalizer_failed(&secret.namespace, &secret.name);
     }
     Ok(Resolved {
         fingerprint: fingerprint(&creds),
@@ -186,20 +202,25 @@ fn fingerprint(creds: &Credentials) -> u64 {
     h.finish()
 }
 
-async fn ensure_in_use(api: &Api<Secret>, secret: &Secret) {
+/// Adds the in-use finalizer to `secret`; whether it is there now.
+async fn ensure_in_use(api: &Api<Secret>, secret: &Secret) -> bool {
     let mut finalizers = secret.metadata.finalizers.clone().unwrap_or_default();
     if finalizers.iter().any(|f| f == CREDENTIALS_IN_USE) {
-        return;
+        return true;
     }
     finalizers.push(CREDENTIALS_IN_USE.to_string());
     let name = secret.metadata.name.clone().unwrap_or_default();
     // resourceVersion makes this a compare-and-swap: a concurrent finalizer change is not lost.
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": secret.metadata.resource_version}});
-    if let Err(e) = api
+    match api
         .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        tracing::debug!(secret = %name, error = %e, "adding the in-use finalizer failed; retried next reconcile");
+        Ok(_) => true,
+        Err(e) => {
+            tracing::debug!(secret = %name, error = %e, "adding the in-use finalizer failed; retried next reconcile");
+            false
+        }
     }
 }
 

@@ -73,15 +73,27 @@ where
 {
     let ns = obj.namespace().unwrap_or_default();
     ctx.metrics.reconciled(&K::kind(&()), &ns, &obj.name_any());
+    let uid = obj.uid().unwrap_or_default();
+    let adding =
+        obj.meta().deletion_timestamp.is_none() && !obj.finalizers().iter().any(|f| f == FINALIZER);
+    if ctx.finalizer_pending(&uid, !adding) && adding {
+        // This process added the finalizer and the cache has not caught up: adding it again
+        // would be refused (422, the patch tests the list it saw). The watch event of the
+        // patch brings the next pass; the requeue is only a safety net.
+        return Ok(Action::requeue(std::time::Duration::from_secs(2)));
+    }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, obj, |event| async {
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             FinalizerEvent::Apply(o) => apply(&o, &ctx).await,
             FinalizerEvent::Cleanup(o) => cleanup(&o, &ctx).await,
         }
     })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    .await;
+    if adding && result.is_ok() {
+        ctx.finalizer_added(&uid);
+    }
+    result.map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// A deletion that must wait: reports `Ready=False, Deleting` with `message` (once; the status

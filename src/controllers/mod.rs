@@ -44,6 +44,7 @@ pub mod report;
 pub mod rule;
 pub mod run;
 pub mod scope;
+pub mod secret_cache;
 pub mod settings;
 pub mod snapshot;
 pub mod step;

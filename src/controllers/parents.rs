@@ -4,9 +4,11 @@
 //! controllers' stores; every reference stays inside the object's namespace.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::Api;
+use kube::runtime::reflector::ObjectRef;
 
 use super::config::SecretRef;
 use super::context::Context;
@@ -42,6 +44,41 @@ fn waiting(message: String, ctx: &Context) -> Step {
     }
 }
 
+/// How long at most a child waits for a parent on its way to Ready (one that has not reported
+/// anything yet, or is creating its Meshes object) without reporting the wait in its status.
+/// Objects applied together arrive together: without it every child would write
+/// `WaitingForDependency` while its parent waits its turn, one status write per child for
+/// nothing (the parent's watch wakes the child when it is Ready). Short on purpose: a child
+/// without status reads as `Current` to kstatus (Flux), so a create that takes longer (Meshes
+/// slow or down) is reported by the child after this. A parent that reports any other state (a
+/// failure, a wait of its own) is reported by the child at once.
+pub const QUIET_WAIT: Duration = Duration::from_secs(10);
+
+/// The key of a child's quiet wait for its parent ([`Context::waiting_for_since`]).
+const PARENT_WAIT: &str = "parent";
+
+/// [`waiting`], kept out of status for up to [`QUIET_WAIT`] while `parent` is on its way to
+/// Ready.
+fn waiting_for<P: kube::Resource>(
+    message: String,
+    ctx: &Context,
+    uid: &str,
+    parent: Option<&P>,
+    parent_conditions: Option<&Vec<crate::resources::Condition>>,
+) -> Step {
+    let ready = parent_conditions.and_then(|c| conditions::find(c, READY));
+    let on_its_way = ready.is_none_or(|c| c.reason == reasons::CREATING);
+    let in_progress = parent.is_some_and(|p| p.meta().deletion_timestamp.is_none()) && on_its_way;
+    if in_progress {
+        let waited = ctx.waiting_for_since(uid, PARENT_WAIT).elapsed();
+        if waited < QUIET_WAIT {
+            let left = (QUIET_WAIT - waited).min(Duration::from_secs(60));
+            return Step::quiet(Some(left + Duration::from_millis(200)));
+        }
+    }
+    waiting(message, ctx)
+}
+
 fn is_ready(conds: Option<&Vec<crate::resources::Condition>>) -> bool {
     conditions::is_true(conds.map(Vec::as_slice).unwrap_or_default(), READY)
 }
@@ -50,11 +87,11 @@ fn is_ready(conds: Option<&Vec<crate::resources::Condition>>) -> bool {
 /// its watch event may reach this controller before the workspace controller's cache, and a
 /// stale "not Ready" would leave the child waiting for a requeue that is far away.
 async fn find_workspace(ctx: &Context, ns: &str, name: &str) -> Option<Arc<MeshesWorkspace>> {
-    let cached = ctx.stores.workspaces.as_ref().and_then(|s| {
-        s.state()
-            .into_iter()
-            .find(|w| w.namespace().as_deref() == Some(ns) && w.name_any() == name)
-    });
+    let cached = ctx
+        .stores
+        .workspaces
+        .as_ref()
+        .and_then(|s| s.get(&ObjectRef::new(name).within(ns)));
     if cached
         .as_ref()
         .is_some_and(|w| is_ready(w.status.as_ref().map(|s| &s.conditions)))
@@ -71,11 +108,11 @@ async fn find_workspace(ctx: &Context, ns: &str, name: &str) -> Option<Arc<Meshe
 /// The connection: cache first, the API server when the cache says not Ready (see
 /// [`find_workspace`]).
 async fn find_connection(ctx: &Context, ns: &str, name: &str) -> Option<Arc<MeshesConnection>> {
-    let cached = ctx.stores.connections.as_ref().and_then(|s| {
-        s.state()
-            .into_iter()
-            .find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == name)
-    });
+    let cached = ctx
+        .stores
+        .connections
+        .as_ref()
+        .and_then(|s| s.get(&ObjectRef::new(name).within(ns)));
     if cached
         .as_ref()
         .is_some_and(|c| is_ready(c.status.as_ref().map(|s| &s.conditions)))
@@ -173,12 +210,23 @@ pub async fn of_connection(
             } else {
                 "not Ready yet"
             };
-            return Err(waiting(
-                format!("Waiting for MeshesWorkspace {} ({why})", wref.name),
+            let message = format!("Waiting for MeshesWorkspace {} ({why})", wref.name);
+            if deleting {
+                return Err(waiting(message, ctx));
+            }
+            return Err(waiting_for(
+                message,
                 ctx,
+                &conn.uid().unwrap_or_default(),
+                parent.as_deref(),
+                parent
+                    .as_ref()
+                    .and_then(|w| w.status.as_ref())
+                    .map(|s| &s.conditions),
             ));
         }
     };
+    ctx.stop_waiting_for(&conn.uid().unwrap_or_default(), PARENT_WAIT);
     let creds = match (&conn.spec.credentials_ref, parent.as_deref()) {
         (Some(r), _) => own_secret(&ns, r),
         (None, Some(w)) => workspace_credentials(ctx, w)?,
@@ -271,12 +319,21 @@ pub async fn of_rule(ctx: &Context, rule: &MeshesRule, deleting: bool) -> Result
             } else {
                 "not Ready yet"
             };
-            return Err(waiting(
+            return Err(waiting_for(
                 format!("Waiting for MeshesConnection {} ({why})", cref.name),
                 ctx,
+                &rule.uid().unwrap_or_default(),
+                parent.as_deref(),
+                parent
+                    .as_ref()
+                    .and_then(|c| c.status.as_ref())
+                    .map(|s| &s.conditions),
             ));
         }
     };
+    if !deleting {
+        ctx.stop_waiting_for(&rule.uid().unwrap_or_default(), PARENT_WAIT);
+    }
     let creds = match (&rule.spec.credentials_ref, parent.as_deref()) {
         (Some(r), _) => own_secret(&ns, r),
         (None, Some(c)) => Box::pin(of_connection(ctx, c, true)).await?.credentials,

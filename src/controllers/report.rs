@@ -73,7 +73,15 @@ where
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
-        tracing::debug!(error = %e, reason, "publishing an Event failed");
+        if warning {
+            // A Warning must reach someone: in a namespace being deleted the apiserver refuses
+            // new Events (NamespaceLifecycle), and a release with a Warning (an object left in
+            // Meshes) would otherwise leave no trace at all.
+            tracing::warn!(error = %e, reason, note = %ev.note.as_deref().unwrap_or_default(),
+                "publishing a Warning Event failed; logged instead");
+        } else {
+            tracing::debug!(error = %e, reason, "publishing an Event failed");
+        }
     }
 }
 

@@ -140,7 +140,8 @@ pub async fn run_until(
         triggers,
     ));
 
-    let secrets = || scope.secret_changes(client.clone());
+    ctx.secrets.fed_by(&scope);
+    let secrets = || scope.secret_changes(client.clone(), ctx.secrets.clone());
     // Secret events on a workspace's output Secret name clear its stall memory before its next
     // pass (an OwnershipConflict is fixed by deleting the foreign Secret, which changes none of
     // the stall's inputs).

@@ -95,7 +95,14 @@ impl Scope {
         let streams = self
             .apis::<K>(client)
             .into_iter()
-            .map(|api| watcher(api, wc.clone()).default_backoff().boxed())
+            .map(|api| {
+                watcher(api, wc.clone())
+                    .default_backoff()
+                    // Never read, and often the largest part of an object: not kept in any
+                    // store (memory grows with every cached object otherwise).
+                    .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+                    .boxed()
+            })
             .collect();
         watches::merge(streams)
     }
@@ -149,9 +156,11 @@ impl Scope {
     pub(super) fn secret_changes(
         &self,
         client: kube::Client,
+        cache: super::secret_cache::SecretCache,
     ) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static
     {
         self.events::<PartialObjectMeta<Secret>>(client, watcher::Config::default().any_semantic())
+            .inspect_ok(move |ev| cache.observe(ev))
             .touched_objects()
     }
 

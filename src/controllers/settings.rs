@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -78,17 +77,20 @@ pub async fn resolve(
     let mut merged = plain.clone();
     let mut secret_keys = Vec::new();
     let mut sources = BTreeMap::new();
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut cache: BTreeMap<String, Option<Secret>> = BTreeMap::new();
+    let mut cache: BTreeMap<String, Option<std::sync::Arc<Secret>>> = BTreeMap::new();
     for entry in spec.secret_metadata.iter().flatten() {
         let secret_name = &entry.secret_key_ref.name;
         if !cache.contains_key(secret_name) {
-            let found = api.get_opt(secret_name).await.map_err(|e| Unavailable {
-                outcome: Outcome::Transient {
-                    message: format!("reading Secret {namespace}/{secret_name}: {e}"),
-                },
-                requeue: Some(ctx.next_backoff(uid)),
-            })?;
+            let found = ctx
+                .secrets
+                .get(&ctx.client, namespace, secret_name)
+                .await
+                .map_err(|e| Unavailable {
+                    outcome: Outcome::Transient {
+                        message: format!("reading Secret {namespace}/{secret_name}: {e}"),
+                    },
+                    requeue: Some(ctx.next_backoff(uid)),
+                })?;
             cache.insert(secret_name.clone(), found);
         }
         // A grace timer per Secret: the credentials check (its own timer) and other

@@ -40,6 +40,13 @@ impl Step {
         }
     }
 
+    /// The same step, with one more pass after `after`. For stalls whose inputs may have moved
+    /// under the pass: that pass re-reads them, and is quiet if they are still the same.
+    pub fn recheck_after(mut self, after: Duration) -> Self {
+        self.requeue = Some(after);
+        self
+    }
+
     /// Decide nothing, write nothing.
     pub fn quiet(requeue: Option<Duration>) -> Self {
         Self {
@@ -79,6 +86,15 @@ pub fn kube_transient(ctx: &Context, uid: &str, e: kube::Error) -> Step {
     }
 }
 
+/// When a pass stalls on credentials Meshes refused (401/403), one more pass this much later.
+/// A rotation can race a pass: it read the old key, the rotation revoked it while the pass ran,
+/// and the refusal is concluded with the key the Secret no longer holds. The Secret watch wakes
+/// the object for the new key, but a stall must not depend on that wake alone (the reliability
+/// churn with rotations saw workspaces stay `InvalidCredentials` with a valid key in their
+/// Secret). The extra pass re-reads the credentials: with the same key it is quiet (no Meshes
+/// call, no status write, no further requeue), with another it tries again.
+pub const CREDENTIALS_RECHECK: Duration = Duration::from_secs(30);
+
 /// Maps a Meshes error to a step by the client's one classification ([`ErrorClass`]):
 /// transient or unknown outcome → backoff (a write with an unknown outcome is claimed by the
 /// lifecycle, never repeated blindly); 429 → the server's pause; everything else → Stalled,
@@ -105,13 +121,15 @@ pub fn api_error(ctx: &Context, uid: &str, secret: Option<&SecretRef>, e: ApiErr
         ErrorClass::Unauthorized => Step::stalled(
             reasons::INVALID_CREDENTIALS,
             format!("Meshes refused the credentials{from_secret} ({e}); fix or rotate them"),
-        ),
+        )
+        .recheck_after(CREDENTIALS_RECHECK),
         ErrorClass::Forbidden => Step::stalled(
             reasons::INVALID_CREDENTIALS,
             format!(
                 "The access key{from_secret} may not do this ({e}); use a key with access to the workspace"
             ),
-        ),
+        )
+        .recheck_after(CREDENTIALS_RECHECK),
         ErrorClass::Rejected | ErrorClass::Conflict | ErrorClass::NotFound => Step::stalled(
             reasons::REJECTED,
             format!("Meshes rejected the request: {e}"),
@@ -239,7 +257,12 @@ mod tests {
             match (stalls, &step.outcome) {
                 (None, Outcome::Transient { .. }) => assert!(step.requeue.is_some(), "{class:?}"),
                 (Some(want), Outcome::Stalled { reason, .. }) => {
-                    assert_eq!(*reason, want, "{class:?}")
+                    assert_eq!(*reason, want, "{class:?}");
+                    // Refused credentials are looked at once more (a rotation may have raced
+                    // the pass); other stalls wait for a change of their inputs.
+                    let recheck = matches!(class, ErrorClass::Unauthorized | ErrorClass::Forbidden)
+                        .then_some(CREDENTIALS_RECHECK);
+                    assert_eq!(step.requeue, recheck, "{class:?}");
                 }
                 (want, got) => panic!("{class:?}: wanted {want:?}, got {got:?}"),
             }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the pinned control-plane binaries (kube-apiserver, kubectl, etcd, helm) and the image
-# builder (imagebuild) from the Go wrapper modules in testenv/go into a cache outside the
-# repository, keyed by their versions.
+# Builds the pinned control-plane binaries (kube-apiserver, kube-controller-manager, kubectl,
+# etcd, helm) and the test tools (imagebuild, gitopscheck) from the Go wrapper modules in
+# testenv/go into a cache outside the repository, keyed by their versions.
 # Reuses binaries already present. Go builds run one at a time (2 cores; memory peaks at link).
 # Prints the bin directory on its last line.
 set -euo pipefail
@@ -45,26 +45,38 @@ done
 build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"
 build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver "$kube_ld"
 build kubectl kube k8s.io/kubernetes/cmd/kubectl "$kube_ld"
+# The namespace and garbage-collector controllers, so namespace deletion and ownerReference
+# collection are the real thing in the tiers that need them (issue 17).
+build kube-controller-manager kube k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ld"
 build helm helm helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 
-# The image builder (go/imagebuild, on go-containerregistry pinned in its go.mod). Its own cache
-# entry, keyed by a hash of its module files: a change to it rebuilds only it, never the control
-# plane (whose key is the versions above). Linked into the bin dir as `imagebuild`.
-ib_src="$here/go/imagebuild"
-ib_key="$(cat "$ib_src/go.mod" "$ib_src/go.sum" "$ib_src"/*.go | sha256sum | cut -c1-16)"
-ib_dir="$cache/imagebuild-$ib_key"
-if [[ -x "$ib_dir/imagebuild" ]]; then
-  log "imagebuild: cached at $ib_dir/imagebuild"
-else
-  log "imagebuild: building (go-containerregistry $(awk '$1=="require" && $2 ~ /go-containerregistry/ {print $3}' "$ib_src/go.mod"))"
-  start=$SECONDS
-  mkdir -p "$ib_dir"
-  (cd "$ib_src" && go build -p "${TESTENV_GO_PARALLEL:-2}" -trimpath -ldflags "-s -w" \
-      -o "$ib_dir/imagebuild.tmp" .)
-  mv "$ib_dir/imagebuild.tmp" "$ib_dir/imagebuild"
-  log "imagebuild: built in $((SECONDS - start))s"
-fi
-ln -sfn "$ib_dir/imagebuild" "$bin/imagebuild"
+# Test tools built from our own Go modules, each in its own cache entry keyed by a hash of its
+# module files: a change to one rebuilds only it, never the control plane (whose key is the
+# versions above). Each is linked into the bin dir under its name.
+tool() { # name (the module is go/<name>) what
+  local name="$1" src="$here/go/$1" what="$2"
+  local key dir
+  key="$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha256sum | cut -c1-16)"
+  dir="$cache/$name-$key"
+  if [[ -x "$dir/$name" ]]; then
+    log "$name: cached at $dir/$name"
+  else
+    log "$name: building ($what)"
+    local start=$SECONDS
+    mkdir -p "$dir"
+    (cd "$src" && go build -p "${TESTENV_GO_PARALLEL:-2}" -trimpath -ldflags "-s -w" \
+        -o "$dir/$name.tmp" .)
+    mv "$dir/$name.tmp" "$dir/$name"
+    log "$name: built in $((SECONDS - start))s"
+  fi
+  ln -sfn "$dir/$name" "$bin/$name"
+}
+mod_version() { awk -v m="$2" '$1 == m || ($1 == "require" && $2 == m) {print ($1 == m ? $2 : $3)}' "$here/go/$1/go.mod"; }
+
+# The image builder, on go-containerregistry.
+tool imagebuild "go-containerregistry $(mod_version imagebuild github.com/google/go-containerregistry)"
+# Argo CD health (gopher-lua) and kstatus (cli-utils) evaluation of live objects (docs/gitops.md).
+tool gitopscheck "gopher-lua $(mod_version gitopscheck github.com/yuin/gopher-lua), cli-utils $(mod_version gitopscheck sigs.k8s.io/cli-utils)"
 
 "$bin/kube-apiserver" --version >&2
 "$bin/etcd" --version | sed -n 1p >&2  # sed reads everything: no SIGPIPE under pipefail

@@ -1,5 +1,6 @@
-//! Starting and stopping etcd + kube-apiserver on free loopback ports, the way envtest does,
-//! with RBAC on, ServiceAccount token signing and an audit log.
+//! Starting and stopping etcd + kube-apiserver (+ kube-controller-manager for namespace deletion
+//! and garbage collection) on free loopback ports, the way envtest does, with RBAC on,
+//! ServiceAccount token signing and an audit log.
 
 use std::fs::{self, File};
 use std::net::TcpListener;
@@ -12,7 +13,7 @@ use anyhow::{Context, bail};
 use crate::certs::{self, Pki};
 use crate::kubeconfig::{self, UserAuth};
 use crate::runrecord::{ChildRecord, RunRecord};
-use crate::{bins, procfs, spawn, sys};
+use crate::{bins, controller_manager, procfs, spawn, sys};
 
 /// Options for [`ControlPlane::start`].
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct Options {
     pub apiserver_port: Option<u16>,
     /// How long to wait for `/readyz` (generous: noisy 2-core machines need tens of seconds).
     pub ready_timeout: Duration,
+    /// Start kube-controller-manager (namespace and garbage-collector controllers) too.
+    pub controller_manager: bool,
 }
 
 impl Options {
@@ -37,6 +40,7 @@ impl Options {
             work_dir,
             apiserver_port: None,
             ready_timeout: Duration::from_secs(90),
+            controller_manager: true,
         })
     }
 }
@@ -50,7 +54,7 @@ fn rand_u32() -> u32 {
     t ^ std::process::id().rotate_left(16)
 }
 
-/// A running control plane. Dropping it stops both processes.
+/// A running control plane. Dropping it stops its processes.
 #[derive(Debug)]
 pub struct ControlPlane {
     /// Scratch directory.
@@ -69,6 +73,7 @@ pub struct ControlPlane {
     record: RunRecord,
     etcd: Child,
     apiserver: Child,
+    controller_manager: Option<Child>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -198,8 +203,19 @@ impl ControlPlane {
             record,
             etcd,
             apiserver,
+            controller_manager: None,
         };
         cp.wait_ready(opts.ready_timeout).await?;
+        if opts.controller_manager {
+            let port = free_port()?;
+            let mut kcm = controller_manager::spawn(&cp.work_dir, &cp.admin_kubeconfig, port)?;
+            push_child(&mut cp.record, &cp.run_dir, &kcm, "kube-controller-manager")?;
+            let healthy =
+                controller_manager::wait_healthy(&mut kcm, port, &cp.work_dir, opts.ready_timeout)
+                    .await;
+            cp.controller_manager = Some(kcm);
+            healthy?;
+        }
         Ok(cp)
     }
 
@@ -267,10 +283,14 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// Stops both processes (SIGTERM, then SIGKILL after a grace period) and removes the run
-    /// record and scratch directory.
+    /// Stops every process (SIGTERM, then SIGKILL after a grace period; the controller manager
+    /// first, etcd last) and removes the run record and scratch directory.
     pub fn stop(&mut self) {
-        for child in [&mut self.apiserver, &mut self.etcd] {
+        let children = self
+            .controller_manager
+            .iter_mut()
+            .chain([&mut self.apiserver, &mut self.etcd]);
+        for child in children {
             sys::signal(child.id(), sys::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(10);
             while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
@@ -291,6 +311,11 @@ impl ControlPlane {
     /// The pid of etcd.
     pub fn etcd_pid(&self) -> u32 {
         self.etcd.id()
+    }
+
+    /// The pid of kube-controller-manager, when it runs.
+    pub fn controller_manager_pid(&self) -> Option<u32> {
+        self.controller_manager.as_ref().map(Child::id)
     }
 }
 
@@ -315,7 +340,8 @@ fn push_child(
     record.save(run_dir)
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+/// The last `lines` lines of a log file (for startup errors).
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

@@ -87,8 +87,8 @@ impl TestEnv {
             .expect("admin client for the test control plane")
     }
 
-    /// Creates a fresh namespace named `<prefix>-<n>-<random>` and returns its name. Namespaces
-    /// never finish deleting here (no kube-controller-manager), so every test gets its own.
+    /// Creates a fresh namespace named `<prefix>-<n>-<random>` and returns its name. Every test
+    /// gets its own (a deleted one is really emptied and removed by the namespace controller).
     pub async fn namespace(&self, prefix: &str) -> String {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let salt = std::time::SystemTime::now()

@@ -1,4 +1,4 @@
-//! A real kube-apiserver + etcd control plane for tests and the demo, built from the Go modules
+//! A real kube-apiserver + etcd (+ kube-controller-manager) control plane for tests and the demo, built from the Go modules
 //! pinned in `testenv/go` (see `testenv/scripts/build.sh`). No hand-written fake: RBAC is on,
 //! ServiceAccount tokens work, and an audit log records every request.
 //!
@@ -8,6 +8,7 @@
 
 pub mod bins;
 pub mod certs;
+pub mod controller_manager;
 pub mod controlplane;
 pub mod env;
 pub mod kubeconfig;

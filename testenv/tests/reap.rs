@@ -32,7 +32,9 @@ fn record_of(run_dir: &Path, owner: u32) -> Option<RunRecord> {
 fn wait_for_children(run_dir: &Path, owner: u32) -> RunRecord {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Some(r) = record_of(run_dir, owner).filter(|r| r.children.len() == 2) {
+        // etcd, kube-apiserver and kube-controller-manager: all three are reaped.
+        if let Some(r) = record_of(run_dir, owner).filter(|r| r.children.len() == 3) {
+            assert_eq!(r.children[2].name, "kube-controller-manager");
             return r;
         }
         assert!(

@@ -14,7 +14,8 @@ use serde_json::Value;
 use crate::chart_support::{Rendered, chart_dir, kube_version, render, run_helm};
 
 /// The documented variants (docs/install.md) and their values files.
-const VARIANTS: [&str; 5] = [
+const VARIANTS: [&str; 6] = [
+    "ci/argocd-values.yaml",
     "ci/namespaced-values.yaml",
     "ci/default-credentials-values.yaml",
     "ci/metrics-values.yaml",
@@ -162,6 +163,24 @@ fn helm_lint_and_template_pass_for_the_defaults_and_every_variant() {
     assert_eq!(egress[0]["ports"][0]["port"], 53);
     assert_eq!(egress[1]["to"][0]["ipBlock"]["cidr"], "10.96.0.1/32");
     assert_eq!(egress[2]["ports"][0]["port"], 3128);
+
+    // Argo CD: one ConfigMap in Argo CD's namespace with the shipped script under each kind's
+    // argocd-cm key, byte for byte (docs/gitops.md shows the same keys).
+    let a = render("rel", "ops", &["ci/argocd-values.yaml"], &[]).unwrap();
+    let cm = a.one("ConfigMap");
+    assert_eq!(cm["metadata"]["namespace"], "argocd");
+    let script = std::fs::read_to_string(dir.join("files/argocd-health.lua")).unwrap();
+    let data = cm["data"].as_object().unwrap();
+    let keys: BTreeSet<&str> = data.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(crate::gitops_support::ARGOCD_HEALTH_KEYS),
+        "{cm:#?}"
+    );
+    for (k, v) in data {
+        assert_eq!(v.as_str(), Some(script.as_str()), "{k}");
+    }
+    assert!(d.of_kind("ConfigMap").is_empty(), "opt-in");
 }
 
 /// Every object of every variant is accepted by the real apiserver (server-side dry run, so
@@ -177,7 +196,10 @@ async fn every_rendered_object_passes_a_server_side_dry_run() {
     let watch = format!("{{{a},{b}}}");
     for v in std::iter::once("").chain(VARIANTS) {
         let files: Vec<&str> = if v.is_empty() { vec![] } else { vec![v] };
-        let mut sets = vec![("defaultCredentials.namespace", ns.as_str())];
+        let mut sets = vec![
+            ("defaultCredentials.namespace", ns.as_str()),
+            ("argocd.healthChecks.namespace", ns.as_str()),
+        ];
         if v.contains("namespaced") || v.contains("default-credentials") {
             sets.push(("watchNamespaces", watch.as_str()));
             sets.push(("defaultCredentials.allowedNamespaces", watch.as_str()));

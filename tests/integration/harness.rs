@@ -1,5 +1,6 @@
 //! The test control plane itself: CRDs, server-side apply on status, RBAC that really denies,
-//! and ServiceAccount kubeconfigs usable by child processes.
+//! ServiceAccount kubeconfigs usable by child processes, and the real namespace and garbage-collector
+//! controllers.
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -190,4 +191,57 @@ async fn service_account_kubeconfig_works_from_a_child_process() {
         .expect("run kubectl");
     assert!(!denied.status.success());
     assert!(String::from_utf8_lossy(&denied.stderr).contains("forbidden"));
+}
+
+/// kube-controller-manager runs beside the apiserver: a deleted namespace is emptied and goes
+/// (the namespace controller), and a dependent whose owner is deleted is collected (the garbage
+/// collector). Without it the namespace stays `Terminating` and the dependent stays.
+#[tokio::test]
+async fn namespace_deletion_and_garbage_collection_are_real() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    let env = TestEnv::shared().await;
+    assert!(env.control_plane().controller_manager_pid().is_some());
+    let client = env.client().await;
+    let ns = env.namespace("kcm").await;
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let owner = maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let dependent = |name: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": [{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+            "uid": owner.metadata.uid.clone().unwrap()}]}}))
+        .unwrap()
+    };
+    maps.create(&PostParams::default(), &dependent("dependent"))
+        .await
+        .unwrap();
+    maps.delete("owner", &Default::default()).await.unwrap();
+    crate::support::eventually(
+        "the dependent collected",
+        crate::support::SOON,
+        || async { Some(maps.get_opt("dependent").await.unwrap().is_none()) },
+        |gone| *gone,
+    )
+    .await;
+    // A namespace with an object in it is emptied and removed.
+    maps.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "content"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let namespaces: Api<Namespace> = Api::all(client);
+    namespaces.delete(&ns, &Default::default()).await.unwrap();
+    crate::support::eventually(
+        &format!("namespace {ns} gone"),
+        crate::support::SOON,
+        || async { Some(namespaces.get_opt(&ns).await.unwrap().is_none()) },
+        |gone| *gone,
+    )
+    .await;
 }

@@ -246,14 +246,17 @@ async fn deletion_case(name: &str, order: &[&str]) {
     ];
     let started = std::time::Instant::now();
     if order == ["namespace"] {
-        // No namespace controller runs here: delete the namespace, then every object in it in
-        // one sweep, as the namespace controller would.
+        // The real namespace controller (kube-controller-manager in testenv) empties it.
         let ns_api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
             kube::Api::all(w.client.clone());
         ns_api.delete(&w.ns, &Default::default()).await.unwrap();
-        for (kind, n) in objects {
-            w.delete(kind, n).await;
-        }
+        eventually(
+            &format!("namespace {} gone", w.ns),
+            SOON,
+            || async { Some(ns_api.get_opt(&w.ns).await.ok().flatten().is_none()) },
+            |gone| *gone,
+        )
+        .await;
     } else if order == ["*"] {
         for (kind, n) in objects {
             w.delete(kind, n).await;

@@ -39,21 +39,27 @@ fn workspace(name: &str, secret: &str) -> serde_json::Value {
         "spec": {"credentialsRef": {"name": secret}}})
 }
 
-/// Deletes Secret `secret` and workspaces `names` at once, after marking the namespace
-/// Terminating, as the namespace controller would (no namespace controller runs here).
-async fn delete_namespace_with(
-    w: &World,
-    secret: &str,
-    names: &[&str],
-    params: &kube::api::DeleteParams,
-) {
+/// Deletes the namespace (the real namespace controller then deletes Secret `secret` and the
+/// workspaces together, in the background) after deleting workspaces `names` with `params`
+/// (foreground: each outlives its own cleanup until the real garbage collector removes
+/// `foregroundDeletion`, so the cleanups always see each other). Waits until the namespace is
+/// gone.
+async fn delete_namespace_with(w: &World, names: &[&str], params: &kube::api::DeleteParams) {
     let ns_api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(w.client.clone());
-    ns_api.delete(&w.ns, &Default::default()).await.unwrap();
-    // The Secret goes first, so its own deletion event is seen while every user still exists.
-    w.delete("Secret", secret).await;
     for name in names {
         w.workspaces().delete(name, params).await.unwrap();
     }
+    ns_api.delete(&w.ns, &Default::default()).await.unwrap();
+    eventually(
+        &format!(
+            "namespace {} gone (workspaces and the shared Secret released)",
+            w.ns
+        ),
+        WITHIN,
+        || async { Some(ns_api.get_opt(&w.ns).await.unwrap().map(|n| n.status)) },
+        Option::is_none,
+    )
+    .await;
 }
 
 /// Finding 3: two workspaces sharing one credentials Secret, deleted together with the Secret
@@ -61,7 +67,7 @@ async fn delete_namespace_with(
 /// Secret's finalizer; nothing looked at the Secret again once both were gone, so it (and the
 /// namespace) hung. Deleted with foreground propagation, each workspace outlives its own
 /// cleanup until the garbage collector removes `foregroundDeletion`, so the cleanups always see
-/// each other; the test plays the garbage collector (none runs here).
+/// each other. The namespace and garbage-collector controllers are the real ones.
 #[tokio::test]
 async fn workspaces_sharing_a_secret_deleted_together_release_it() {
     let mut w = World::new("shared-del").await;
@@ -76,58 +82,15 @@ async fn workspaces_sharing_a_secret_deleted_together_release_it() {
 
     delete_namespace_with(
         &w,
-        "meshes-credentials",
         &["staging", "prod"],
         &kube::api::DeleteParams::foreground(),
     )
     .await;
-
-    let deadline = std::time::Instant::now() + WITHIN;
-    let mut cleaned = std::collections::BTreeSet::new();
-    loop {
-        let mut present = Vec::new();
-        for name in ["staging", "prod"] {
-            let Some(ws) = w.workspaces().get_opt(name).await.unwrap() else {
-                continue;
-            };
-            let finalizers = ws.metadata.finalizers.clone().unwrap_or_default();
-            // The garbage collector's part: the workspace has no dependents left once the
-            // operator's cleanup (which deletes its output Secret) is done.
-            if !finalizers.iter().any(|f| f == "meshes.io/finalizer") {
-                cleaned.insert(name);
-                let rest: Vec<&String> = finalizers
-                    .iter()
-                    .filter(|f| *f != "foregroundDeletion")
-                    .collect();
-                if rest.len() < finalizers.len() {
-                    w.workspaces()
-                        .patch(
-                            name,
-                            &kube::api::PatchParams::default(),
-                            &kube::api::Patch::Merge(&json!({"metadata": {"finalizers": rest}})),
-                        )
-                        .await
-                        .unwrap();
-                }
-            }
-            present.push(name);
-        }
-        let secret = secret_finalizers(&w, "meshes-credentials").await;
-        if present.is_empty() && secret.is_none() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out after {WITHIN:?}: workspaces still present {present:?}, \
-             cleaned up by the operator {cleaned:?}, credentials Secret finalizers {secret:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Positive control: the operator's cleanup ran for both (its finalizer went first).
-    assert_eq!(cleaned.len(), 2, "{cleaned:?}");
+    // Positive control: the operator released both workspaces (Meshes has no workspace delete).
+    assert_eq!(w.emu.admin().workspaces().len(), 2);
 }
 
-/// The same with background propagation (what the namespace controller uses): whether the two
+/// The same through the namespace controller alone (background propagation): whether the two
 /// cleanups overlap is a matter of timing here, so this one may pass without the fix.
 #[tokio::test]
 async fn workspaces_sharing_a_secret_deleted_in_the_background_release_it() {
@@ -140,26 +103,8 @@ async fn workspaces_sharing_a_secret_deleted_in_the_background_release_it() {
     let before = secret_finalizers(&w, "meshes-credentials").await;
     assert!(has_in_use(&before), "in-use finalizer present: {before:?}");
 
-    delete_namespace_with(
-        &w,
-        "meshes-credentials",
-        &["staging", "prod"],
-        &Default::default(),
-    )
-    .await;
-    eventually(
-        "both workspaces and the shared credentials Secret gone",
-        WITHIN,
-        || async {
-            Some((
-                w.get_json("MeshesWorkspace", "staging").await.is_some(),
-                w.get_json("MeshesWorkspace", "prod").await.is_some(),
-                secret_finalizers(&w, "meshes-credentials").await,
-            ))
-        },
-        |(staging, prod, secret)| !staging && !prod && secret.is_none(),
-    )
-    .await;
+    // Only the namespace: its controller deletes everything at once, in the background.
+    delete_namespace_with(&w, &[], &Default::default()).await;
 }
 
 /// Finding 3, second half: a workspace that switches `credentialsRef` to another Secret (same

@@ -104,8 +104,14 @@ impl World {
 
     /// Starts the operator in-process, watching only this namespace.
     pub async fn start_operator(&mut self, config: OperatorConfig) {
-        let api = MeshesClient::new(self.client_config()).expect("client");
         let client = self.client.clone();
+        self.start_operator_with(client, config).await;
+    }
+
+    /// Starts the operator in-process with its own Kubernetes client (another identity, so the
+    /// audit log tells its requests apart), watching only this namespace.
+    pub async fn start_operator_with(&mut self, client: kube::Client, config: OperatorConfig) {
+        let api = MeshesClient::new(self.client_config()).expect("client");
         let scope = Scope {
             namespaces: vec![self.ns.clone()],
             label_selector: None,

@@ -23,17 +23,17 @@ pub fn secret_mapper(
     move |secret| {
         let ns = secret.namespace();
         let name = secret.name_any();
+        // One look-up per connection (not a scan of every workspace: a Secret event in a
+        // large cluster would otherwise cost connections × workspaces).
         let inherits = |c: &MeshesConnection| {
             c.spec.credentials_ref.is_none()
                 && c.spec.workspace_ref.as_ref().is_some_and(|w| {
-                    workspaces.state().iter().any(|ws| {
-                        ws.namespace() == ns
-                            && ws.name_any() == w.name
-                            && ws
-                                .spec
-                                .credentials_ref
-                                .as_ref()
-                                .is_some_and(|r| r.name == name)
+                    let key = ObjectRef::new(&w.name).within(ns.as_deref().unwrap_or_default());
+                    workspaces.get(&key).is_some_and(|ws| {
+                        ws.spec
+                            .credentials_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
                     })
                 })
         };

@@ -59,7 +59,8 @@ pub async fn ensure(
         .iter()
         .map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec())))
         .collect();
-    if let Some(existing) = api.get_opt(name).await? {
+    let namespace = ws.namespace().unwrap_or_default();
+    if let Some(existing) = ctx.secrets.get(&ctx.client, &namespace, name).await? {
         if !owned_by(&existing, &uid) {
             return Ok(Written::NotOurs);
         }
@@ -83,12 +84,16 @@ pub async fn ensure(
         "type": "Opaque",
         "data": data,
     });
-    api.patch(
-        name,
-        &PatchParams::apply(&ctx.config.manager_name).force(),
-        &Patch::Apply(&secret),
-    )
-    .await?;
+    let mut written = api
+        .patch(
+            name,
+            &PatchParams::apply(&ctx.config.manager_name).force(),
+            &Patch::Apply(&secret),
+        )
+        .await?;
+    written.metadata.managed_fields = None;
+    ctx.secrets
+        .insert(&namespace, name, std::sync::Arc::new(written));
     Ok(Written::Changed)
 }
 
