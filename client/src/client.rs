@@ -267,6 +267,7 @@ impl MeshesClient {
         let finished = |class: StatusClass| {
             if let Some(observer) = &self.inner.config.observer {
                 observer.request_finished(endpoint, class, started.elapsed());
+                observer.answered(&credential_label(creds.access_key()), class);
             }
         };
         let response = request.send().await.map_err(|e| {

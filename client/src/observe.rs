@@ -72,6 +72,13 @@ pub trait CallObserver: Send + Sync + std::fmt::Debug {
 
     /// Meshes answered 429 to a request made with the access key labelled `credential`.
     fn rate_limited(&self, credential: &str);
+
+    /// A request made with the access key labelled `credential` ended with `status` (reported
+    /// with [`CallObserver::request_finished`], for observers that follow each key's health,
+    /// such as the operator's outage watch). Does nothing unless implemented.
+    fn answered(&self, credential: &str, status: StatusClass) {
+        let _ = (credential, status);
+    }
 }
 
 /// The label naming an access key in metrics: the first 8 hex digits of its SHA-256. Not a

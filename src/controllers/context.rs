@@ -60,6 +60,8 @@ impl std::fmt::Debug for Stores {
 /// Channels that make the connection and rule controllers reconcile given objects now.
 #[derive(Clone, Default)]
 pub struct Triggers {
+    /// Workspace reconcile requests.
+    pub workspaces: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<MeshesWorkspace>>>,
     /// Connection reconcile requests.
     pub connections: Option<futures::channel::mpsc::UnboundedSender<ObjectRef<MeshesConnection>>>,
     /// Rule reconcile requests.
@@ -73,6 +75,13 @@ impl std::fmt::Debug for Triggers {
 }
 
 impl Triggers {
+    /// Asks for a reconcile of `obj` (ignored when that controller is not running).
+    pub fn workspace(&self, obj: ObjectRef<MeshesWorkspace>) {
+        if let Some(tx) = &self.workspaces {
+            let _ = tx.unbounded_send(obj);
+        }
+    }
+
     /// Asks for a reconcile of `obj` (ignored when that controller is not running).
     pub fn connection(&self, obj: ObjectRef<MeshesConnection>) {
         if let Some(tx) = &self.connections {
@@ -153,6 +162,8 @@ pub struct Context {
     pub event_limit: super::event_limit::EventLimiter,
     /// Secrets read by passes, re-read only when the metadata watch reports a change.
     pub secrets: super::secret_cache::SecretCache,
+    /// Objects in error backoff, woken when Meshes recovers from an outage.
+    pub backoff_waiters: super::outage::Waiters,
     memos: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     waiting_since: Mutex<HashMap<String, Instant>>,
@@ -208,6 +219,7 @@ impl Context {
             triggers,
             event_limit: Default::default(),
             secrets: Default::default(),
+            backoff_waiters: Default::default(),
             memos: Mutex::default(),
             failures: Mutex::default(),
             waiting_since: Mutex::default(),
@@ -328,6 +340,27 @@ impl Context {
             self.config.error_backoff_max,
             rand::random::<f64>(),
         )
+    }
+
+    /// Whether object `uid` is in error backoff (its last pass failed transiently).
+    pub fn in_backoff(&self, uid: &str) -> bool {
+        self.failures.lock().is_ok_and(|m| m.contains_key(uid))
+    }
+
+    /// Meshes answers again after an outage: every object waiting in error backoff is
+    /// reconciled now, with its backoff reset. Returns how many were woken.
+    pub fn wake_after_outage(&self) -> usize {
+        use super::outage::Waiter;
+        let waiting = self.backoff_waiters.take_all();
+        for (uid, waiter) in &waiting {
+            self.reset_backoff(uid);
+            match waiter.clone() {
+                Waiter::Workspace(r) => self.triggers.workspace(r),
+                Waiter::Connection(r) => self.triggers.connection(r),
+                Waiter::Rule(r) => self.triggers.rule(r),
+            }
+        }
+        waiting.len()
     }
 
     /// Resets the backoff of object `uid` after a success.

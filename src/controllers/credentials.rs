@@ -130,6 +130,13 @@ pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolv
     };
     ctx.stop_waiting(uid);
     let creds = parse(&found, secret).map_err(stalled)?;
+    tracing::debug!(
+        secret = %secret,
+        object_uid = uid,
+        resource_version = found.metadata.resource_version.as_deref().unwrap_or_default(),
+        credential = %crate::api::credential_label(creds.access_key()),
+        "credentials read"
+    );
     let has = found
         .metadata
         .finalizers

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use futures::channel::mpsc;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::Instrument;
 
@@ -125,9 +126,11 @@ pub async fn run_until(
         rule_store.clone(),
         health,
     )));
+    let (ws_tx, ws_rx) = mpsc::unbounded();
     let (conn_tx, conn_rx) = mpsc::unbounded();
     let (rule_tx, rule_rx) = mpsc::unbounded();
     let triggers = Triggers {
+        workspaces: Some(ws_tx),
         connections: Some(conn_tx),
         rules: Some(rule_tx),
     };
@@ -140,8 +143,11 @@ pub async fn run_until(
         triggers,
     ));
 
-    ctx.secrets.fed_by(&scope);
-    let secrets = || scope.secret_changes(client.clone(), ctx.secrets.clone());
+    // One Secret watch: the cache first, then each controller's mapper.
+    let (feed, [ws_secrets, conn_secrets, rule_secrets]) =
+        super::secret_feed::secret_feed(&scope, client.clone(), ctx.secrets.clone());
+    let _feed = AbortOnDrop(tokio::spawn(feed));
+    let changes = |rx: super::secret_feed::SecretChanges| rx.map(Ok::<_, watcher::Error>);
     // Secret events on a workspace's output Secret name clear its stall memory before its next
     // pass (an OwnershipConflict is fixed by deleting the foreign Secret, which changes none of
     // the stall's inputs).
@@ -154,13 +160,14 @@ pub async fn run_until(
     let ws = workspaces
         .with_config(runtime.clone())
         .watches_stream(
-            secrets(),
+            changes(ws_secrets),
             to_decoded(workspace::secret_mapper(
                 ws_store.clone(),
                 config.clone(),
                 outputs.clone(),
             )),
         )
+        .reconcile_on(ws_rx.map(decoded_ref))
         .graceful_shutdown_on(stop.wait())
         .run(
             move |obj: Arc<Decoded<MeshesWorkspace>>, ctx: Arc<Context>| {
@@ -186,7 +193,7 @@ pub async fn run_until(
             )),
         )
         .watches_stream(
-            secrets(),
+            changes(conn_secrets),
             to_decoded(connection::secret_mapper(conn_store, ws_store)),
         )
         .reconcile_on(conn_rx.map(decoded_ref))
@@ -203,7 +210,7 @@ pub async fn run_until(
             )),
         )
         .watches_stream(
-            secrets(),
+            changes(rule_secrets),
             to_decoded(references::of(rule_store, references::names_credentials)),
         )
         .reconcile_on(rule_rx.map(decoded_ref))
@@ -216,6 +223,7 @@ pub async fn run_until(
         client.clone(),
         scope.clone(),
     )));
+    let _outages = AbortOnDrop(tokio::spawn(wake_after_outages(ctx.clone())));
     tracing::info!("controllers started");
     tokio::join!(ws, conns, rules);
     tracing::info!("controllers stopped");
@@ -238,6 +246,19 @@ async fn caches_synced(
     if synced {
         health.set_caches_synced(true);
         tracing::info!("caches synced");
+    }
+}
+
+/// Wakes the objects waiting in error backoff each time an access key recovers from an outage
+/// (`super::outage`).
+async fn wake_after_outages(ctx: Arc<Context>) {
+    let mut recoveries = ctx.metrics.outages().subscribe();
+    while recoveries.changed().await.is_ok() {
+        let woken = ctx.wake_after_outage();
+        tracing::info!(
+            objects = woken,
+            "retrying the objects that waited in error backoff"
+        );
     }
 }
 
@@ -287,6 +308,17 @@ async fn reconcile<K: Kind>(obj: Arc<Decoded<K>>, ctx: Arc<Context>) -> Result<A
     }
     .instrument(span)
     .await;
+    // Objects in error backoff (errors are backed off by `error_policy`) are woken when Meshes
+    // recovers from an outage.
+    if let Some(uid) = obj.meta().uid.as_deref() {
+        let waiting = result.is_err() || ctx.in_backoff(uid);
+        ctx.backoff_waiters.set(
+            uid,
+            waiting
+                .then(|| super::outage::Waiter::of(&kind, &namespace, &name))
+                .flatten(),
+        );
+    }
     // Every error is requeued by `error_policy`; a success only when it asks to be.
     let (outcome, requeue) = match &result {
         Ok(action) => (PassResult::Success, *action != Action::await_change()),

@@ -6,10 +6,8 @@
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
 use kube::api::Api;
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -147,21 +145,6 @@ impl Scope {
         P: Watched,
     {
         self.events::<Decoded<P>>(client, wc).touched_objects()
-    }
-
-    /// Changes of this scope's Secrets, metadata only (Secret data is read on demand, so
-    /// memory does not grow with Secret sizes). Each consumer gets its own plain watch stream,
-    /// mapped and dropped as events arrive: no cache of Secrets is kept (a shared reflector
-    /// would save watches but hold every Secret's metadata in memory).
-    pub(super) fn secret_changes(
-        &self,
-        client: kube::Client,
-        cache: super::secret_cache::SecretCache,
-    ) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static
-    {
-        self.events::<PartialObjectMeta<Secret>>(client, watcher::Config::default().any_semantic())
-            .inspect_ok(move |ev| cache.observe(ev))
-            .touched_objects()
     }
 
     pub(super) fn watcher_config(&self) -> watcher::Config {

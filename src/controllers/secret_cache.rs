@@ -6,7 +6,9 @@
 //! Only Secrets in namespaces the watch covers are served from the cache (the operator's
 //! default credentials may live outside its scope; those are read every time), and only once
 //! a watch feeds the cache at all (a context without the controllers reads every time). A
-//! relist of the watch drops everything, since Deletes may have been missed.
+//! relist of the watch drops everything, since Deletes may have been missed. Exactly one watch
+//! stream feeds it ([`super::secret_feed`]): resourceVersions are only compared for equality,
+//! so the newest one reported must be the last one reported.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -106,7 +108,8 @@ impl SecretCache {
         self.len() == 0
     }
 
-    fn cached(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
+    /// The cached copy of `namespace/name` if it is current.
+    pub(super) fn cached(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
         let inner = self.lock();
         let covered = inner
             .scope
@@ -134,23 +137,17 @@ impl SecretCache {
         name: &str,
     ) -> Result<Option<Arc<Secret>>, kube::Error> {
         if let Some(hit) = self.cached(namespace, name) {
+            tracing::trace!(
+                namespace,
+                name,
+                resource_version = hit.metadata.resource_version.as_deref().unwrap_or_default(),
+                "Secret served from the cache"
+            );
             return Ok(Some(hit));
         }
-        {
-            // Registered before the read, so a change the watch reports while it is in flight
-            // is not lost (the copy read may be older than that change).
-            let mut inner = self.lock();
-            if inner.scope.is_some() {
-                inner
-                    .entries
-                    .entry((namespace.to_string(), name.to_string()))
-                    .or_insert(Entry {
-                        cached: None,
-                        latest: None,
-                        secret: None,
-                    });
-            }
-        }
+        // Registered before the read, so a change the watch reports while it is in flight is
+        // not lost (the copy read may be older than that change).
+        self.register(namespace, name);
         let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
         let Some(mut found) = api.get_opt(name).await? else {
             self.lock()
@@ -164,21 +161,33 @@ impl SecretCache {
         Ok(Some(found))
     }
 
-    /// Holds `secret` as read (or written) by the operator.
+    /// Makes `namespace/name` followed by the watch, before it is read.
+    pub(super) fn register(&self, namespace: &str, name: &str) {
+        let mut inner = self.lock();
+        if inner.scope.is_some() {
+            inner
+                .entries
+                .entry((namespace.to_string(), name.to_string()))
+                .or_insert(Entry {
+                    cached: None,
+                    latest: None,
+                    secret: None,
+                });
+        }
+    }
+
+    /// Holds `secret` as read by the operator, if `namespace/name` is still registered: a
+    /// relist (or a Delete) while the read was in flight dropped the entry, and the copy read
+    /// may predate what the relist saw, so it is not kept.
     pub fn insert(&self, namespace: &str, name: &str, secret: Arc<Secret>) {
         let mut inner = self.lock();
-        if inner.scope.is_none() {
-            return;
-        }
         let version = secret.metadata.resource_version.clone();
-        let entry = inner
+        let Some(entry) = inner
             .entries
-            .entry((namespace.to_string(), name.to_string()))
-            .or_insert(Entry {
-                cached: None,
-                latest: None,
-                secret: None,
-            });
+            .get_mut(&(namespace.to_string(), name.to_string()))
+        else {
+            return;
+        };
         if entry.latest.is_none() {
             entry.latest = version.clone();
         }
@@ -217,6 +226,7 @@ mod tests {
     #[test]
     fn a_copy_is_served_until_the_watch_reports_a_newer_version() {
         let c = scoped(&[]);
+        c.register("a", "creds");
         c.insert("a", "creds", secret("5"));
         assert!(c.cached("a", "creds").is_some(), "fresh copy");
         c.observe(&watcher::Event::Apply(meta("a", "creds", "5")));
@@ -230,7 +240,9 @@ mod tests {
         assert!(c.cached("a", "creds").is_some());
         c.observe(&watcher::Event::Delete(meta("a", "creds", "6")));
         assert!(c.cached("a", "creds").is_none(), "deleted");
+        c.register("a", "creds");
         c.insert("a", "creds", secret("7"));
+        assert!(c.cached("a", "creds").is_some(), "read again");
         c.observe(&watcher::Event::Init);
         assert!(
             c.cached("a", "creds").is_none(),
@@ -274,14 +286,35 @@ mod tests {
         assert!(c.cached("a", "creds").is_none());
     }
 
+    /// A relist while a read is in flight: the copy read may predate what the relist saw, so
+    /// it is not kept (the next pass reads again).
+    #[test]
+    fn a_copy_read_across_a_relist_is_not_kept() {
+        let c = scoped(&[]);
+        c.register("a", "creds");
+        c.observe(&watcher::Event::Init);
+        c.observe(&watcher::Event::InitApply(meta("a", "creds", "6")));
+        c.observe(&watcher::Event::InitDone);
+        c.insert("a", "creds", secret("5"));
+        assert!(c.cached("a", "creds").is_none());
+        c.register("a", "creds");
+        c.insert("a", "creds", secret("6"));
+        assert!(
+            c.cached("a", "creds").is_some(),
+            "control: a read after the relist is kept"
+        );
+    }
+
     #[test]
     fn nothing_is_served_without_a_watch_or_outside_its_scope() {
         let unfed = SecretCache::default();
         unfed.insert("a", "creds", secret("5"));
         assert!(unfed.cached("a", "creds").is_none());
         let c = scoped(&["a"]);
+        c.register("ops", "default");
         c.insert("ops", "default", secret("5"));
         assert!(c.cached("ops", "default").is_none(), "outside the watch");
+        c.register("a", "creds");
         c.insert("a", "creds", secret("5"));
         assert!(c.cached("a", "creds").is_some(), "inside the watch");
     }

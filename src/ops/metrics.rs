@@ -79,6 +79,9 @@ pub struct Metrics {
     stores: Mutex<Option<Stores>>,
     /// Scrapes refresh the computed gauges, then encode: one at a time.
     scrape: Mutex<()>,
+    /// Each key's health, fed by the same observer calls (not exported: the controllers wake
+    /// objects in backoff when a key recovers).
+    outages: crate::controllers::outage::OutageWatch,
 }
 
 /// Short on purpose: the metrics sit in the client's configuration, whose `Debug` may be logged.
@@ -95,6 +98,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The health of each access key, as the client reported its requests.
+    pub fn outages(&self) -> &crate::controllers::outage::OutageWatch {
+        &self.outages
+    }
+
     /// A registry with every metric registered (at zero).
     pub fn new() -> Self {
         let mut m = Self {
@@ -118,6 +126,7 @@ impl Metrics {
             requeued: Mutex::default(),
             stores: Mutex::default(),
             scrape: Mutex::default(),
+            outages: Default::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -257,6 +266,16 @@ impl Metrics {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(key)
             .or_insert(0) += 1;
+    }
+
+    /// Whether the last pass of one object finished asking for a timed requeue and no pass of
+    /// it has started since (for tests: the object is waiting out a delay).
+    pub fn waiting_for_requeue(&self, kind: &str, namespace: &str, name: &str) -> bool {
+        let key = (kind_label(kind), namespace.to_owned(), name.to_owned());
+        self.requeued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&key)
     }
 
     /// Reconciles of one object so far.
@@ -419,7 +438,12 @@ impl CallObserver for Metrics {
             .inc_by(waited.as_secs_f64());
     }
 
+    fn answered(&self, credential: &str, status: StatusClass) {
+        self.outages.answered(credential, status);
+    }
+
     fn rate_limited(&self, credential: &str) {
+        self.outages.rate_limited(credential);
         self.rate_limited
             .get_or_create(&CredentialLabels {
                 credential: credential.to_owned(),

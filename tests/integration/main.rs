@@ -24,6 +24,7 @@ mod lifecycle_fixes;
 mod namespaced;
 mod operator_process;
 mod ops;
+mod outage;
 mod plugin;
 mod plugin_support;
 mod reliability;

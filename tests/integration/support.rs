@@ -433,7 +433,10 @@ impl World {
         config: OperatorConfig,
         metrics: Arc<meshes_operator::controllers::metrics::Metrics>,
     ) {
-        let api = MeshesClient::new(self.client_config()).expect("client");
+        // As in the binary: the metrics observe the client's requests.
+        let mut client_config = self.client_config();
+        client_config.observer = Some(metrics.clone());
+        let api = MeshesClient::new(client_config).expect("client");
         let client = self.client.clone();
         let scope = Scope {
             namespaces: vec![self.ns.clone()],

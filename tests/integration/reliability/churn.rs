@@ -225,6 +225,10 @@ async fn churn(rotations: bool) {
                     &new.org_id,
                 )
                 .await;
+                eprintln!(
+                    "[churn] edit {k}: rotation to credential {} (the operator's debug log names keys so)",
+                    meshes_operator::api::credential_label(&new.access_key)
+                );
                 keys.push(new.access_key);
                 if keys.len() > 2 {
                     admin.revoke_key(&keys[keys.len() - 3]);

@@ -93,10 +93,14 @@ pub async fn not_ready(client: &kube::Client, ns: &str) -> Vec<String> {
                 s == "True" && *g == v["metadata"]["generation"].as_i64()
             });
             if !ok {
+                // Reason, message (truncated) and UID: enough to find the object's passes in
+                // the operator's log.
+                let (reason, message) = ready.map(|r| (r.1, r.2)).unwrap_or_default();
                 out.push(format!(
-                    "{kind}/{} ({})",
+                    "{kind}/{} uid={} ({reason}: {})",
                     o.metadata.name.unwrap_or_default(),
-                    ready.map(|r| r.1).unwrap_or_default()
+                    o.metadata.uid.unwrap_or_default(),
+                    message.chars().take(240).collect::<String>()
                 ));
             }
         }
