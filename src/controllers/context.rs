@@ -170,6 +170,8 @@ pub struct Context {
     stalls: Mutex<HashMap<String, StallKey>>,
     connection_facts: Mutex<HashMap<String, (String, String)>>,
     finalizer_added: Mutex<std::collections::HashSet<String>>,
+    /// A hash of the status this process last wrote to each object (`report::status_hash`).
+    written_status: Mutex<HashMap<String, u64>>,
 }
 
 /// The inputs a stall was concluded from. While they are unchanged, reconciling again (for
@@ -226,6 +228,7 @@ impl Context {
             stalls: Mutex::default(),
             connection_facts: Mutex::default(),
             finalizer_added: Mutex::default(),
+            written_status: Mutex::default(),
         }
     }
 
@@ -305,9 +308,24 @@ impl Context {
         }
     }
 
+    /// This process wrote a status hashing to `hash` to object `uid`.
+    pub fn status_written(&self, uid: &str, hash: u64) {
+        if let Ok(mut m) = self.written_status.lock() {
+            m.insert(uid.to_string(), hash);
+        }
+    }
+
+    /// The hash of the status this process last wrote to object `uid`, if any.
+    pub fn last_written_status(&self, uid: &str) -> Option<u64> {
+        self.written_status.lock().ok()?.get(uid).copied()
+    }
+
     /// Forgets object `uid` (deleted, or its upstream state is unknown again).
     pub fn forget(&self, uid: &str) {
         self.clear_stall(uid);
+        if let Ok(mut m) = self.written_status.lock() {
+            m.remove(uid);
+        }
         if let Ok(mut s) = self.finalizer_added.lock() {
             s.remove(uid);
         }

@@ -116,9 +116,7 @@ pub async fn wait_deleting<K: Reconciled>(
         obj.meta().generation,
         &now(),
     );
-    if obj.current_status() != Some(&status)
-        && let Err(e) = report::apply_status(ctx, obj, &status).await
-    {
+    if let Err(e) = write_status_if_changed(ctx, obj, &status).await {
         tracing::debug!(error = %e, "writing the Deleting status failed");
     }
     Error::waiting(requeue, message)
@@ -180,7 +178,7 @@ where
                 generation,
                 &now(),
             );
-            report::apply_status(ctx, obj, &status).await?;
+            write_status_if_changed(ctx, obj, &status).await?;
         }
         return Ok(Action::await_change());
     }
@@ -209,10 +207,46 @@ where
         generation,
         &now(),
     );
-    if obj.current_status() != Some(&status) {
-        report::apply_status(ctx, obj, &status).await?;
-    }
+    write_status_if_changed(ctx, obj, &status).await?;
     Ok(action(&step))
+}
+
+/// Writes `status` to `obj` unless it is already there. "There" is judged by the copy of the
+/// object the pass was handed, which can predate this process's own last write (the watch
+/// has not delivered it yet), and by what this process last wrote: a pass that starts right
+/// after a pass that wrote `Stalled`, still holding the older `Ready` copy and concluding
+/// `Ready`, would otherwise skip its write and leave `Stalled` in place, and since the
+/// operator's own status writes wake nothing, for good (the reliability churn's workspaces
+/// stuck `InvalidCredentials` after a rotation raced a pass). Returns whether it wrote.
+pub async fn write_status_if_changed<K: Reconciled>(
+    ctx: &Context,
+    obj: &K,
+    status: &K::Status,
+) -> Result<bool, kube::Error> {
+    let uid = obj.meta().uid.as_deref().unwrap_or_default();
+    let hash = report::status_hash(status);
+    if !needs_write(
+        obj.current_status(),
+        status,
+        ctx.last_written_status(uid),
+        hash,
+    ) {
+        return Ok(false);
+    }
+    report::apply_status(ctx, obj, status).await?;
+    ctx.status_written(uid, hash);
+    Ok(true)
+}
+
+/// Whether a pass that concluded `status` (hashing to `hash`) must write it, given the status
+/// on the copy it was handed and the hash of the status this process last wrote.
+fn needs_write<S: PartialEq>(
+    held: Option<&S>,
+    status: &S,
+    last_written: Option<u64>,
+    hash: u64,
+) -> bool {
+    held != Some(status) || last_written.is_some_and(|last| last != hash)
 }
 
 /// The controller runtime's entry for an object that does not decode (`docs/crds.md`, "Objects
@@ -302,6 +336,36 @@ fn undecodable_message(kind: &str, bad: &Undecodable) -> String {
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+    /// The status on the copy a pass holds decides, unless this process wrote another one
+    /// since: then the copy is older than that write and the conclusion is written.
+    #[test]
+    fn a_status_is_written_when_the_held_copy_predates_our_own_last_write() {
+        let (ready, stalled) = ("Ready", "Stalled");
+        let (h_ready, h_stalled) = (report::status_hash(&ready), report::status_hash(&stalled));
+        assert_ne!(h_ready, h_stalled);
+        // Steady state: nothing changed, nothing written.
+        assert!(!needs_write(Some(&ready), &ready, None, h_ready));
+        assert!(!needs_write(Some(&ready), &ready, Some(h_ready), h_ready));
+        // A change is written.
+        assert!(needs_write(
+            Some(&ready),
+            &stalled,
+            Some(h_ready),
+            h_stalled
+        ));
+        assert!(needs_write(None, &ready, None, h_ready));
+        // The race: the last pass wrote Stalled, this one holds the older Ready copy and
+        // concludes Ready. Judged by the copy alone, nothing would be written.
+        assert!(needs_write(Some(&ready), &ready, Some(h_stalled), h_ready));
+        // Once the copy shows what was written last, the same conclusion is not rewritten.
+        assert!(!needs_write(
+            Some(&stalled),
+            &stalled,
+            Some(h_stalled),
+            h_stalled
+        ));
+    }
 
     fn bad(error: &str, deleting: bool, finalizer: bool) -> Undecodable {
         Undecodable {

@@ -37,6 +37,15 @@ where
     Ok(())
 }
 
+/// A hash of `status` as written (its JSON), to recognise the status this process wrote last
+/// without keeping a copy.
+pub fn status_hash<S: Serialize>(status: &S) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(status).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
 /// Publishes an Event about `obj`, unless the object already published too many Events of this
 /// reason lately (`event_limit`: a burst of 5, then one a minute). Failures are logged, never
 /// fatal: Events are best effort.

@@ -83,6 +83,10 @@ impl<K: Kind> Host<K> for KubeHost<'_> {
             )
             .await?;
         self.remember(written.meta().resource_version.clone());
+        self.ctx.status_written(
+            obj.meta().uid.as_deref().unwrap_or_default(),
+            report::status_hash(status),
+        );
         Ok(())
     }
 
