@@ -4,12 +4,18 @@
 //! storm every object waits 2.5–5 min, and a namespace being deleted stays Terminating that
 //! long after Meshes is back.
 //!
-//! The watch follows each access key through the client's observer: a key that answered only
-//! with failures (5xx, no answer, 429) for a while and then succeeds has *recovered*, and every
-//! object waiting in backoff is woken once, with its backoff reset. Random faults never look
-//! like an outage (they need [`MIN_FAILURES`] failures in a row over [`MIN_OUTAGE`]), so a
-//! healthy operator never wakes anything; and the wake is one pass per waiting object, paced by
-//! the key's budget like any other.
+//! The watch follows each access key through the client's observer and calls it *recovered*
+//! (every object waiting in backoff is then woken once, its backoff reset) when either
+//!
+//! - a run of at least [`MIN_FAILURES`] failures (5xx, no answer, 429) with no success between,
+//!   lasting at least [`MIN_OUTAGE`], ends with a success (an outage), or
+//! - the key's failure fraction, weighted over about its last ten answers, rose to [`STORM`]
+//!   and has fallen back to [`CALM`], at least [`MIN_OUTAGE`] later (a storm of partial
+//!   failures: 60 % of answers failing never makes a long run, yet backs every object off
+//!   for minutes).
+//!
+//! Random faults at the rates Meshes may show on a bad day (20 %) rarely look like either, and
+//! a spurious wake costs one pass per waiting object, paced by the key's budget like any other.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,29 +27,39 @@ use tokio::sync::watch;
 use crate::api::StatusClass;
 use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
 
-/// Failures in a row (with no success between) before a key counts as failing.
+/// Failures in a row (with no success between) before a run counts as an outage.
 pub const MIN_FAILURES: u32 = 3;
-/// How long a key must have been failing before its first success counts as a recovery.
+/// How long an outage or storm must have lasted before its end counts as a recovery.
 pub const MIN_OUTAGE: Duration = Duration::from_secs(5);
+/// The weight of the newest answer in a key's failure fraction (about ten answers count).
+const WEIGHT: f64 = 0.1;
+/// A failure fraction at or above this is a storm.
+pub const STORM: f64 = 0.5;
+/// A storm is over when the failure fraction is back at or below this.
+pub const CALM: f64 = 0.1;
 
-/// A key's run of failures.
-#[derive(Debug, Clone, Copy)]
-struct Failing {
-    since: Instant,
-    count: u32,
+/// One access key's recent answers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Health {
+    /// The current run of failures with no success between: when it began, how long it is.
+    run: Option<(Instant, u32)>,
+    /// The failure fraction, exponentially weighted.
+    failing: f64,
+    /// When the failure fraction reached [`STORM`], until the storm is over.
+    storm_since: Option<Instant>,
 }
 
-/// Each access key's run of failures, and a counter of recoveries to wait on.
+/// Each access key's health, and a counter of recoveries to wait on.
 #[derive(Debug)]
 pub struct OutageWatch {
-    failing: Mutex<HashMap<String, Failing>>,
+    keys: Mutex<HashMap<String, Health>>,
     recoveries: watch::Sender<u64>,
 }
 
 impl Default for OutageWatch {
     fn default() -> Self {
         Self {
-            failing: Mutex::default(),
+            keys: Mutex::default(),
             recoveries: watch::Sender::new(0),
         }
     }
@@ -77,28 +93,53 @@ impl OutageWatch {
         *self.recoveries.borrow()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failing>> {
-        self.failing.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Health>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn failed(&self, credential: &str, now: Instant) {
-        let mut failing = self.lock();
-        let run = failing.entry(credential.to_owned()).or_insert(Failing {
-            since: now,
-            count: 0,
-        });
-        run.count = run.count.saturating_add(1);
+        let mut keys = self.lock();
+        let h = keys.entry(credential.to_owned()).or_default();
+        let (since, count) = h.run.unwrap_or((now, 0));
+        h.run = Some((since, count.saturating_add(1)));
+        h.failing = h.failing * (1.0 - WEIGHT) + WEIGHT;
+        if h.storm_since.is_none() && h.failing >= STORM {
+            h.storm_since = Some(now);
+        }
     }
 
     fn succeeded(&self, credential: &str, now: Instant) {
-        let Some(run) = self.lock().remove(credential) else {
-            return;
+        let mut keys = self.lock();
+        let Some(h) = keys.get_mut(credential) else {
+            return; // healthy keys are not tracked
         };
-        if run.count >= MIN_FAILURES && now.duration_since(run.since) >= MIN_OUTAGE {
+        let outage = h
+            .run
+            .take()
+            .filter(|(since, count)| {
+                *count >= MIN_FAILURES && now.duration_since(*since) >= MIN_OUTAGE
+            })
+            .map(|(since, _)| since);
+        h.failing *= 1.0 - WEIGHT;
+        let calm = h.failing <= CALM;
+        let storm = h
+            .storm_since
+            .filter(|since| calm && now.duration_since(*since) >= MIN_OUTAGE);
+        if calm {
+            h.storm_since = None;
+        }
+        let began = outage.or(storm);
+        if began.is_some() {
+            h.storm_since = None;
+        }
+        if calm && h.run.is_none() && h.storm_since.is_none() {
+            keys.remove(credential);
+        }
+        drop(keys);
+        if let Some(since) = began {
             tracing::info!(
                 credential,
-                failures = run.count,
-                outage_s = now.duration_since(run.since).as_secs(),
+                outage_s = now.duration_since(since).as_secs(),
                 "Meshes answers again; objects waiting in error backoff are retried now"
             );
             self.recoveries.send_modify(|n| *n += 1);
@@ -215,13 +256,13 @@ mod tests {
     fn rate_limits_count_and_other_client_errors_do_not() {
         let w = OutageWatch::default();
         let rx = w.subscribe();
-        let count = |w: &OutageWatch| w.lock().get(KEY).map(|r| r.count);
+        let count = |w: &OutageWatch| w.lock().get(KEY).and_then(|h| h.run).map(|r| r.1);
         w.rate_limited(KEY);
         w.answered(KEY, StatusClass::ClientError);
         w.answered(KEY, StatusClass::ServerError);
         w.answered(KEY, StatusClass::Transport);
         assert_eq!(count(&w), Some(3), "429, 5xx and no answer");
-        let since = w.lock().get(KEY).expect("failing").since;
+        let since = w.lock().get(KEY).and_then(|h| h.run).expect("failing").0;
         w.succeeded(KEY, since + MIN_OUTAGE);
         assert!(rx.has_changed().expect("open"), "recovered");
         assert_eq!(count(&w), None, "the run ended");
@@ -229,5 +270,45 @@ mod tests {
         w.answered(KEY, StatusClass::Success);
         assert_eq!(count(&w), None, "a 2xx ends a run");
         assert_eq!(w.recoveries(), 1);
+    }
+
+    /// Answers `pattern` (true: failed) repeated `times`, 20 ms apart from `start`; the time
+    /// after the last.
+    fn play(w: &OutageWatch, start: Instant, pattern: &[bool], times: usize) -> Instant {
+        let mut t = start;
+        for _ in 0..times {
+            for failed in pattern {
+                t += Duration::from_millis(20);
+                if *failed {
+                    w.failed(KEY, t);
+                } else {
+                    w.succeeded(KEY, t);
+                }
+            }
+        }
+        t
+    }
+
+    /// A storm of partial failures (60 %: never a long run) is a recovery once it ends, once;
+    /// random faults at 20 % are not, nor is a storm shorter than [`MIN_OUTAGE`].
+    #[test]
+    fn a_storm_of_partial_failures_is_a_recovery_once_it_ends() {
+        const STORMY: [bool; 5] = [true, false, true, true, false];
+        const BAD_DAY: [bool; 5] = [true, false, false, false, false];
+        let w = OutageWatch::default();
+        let t = play(&w, Instant::now(), &BAD_DAY, 2000);
+        assert_eq!(w.recoveries(), 0, "20 % random faults over 200 s");
+
+        let t = play(&w, t, &STORMY, 40); // 4 s of storm
+        let t = play(&w, t, &[false], 40);
+        assert_eq!(w.recoveries(), 0, "a storm shorter than MIN_OUTAGE");
+
+        let t = play(&w, t, &STORMY, 400); // 40 s of storm
+        assert_eq!(w.recoveries(), 0, "during the storm");
+        let t = play(&w, t, &[false], 40);
+        assert_eq!(w.recoveries(), 1, "the storm ended");
+        play(&w, t, &BAD_DAY, 200);
+        assert_eq!(w.recoveries(), 1, "counted once");
+        assert!(w.lock().len() <= 1, "one key tracked at most");
     }
 }

@@ -75,7 +75,7 @@ pub async fn run_with<K: Kind>(
     let uid = obj.uid().unwrap_or_default();
     let timed_out = step::release_timed_out(obj, ctx);
     if let Some(message) = obj.wait_before_delete(ctx)
-        && !timed_out
+        && (!timed_out || obj.dependents_retrying(ctx))
     {
         return Cleanup::wait(Duration::from_secs(2), message);
     }

@@ -360,6 +360,13 @@ pub trait Kind: Reconciled + Binds + Serialize + Send + Sync + 'static {
     fn wait_before_delete(&self, _ctx: &Context) -> Option<String> {
         None
     }
+    /// Whether what [`Kind::wait_before_delete`] waits for is itself retrying against Meshes
+    /// (an outage): the wait then outlasts the deletion timeout, as theirs does. Releasing the
+    /// parent instead would leave them without the credentials their delete needs, and they
+    /// would be released too, left in Meshes.
+    fn dependents_retrying(&self, _ctx: &Context) -> bool {
+        false
+    }
     /// Cleanup of Kubernetes-side outputs after the upstream part is done.
     async fn after_delete(&self, _ctx: &Context) -> Result<(), kube::Error> {
         Ok(())

@@ -366,8 +366,21 @@ impl Kind for MeshesWorkspace {
         (waiting > 0).then(|| {
             format!(
                 "Waiting for {waiting} MeshesConnection(s) using this workspace's credentials to be \
-                 deleted first (released after the deletion timeout)"
+                 deleted first (released after the deletion timeout, unless they are retrying \
+                 against an unavailable Meshes)"
             )
+        })
+    }
+
+    fn dependents_retrying(&self, ctx: &Context) -> bool {
+        let Some(store) = ctx.stores.connections.as_ref() else {
+            return false;
+        };
+        let (ns, name) = (self.namespace(), self.name_any());
+        store.state().iter().any(|c| {
+            c.namespace() == ns
+                && references::inherits_from_workspace(c, &name)
+                && c.uid().is_some_and(|uid| ctx.in_backoff(&uid))
         })
     }
 
@@ -378,5 +391,78 @@ impl Kind for MeshesWorkspace {
             .and_then(|s| s.publishable_key_secret_name.clone())
             .unwrap_or_else(|| output::secret_name(self));
         output::remove(ctx, self, &name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kube::runtime::reflector;
+    use kube::runtime::watcher;
+    use serde_json::json;
+
+    use super::*;
+    use crate::controllers::config::OperatorConfig;
+    use crate::controllers::context::{Stores, Triggers};
+    use crate::resources::MeshesConnection;
+
+    fn connection(name: &str, uid: &str, own_credentials: bool) -> MeshesConnection {
+        let mut spec = json!({"workspaceRef": {"name": "ws"}, "type": "webhook",
+            "metadata": {"url": "https://hooks.example"}});
+        if own_credentials {
+            spec["credentialsRef"] = json!({"name": "other"});
+        }
+        serde_json::from_value(json!({"apiVersion": "meshes.io/v1alpha1",
+            "kind": "MeshesConnection",
+            "metadata": {"name": name, "namespace": "a", "uid": uid}, "spec": spec}))
+        .expect("connection")
+    }
+
+    /// A workspace being deleted waits for the connections that inherit its credentials past
+    /// the deletion timeout only while one of them is retrying against Meshes (an outage).
+    #[tokio::test]
+    async fn the_wait_for_connections_outlasts_the_timeout_only_while_they_retry() {
+        let (store, mut writer) = reflector::store::<MeshesConnection>();
+        for c in [
+            connection("inherits", "u1", false),
+            connection("own-key", "u2", true),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(c));
+        }
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let api = Arc::new(crate::api::MeshesClient::new(Default::default()).expect("api"));
+        let stores = Stores {
+            connections: Some(store),
+            ..Stores::default()
+        };
+        let ctx = Context::new(
+            client,
+            api,
+            OperatorConfig::default(),
+            stores,
+            Default::default(),
+            Triggers::default(),
+        );
+        let ws: MeshesWorkspace =
+            serde_json::from_value(json!({"apiVersion": "meshes.io/v1alpha1",
+            "kind": "MeshesWorkspace", "metadata": {"name": "ws", "namespace": "a"},
+            "spec": {"credentialsRef": {"name": "meshes-credentials"}}}))
+            .expect("workspace");
+        assert!(
+            ws.wait_before_delete(&ctx).is_some(),
+            "waits for `inherits`"
+        );
+        assert!(!ws.dependents_retrying(&ctx), "nobody retries yet");
+        ctx.next_backoff("u2");
+        assert!(
+            !ws.dependents_retrying(&ctx),
+            "a connection with its own credentials is not waited for"
+        );
+        ctx.next_backoff("u1");
+        assert!(ws.dependents_retrying(&ctx), "`inherits` retries");
+        ctx.reset_backoff("u1");
+        assert!(!ws.dependents_retrying(&ctx), "its retry succeeded");
     }
 }
