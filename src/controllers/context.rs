@@ -340,8 +340,9 @@ impl Context {
         }
     }
 
-    /// The next backoff delay for object `uid` after a transient error: exponential with full
-    /// jitter between the configured floor and ceiling.
+    /// The next backoff delay for object `uid` after a transient error: exponential, jittered
+    /// between half and all of it, from the configured floor up to the configured ceiling while
+    /// some key is in an outage or storm, else up to [`super::outage::CALM_BACKOFF_MAX`].
     pub fn next_backoff(&self, uid: &str) -> Duration {
         let attempt = self
             .failures
@@ -352,10 +353,18 @@ impl Context {
                 *n
             })
             .unwrap_or(1);
+        // The full ceiling only while Meshes fails broadly (`outage`).
+        let max = if self.metrics.outages().storming() {
+            self.config.error_backoff_max
+        } else {
+            self.config
+                .error_backoff_max
+                .min(super::outage::CALM_BACKOFF_MAX)
+        };
         backoff(
             attempt,
             self.config.error_backoff_min,
-            self.config.error_backoff_max,
+            max,
             rand::random::<f64>(),
         )
     }
@@ -463,6 +472,30 @@ mod tests {
         assert_eq!(backoff(3, min, max, 1.0), Duration::from_secs(4));
         assert_eq!(backoff(30, min, max, 1.0), Duration::from_secs(60));
         assert_eq!(backoff(3, min, max, 0.0), Duration::from_secs(2));
+    }
+
+    /// Backoff reaches the configured ceiling only while Meshes fails broadly.
+    #[tokio::test]
+    async fn backoff_stays_short_unless_meshes_is_in_an_outage() {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let api = Arc::new(crate::api::MeshesClient::new(Default::default()).expect("api"));
+        let metrics = Arc::new(super::super::metrics::Metrics::new());
+        let ctx = Context::new(
+            client,
+            api,
+            OperatorConfig::default(),
+            Stores::default(),
+            metrics.clone(),
+            Triggers::default(),
+        );
+        let calm = (0..12).map(|_| ctx.next_backoff("a")).max().expect("some");
+        assert!(calm <= super::super::outage::CALM_BACKOFF_MAX, "{calm:?}");
+        for _ in 0..3 {
+            metrics.outages().rate_limited("key");
+        }
+        let stormy = ctx.next_backoff("a");
+        assert!(stormy >= Duration::from_secs(150), "{stormy:?}");
     }
 
     #[test]

@@ -37,6 +37,11 @@ const WEIGHT: f64 = 0.1;
 pub const STORM: f64 = 0.5;
 /// A storm is over when the failure fraction is back at or below this.
 pub const CALM: f64 = 0.1;
+/// The longest error backoff while no key is in an outage or storm: an object that keeps
+/// failing while Meshes mostly answers is unlucky (random faults hit each of its calls), not
+/// facing a struggling service, and retries at least this often. The full backoff (up to
+/// `error_backoff_max`) is for outages and storms, where it spares Meshes.
+pub const CALM_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// One access key's recent answers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -86,6 +91,14 @@ impl OutageWatch {
     /// A receiver that changes with every recovery (of any key).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.recoveries.subscribe()
+    }
+
+    /// Whether some key is in an outage (a run of [`MIN_FAILURES`] failures or more) or a
+    /// storm now.
+    pub fn storming(&self) -> bool {
+        self.lock().values().any(|h| {
+            h.storm_since.is_some() || h.run.is_some_and(|(_, count)| count >= MIN_FAILURES)
+        })
     }
 
     /// Recoveries seen since the process started.
@@ -307,8 +320,11 @@ mod tests {
         assert_eq!(w.recoveries(), 0, "during the storm");
         let t = play(&w, t, &[false], 40);
         assert_eq!(w.recoveries(), 1, "the storm ended");
-        play(&w, t, &BAD_DAY, 200);
+        let t = play(&w, t, &BAD_DAY, 200);
         assert_eq!(w.recoveries(), 1, "counted once");
+        assert!(!w.storming(), "random faults are no storm");
+        play(&w, t, &STORMY, 20);
+        assert!(w.storming(), "a storm again");
         assert!(w.lock().len() <= 1, "one key tracked at most");
     }
 }
