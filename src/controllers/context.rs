@@ -353,7 +353,7 @@ impl Context {
                 *n
             })
             .unwrap_or(1);
-        // The full ceiling only while Meshes fails broadly (`outage`).
+        // The full ceiling only while Meshes fails broadly (`outage::OutageWatch::storming`).
         let max = if self.metrics.outages().storming() {
             self.config.error_backoff_max
         } else {
@@ -491,7 +491,8 @@ mod tests {
         );
         let calm = (0..12).map(|_| ctx.next_backoff("a")).max().expect("some");
         assert!(calm <= super::super::outage::CALM_BACKOFF_MAX, "{calm:?}");
-        for _ in 0..3 {
+        // Eight 429s in a row: the key's failure fraction passes the storm mark.
+        for _ in 0..8 {
             metrics.outages().rate_limited("key");
         }
         let stormy = ctx.next_backoff("a");

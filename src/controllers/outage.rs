@@ -10,9 +10,8 @@
 //! - a run of at least [`MIN_FAILURES`] failures (5xx, no answer, 429) with no success between,
 //!   lasting at least [`MIN_OUTAGE`], ends with a success (an outage), or
 //! - the key's failure fraction, weighted over about its last ten answers, rose to [`STORM`]
-//!   and has fallen back to [`CALM`], at least [`MIN_OUTAGE`] later (a storm of partial
-//!   failures: 60 % of answers failing never makes a long run, yet backs every object off
-//!   for minutes).
+//!   and has fallen back to [`CALM`] (a storm of partial failures: 60 % of answers failing
+//!   never makes a long run, yet backs every object off for minutes).
 //!
 //! Random faults at the rates Meshes may show on a bad day (20 %) rarely look like either, and
 //! a spurious wake costs one pass per waiting object, paced by the key's budget like any other.
@@ -93,11 +92,16 @@ impl OutageWatch {
         self.recoveries.subscribe()
     }
 
-    /// Whether some key is in an outage (a run of [`MIN_FAILURES`] failures or more) or a
-    /// storm now.
+    /// Whether some key is in an outage (a run of [`MIN_FAILURES`] failures or more over
+    /// [`MIN_OUTAGE`] or more) or a storm now. A few failures in a row within a moment are
+    /// random faults, not an outage.
     pub fn storming(&self) -> bool {
+        let now = Instant::now();
         self.lock().values().any(|h| {
-            h.storm_since.is_some() || h.run.is_some_and(|(_, count)| count >= MIN_FAILURES)
+            h.storm_since.is_some()
+                || h.run.is_some_and(|(since, count)| {
+                    count >= MIN_FAILURES && now.duration_since(since) >= MIN_OUTAGE
+                })
         })
     }
 
@@ -135,14 +139,11 @@ impl OutageWatch {
             .map(|(since, _)| since);
         h.failing *= 1.0 - WEIGHT;
         let calm = h.failing <= CALM;
-        let storm = h
-            .storm_since
-            .filter(|since| calm && now.duration_since(*since) >= MIN_OUTAGE);
-        if calm {
-            h.storm_since = None;
-        }
+        // Any storm's end counts, however short: while it lasted, backoffs could grow to the
+        // full ceiling (`storming`), and they must not outlive it.
+        let storm = h.storm_since.filter(|_| calm);
         let began = outage.or(storm);
-        if began.is_some() {
+        if calm || began.is_some() {
             h.storm_since = None;
         }
         if calm && h.run.is_none() && h.storm_since.is_none() {
@@ -302,8 +303,8 @@ mod tests {
         t
     }
 
-    /// A storm of partial failures (60 %: never a long run) is a recovery once it ends, once;
-    /// random faults at 20 % are not, nor is a storm shorter than [`MIN_OUTAGE`].
+    /// A storm of partial failures (60 %: never a long run) is a recovery once it ends, once,
+    /// however short it was; random faults at 20 % are not.
     #[test]
     fn a_storm_of_partial_failures_is_a_recovery_once_it_ends() {
         const STORMY: [bool; 5] = [true, false, true, true, false];
@@ -313,15 +314,17 @@ mod tests {
         assert_eq!(w.recoveries(), 0, "20 % random faults over 200 s");
 
         let t = play(&w, t, &STORMY, 40); // 4 s of storm
+        assert!(w.storming());
         let t = play(&w, t, &[false], 40);
-        assert_eq!(w.recoveries(), 0, "a storm shorter than MIN_OUTAGE");
+        assert_eq!(w.recoveries(), 1, "a short storm ended");
+        assert!(!w.storming());
 
         let t = play(&w, t, &STORMY, 400); // 40 s of storm
-        assert_eq!(w.recoveries(), 0, "during the storm");
+        assert_eq!(w.recoveries(), 1, "during the storm");
         let t = play(&w, t, &[false], 40);
-        assert_eq!(w.recoveries(), 1, "the storm ended");
+        assert_eq!(w.recoveries(), 2, "the storm ended");
         let t = play(&w, t, &BAD_DAY, 200);
-        assert_eq!(w.recoveries(), 1, "counted once");
+        assert_eq!(w.recoveries(), 2, "counted once");
         assert!(!w.storming(), "random faults are no storm");
         play(&w, t, &STORMY, 20);
         assert!(w.storming(), "a storm again");
