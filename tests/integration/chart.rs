@@ -28,14 +28,7 @@ const QUICKSTART: [(&str, &str); 4] = [
 /// Applies the quickstart into `w`'s namespace and waits until all of it is Ready.
 async fn quickstart_ready(w: &World) {
     w.apply_yaml(&quickstart()).await;
-    let c = w.emu.credentials();
-    w.put_credentials(
-        "meshes-credentials",
-        &c.access_key,
-        &c.secret_key,
-        &c.org_id,
-    )
-    .await;
+    w.put_emulator_credentials().await;
     for (kind, name) in QUICKSTART {
         w.wait_ready_kind(kind, name).await;
     }

@@ -13,14 +13,7 @@ use crate::support::{SOON, World, condition, eventually, quickstart};
 pub(crate) async fn apply_quickstart(w: &World) {
     let text = quickstart();
     w.apply_yaml(&text).await;
-    let c = w.emu.credentials();
-    w.put_credentials(
-        "meshes-credentials",
-        &c.access_key,
-        &c.secret_key,
-        &c.org_id,
-    )
-    .await;
+    w.put_emulator_credentials().await;
 }
 
 #[tokio::test]

@@ -102,14 +102,7 @@ async fn start_as_own_user(w: &mut World, resync: Duration) -> String {
 /// emulator's key into that Secret, as a user would.
 async fn quickstart_ready(w: &World) {
     w.apply_yaml(&quickstart()).await;
-    let c = w.emu.credentials();
-    w.put_credentials(
-        "meshes-credentials",
-        &c.access_key,
-        &c.secret_key,
-        &c.org_id,
-    )
-    .await;
+    w.put_emulator_credentials().await;
     for (kind, name) in CRS {
         w.wait_ready_kind(kind, name).await;
     }

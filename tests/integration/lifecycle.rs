@@ -12,26 +12,6 @@ use serde_json::json;
 
 use crate::support::{SOON, World, condition, eventually};
 
-/// A local webhook receiver answering 200; returns its URL and a hit counter.
-async fn receiver() -> (String, Arc<AtomicU64>) {
-    let hits = Arc::new(AtomicU64::new(0));
-    let h = hits.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::any(move || {
-            let h = h.clone();
-            async move {
-                h.fetch_add(1, Ordering::Relaxed);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    (url, hits)
-}
-
 #[tokio::test]
 async fn a_rule_replace_under_load_delivers_every_event_at_least_once() {
     let config = EmulatorConfig {
@@ -41,7 +21,7 @@ async fn a_rule_replace_under_load_delivers_every_event_at_least_once() {
     };
     let mut w = World::with_emulator("replace", config).await;
     w.start_operator(World::fast_config()).await;
-    let (url, hits) = receiver().await;
+    let (url, hits) = crate::support::hook_receiver().await;
     w.tenant("shop", &url, &["order.paid"]).await;
     let before = w.get_json("MeshesRule", "shop-order-paid").await.unwrap();
     let old_id = before["status"]["ruleId"].as_str().unwrap().to_string();

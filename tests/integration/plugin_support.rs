@@ -107,14 +107,7 @@ pub async fn quickstart_world(prefix: &str, receiver: &Receiver) -> World {
         "the quickstart's webhook URL changed"
     );
     w.apply_yaml(&text).await;
-    let c = w.emu.credentials();
-    w.put_credentials(
-        "meshes-credentials",
-        &c.access_key,
-        &c.secret_key,
-        &c.org_id,
-    )
-    .await;
+    w.put_emulator_credentials().await;
     for (kind, name) in OBJECTS {
         w.wait_ready_kind(kind, name).await;
     }

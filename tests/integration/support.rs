@@ -152,6 +152,19 @@ impl World {
         .expect("apply credentials Secret");
     }
 
+    /// Puts the emulator's key into the `meshes-credentials` Secret (as a user would after
+    /// applying manifests whose Secret holds placeholders).
+    pub async fn put_emulator_credentials(&self) {
+        let c = self.emu.credentials();
+        self.put_credentials(
+            "meshes-credentials",
+            &c.access_key,
+            &c.secret_key,
+            &c.org_id,
+        )
+        .await;
+    }
+
     /// The workspaces API of this namespace.
     pub fn workspaces(&self) -> Api<MeshesWorkspace> {
         Api::namespaced(self.client.clone(), &self.ns)
@@ -609,4 +622,25 @@ impl World {
         };
         api.create_rule(&creds, &body, None).await.unwrap()
     }
+}
+
+/// A loopback webhook receiver answering 200 on `/hook`; returns its URL and a hit counter.
+pub async fn hook_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let hits = std::sync::Arc::new(AtomicU64::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::any(move || {
+            let h = h.clone();
+            async move {
+                h.fetch_add(1, Ordering::Relaxed);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    (url, hits)
 }

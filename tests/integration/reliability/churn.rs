@@ -6,8 +6,7 @@
 //! The random sequence is reproducible: the seed is printed (`MESHES_RELIABILITY_SEED`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use meshes_emulator::{DeliveryConfig, EmulatorConfig};
@@ -33,26 +32,6 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-}
-
-/// A loopback webhook receiver answering 200; returns its URL and a hit counter.
-async fn receiver() -> (String, Arc<AtomicU64>) {
-    let hits = Arc::new(AtomicU64::new(0));
-    let h = hits.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::any(move || {
-            let h = h.clone();
-            async move {
-                h.fetch_add(1, Ordering::Relaxed);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    (url, hits)
 }
 
 /// One event sent: its id, the rule it was meant for, that rule's Meshes ID at the time, and
@@ -121,7 +100,7 @@ async fn churn(rotations: bool) {
         ..Default::default()
     };
     let w = World::with_emulator("rel-churn", config).await;
-    let (url, hook_hits) = receiver().await;
+    let (url, hook_hits) = crate::support::hook_receiver().await;
     let n = super::tenants();
     let edits = super::edits();
     let env = TestEnv::shared().await;
