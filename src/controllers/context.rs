@@ -164,6 +164,8 @@ pub struct Context {
     pub secrets: super::secret_cache::SecretCache,
     /// Objects in error backoff, woken when Meshes recovers from an outage.
     pub backoff_waiters: super::outage::Waiters,
+    /// Namespaces seen refusing new Events because they are being deleted.
+    pub terminating: super::terminating::TerminatingNamespaces,
     memos: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     waiting_since: Mutex<HashMap<String, Instant>>,
@@ -222,6 +224,7 @@ impl Context {
             event_limit: Default::default(),
             secrets: Default::default(),
             backoff_waiters: Default::default(),
+            terminating: Default::default(),
             memos: Mutex::default(),
             failures: Mutex::default(),
             waiting_since: Mutex::default(),

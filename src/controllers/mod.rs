@@ -50,6 +50,7 @@ pub mod secret_feed;
 pub mod settings;
 pub mod snapshot;
 pub mod step;
+pub mod terminating;
 pub mod users;
 pub mod wake;
 pub mod watches;

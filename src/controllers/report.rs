@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::context::Context;
+use super::terminating;
 
 /// Applies `status` to `obj`'s status subresource as the operator's field manager. Fields the
 /// operator set before and omits now are removed (server-side apply semantics).
@@ -48,7 +49,8 @@ pub fn status_hash<S: Serialize>(status: &S) -> u64 {
 
 /// Publishes an Event about `obj`, unless the object already published too many Events of this
 /// reason lately (`event_limit`: a burst of 5, then one a minute). Failures are logged, never
-/// fatal: Events are best effort.
+/// fatal: Events are best effort. In a namespace being deleted ([`terminating`]) only Warnings
+/// are published, on the Namespace.
 pub async fn event<K>(ctx: &Context, obj: &K, warning: bool, reason: &str, note: String)
 where
     K: Resource<DynamicType = ()>,
@@ -81,16 +83,79 @@ where
         action: reason.to_string(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
-        if warning {
-            // A Warning must reach someone: in a namespace being deleted the apiserver refuses
-            // new Events (NamespaceLifecycle), and a release with a Warning (an object left in
-            // Meshes) would otherwise leave no trace at all.
-            tracing::warn!(error = %e, reason, note = %ev.note.as_deref().unwrap_or_default(),
-                "publishing a Warning Event failed; logged instead");
-        } else {
-            tracing::debug!(error = %e, reason, "publishing an Event failed");
+    let ns = obj.meta().namespace.clone().unwrap_or_default();
+    // Only an object being deleted can be in a terminating namespace; a live one means the
+    // namespace was re-created since.
+    let terminating = obj.meta().deletion_timestamp.is_some()
+        && ctx.terminating.contains(&ns, std::time::Instant::now());
+    if terminating && !warning {
+        tracing::debug!(
+            reason,
+            "Event not published: the namespace is being deleted"
+        );
+        return;
+    }
+    let result = if terminating {
+        Err(None)
+    } else {
+        ctx.recorder
+            .publish(&ev, &obj.object_ref(&()))
+            .await
+            .map_err(Some)
+    };
+    match result {
+        Ok(()) => {}
+        Err(refusal) if warning => {
+            if let Some(e) = &refusal
+                && !terminating::refused_as_terminating(e)
+            {
+                tracing::warn!(error = %e, reason, note = %ev.note.as_deref().unwrap_or_default(),
+                    "publishing a Warning Event failed; logged instead");
+                return;
+            }
+            ctx.terminating.learnt(&ns, std::time::Instant::now());
+            warn_on_namespace(ctx, obj, ev).await;
         }
+        Err(refusal) => {
+            if let Some(e) = &refusal
+                && terminating::refused_as_terminating(e)
+            {
+                ctx.terminating.learnt(&ns, std::time::Instant::now());
+            }
+            tracing::debug!(error = ?refusal.map(|e| e.to_string()), reason,
+                "publishing an Event failed");
+        }
+    }
+}
+
+/// A Warning about `obj` whose namespace is being deleted (the apiserver refuses new Events
+/// there): published on the Namespace instead, naming the object, so that what it says (an
+/// object left in Meshes) still reaches `kubectl get events -n default`. Logged at `warn`
+/// when that fails too (a namespaced installation may create Events only in its namespaces).
+async fn warn_on_namespace<K>(ctx: &Context, obj: &K, mut ev: Event)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let ns = obj.meta().namespace.clone().unwrap_or_default();
+    ev.note = Some(truncate(
+        format!(
+            "{} {}: {}",
+            K::kind(&()),
+            obj.meta().name.as_deref().unwrap_or_default(),
+            ev.note.as_deref().unwrap_or_default()
+        ),
+        1000,
+    ));
+    // The object as `related`: the recorder merges Events with the same key (regarding,
+    // related, reason, not the note) into a series, which would keep only the first note.
+    ev.secondary = Some(obj.object_ref(&()));
+    if let Err(e) = ctx
+        .recorder
+        .publish(&ev, &terminating::namespace_ref(&ns))
+        .await
+    {
+        tracing::warn!(error = %e, reason = %ev.reason, note = %ev.note.as_deref().unwrap_or_default(),
+            "publishing a Warning Event failed; logged instead");
     }
 }
 

@@ -4,7 +4,7 @@
 //! own delete refusal while rules remain. Observation reads the workspace snapshot.
 
 use async_trait::async_trait;
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 
 use super::decide;
 use crate::api::ApiError;
@@ -407,5 +407,131 @@ impl Kind for MeshesConnection {
 
     async fn credentials_secret(&self, ctx: &Context) -> Option<SecretRef> {
         parents::own_namespace(self, parents::of_connection(ctx, self, true).await)
+    }
+
+    fn wait_before_delete(&self, ctx: &Context) -> Option<String> {
+        // Meshes refuses to delete a connection that still has rules (409). While this
+        // connection's rules are being deleted too (a namespace deletion), asking anyway would
+        // spend the key's budget on refusals that the rules' own deletes need.
+        (!self.deleting_rules(ctx).is_empty()).then(|| {
+            "Waiting for the MeshesRules of this connection that are being deleted to go first \
+             (then deleted; released after the deletion timeout, unless they are retrying \
+             against an unavailable Meshes)"
+                .to_string()
+        })
+    }
+
+    fn dependents_retrying(&self, ctx: &Context) -> bool {
+        self.deleting_rules(ctx)
+            .iter()
+            .any(|uid| ctx.in_backoff(uid))
+    }
+}
+
+impl MeshesConnection {
+    /// The UIDs of the rules of this connection that are being deleted, unless Meshes deletes
+    /// them with the connection (`forceDeleteRules`).
+    fn deleting_rules(&self, ctx: &Context) -> Vec<String> {
+        if self.spec.force_delete_rules == Some(true) {
+            return Vec::new();
+        }
+        let Some(store) = ctx.stores.rules.as_ref() else {
+            return Vec::new();
+        };
+        let (ns, name) = (self.namespace(), self.name_any());
+        store
+            .state()
+            .iter()
+            .filter(|r| {
+                r.namespace() == ns
+                    && r.meta().deletion_timestamp.is_some()
+                    && references::names_connection(r, &name)
+            })
+            .filter_map(|r| r.uid())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kube::runtime::{reflector, watcher};
+    use serde_json::json;
+
+    use super::*;
+    use crate::controllers::config::OperatorConfig;
+    use crate::controllers::context::{Stores, Triggers};
+    use crate::resources::MeshesRule;
+
+    fn rule(name: &str, uid: &str, connection: &str, deleting: bool) -> MeshesRule {
+        let mut meta = json!({"name": name, "namespace": "a", "uid": uid});
+        if deleting {
+            meta["deletionTimestamp"] = json!("2026-12-01T00:00:00Z");
+            meta["finalizers"] = json!(["meshes.io/finalizer"]);
+        }
+        serde_json::from_value(
+            json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesRule",
+            "metadata": meta, "spec": {"connectionRef": {"name": connection}, "event": "a.b",
+            "metadata": {"action": "send_webhook"}}}),
+        )
+        .expect("rule")
+    }
+
+    fn context(rules: Vec<MeshesRule>) -> Context {
+        let (store, mut writer) = reflector::store::<MeshesRule>();
+        for r in rules {
+            writer.apply_watcher_event(&watcher::Event::Apply(r));
+        }
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let api = Arc::new(crate::api::MeshesClient::new(Default::default()).expect("api"));
+        Context::new(
+            client,
+            api,
+            OperatorConfig::default(),
+            Stores {
+                rules: Some(store),
+                ..Stores::default()
+            },
+            Default::default(),
+            Triggers::default(),
+        )
+    }
+
+    fn connection(force: bool) -> MeshesConnection {
+        serde_json::from_value(json!({"apiVersion": "meshes.io/v1alpha1",
+            "kind": "MeshesConnection", "metadata": {"name": "hook", "namespace": "a"},
+            "spec": {"workspaceRef": {"name": "ws"}, "type": "webhook",
+                "metadata": {"url": "https://hooks.example"}, "forceDeleteRules": force}}))
+        .expect("connection")
+    }
+
+    /// A connection being deleted waits (without calling Meshes) for its rules that are being
+    /// deleted too, not for rules that stay, another connection's, or when Meshes deletes its
+    /// rules with it; past the timeout only while one of them retries against Meshes.
+    #[tokio::test]
+    async fn a_connection_waits_for_its_rules_being_deleted() {
+        let ctx = context(vec![
+            rule("going", "u1", "hook", true),
+            rule("staying", "u2", "hook", false),
+            rule("elsewhere", "u3", "other", true),
+        ]);
+        let conn = connection(false);
+        assert!(conn.wait_before_delete(&ctx).is_some(), "waits for `going`");
+        assert_eq!(conn.deleting_rules(&ctx), ["u1"]);
+        assert!(
+            connection(true).wait_before_delete(&ctx).is_none(),
+            "forceDeleteRules"
+        );
+        assert!(!conn.dependents_retrying(&ctx));
+        ctx.next_backoff("u1");
+        assert!(conn.dependents_retrying(&ctx), "`going` retries");
+
+        let none = context(vec![rule("staying", "u2", "hook", false)]);
+        assert!(
+            conn.wait_before_delete(&none).is_none(),
+            "rules that stay are not waited for"
+        );
     }
 }

@@ -71,6 +71,13 @@ impl<K: Kind> Pass<'_, K> {
         } else {
             self.obj.known_twin(self.ctx, self.inputs)
         };
+        // The twin comes from the workspace snapshot, which can predate a delete (this
+        // object's own replaced rule, deleted first when Meshes refused the replacement as its
+        // duplicate): a stall that waits for a spec change must rest on an object that exists.
+        let twin = match twin {
+            Some(t) if !rebind => self.get(K::up_id(&t)).await?,
+            t => t,
+        };
         if let Some(twin) = twin {
             let id = K::up_id(&twin).to_string();
             if !rebind {

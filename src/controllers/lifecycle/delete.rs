@@ -65,6 +65,15 @@ pub async fn run<K: Kind>(obj: &K, ctx: &Context, host: &dyn Host<K>) -> Cleanup
     run_with(obj, ctx, host, async || obj.resolve(ctx, true).await).await
 }
 
+/// Whether the copy of `obj` a cleanup pass holds carries the status this process last wrote.
+/// Without a write by this process (a restart) the answer is no: the read stays.
+fn holds_own_last_write<K: Kind>(obj: &K, ctx: &Context, uid: &str) -> bool {
+    let held = obj
+        .current_status()
+        .map(crate::controllers::report::status_hash);
+    held.is_some() && held == ctx.last_written_status(uid)
+}
+
 /// The upstream part of a cleanup with the given resolution (the unit tier enters here).
 pub async fn run_with<K: Kind>(
     obj: &K,
@@ -80,11 +89,20 @@ pub async fn run_with<K: Kind>(
         return Cleanup::wait(Duration::from_secs(2), message);
     }
     // The cache may lag behind our own last write (a create that committed): decide on the
-    // latest version only.
-    match host.is_stale(obj).await {
-        Ok(false) => {}
-        Ok(true) => return Cleanup::wait(Duration::from_millis(300), "Reading the latest version"),
-        Err(e) => return Cleanup::wait(ctx.next_backoff(&uid), format!("Kubernetes API: {e}")),
+    // latest version only. A held copy showing the status this process wrote last is that
+    // version as far as cleanup is concerned (writes by others before the deletion come
+    // before it in the watch), so the read is saved (a namespace deletion cleans up every
+    // object at once, and all share the client's rate limit).
+    if !holds_own_last_write(obj, ctx, &uid) {
+        match host.is_stale(obj).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return Cleanup::wait(Duration::from_millis(300), "Reading the latest version");
+            }
+            Err(e) => {
+                return Cleanup::wait(ctx.next_backoff(&uid), format!("Kubernetes API: {e}"));
+            }
+        }
     }
     let mut status = obj.current_status().cloned().unwrap_or_default();
     let core = K::core(&mut status);

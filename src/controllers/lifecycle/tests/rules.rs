@@ -438,3 +438,78 @@ async fn cleanup_waits_through_an_outage_and_takes_404_as_done() {
     sim.api.script(Op::DeleteRule, Fault::NotFound);
     assert_eq!(sim.cleanup().await, Cleanup::Done);
 }
+
+/// A cleanup reads the object from the API server first (the cache may lag a committed create's
+/// status write), unless the copy it holds shows the status this process wrote last: then the
+/// read is saved. The held copy went through JSON as the watch delivers it.
+#[tokio::test]
+async fn cleanup_reads_the_latest_version_unless_it_holds_its_own_last_write() {
+    let mut sim = rule_sim(Dedup::None, signup());
+    assert!(ready(&sim.pass().await));
+    let written = sim.obj.status.clone().unwrap();
+    let through_watch: crate::resources::MeshesRuleStatus =
+        serde_json::from_value(serde_json::to_value(&written).unwrap()).unwrap();
+    sim.obj.status = Some(through_watch);
+
+    // This process last wrote something else: the held copy may be behind, so it reads.
+    sim.ctx.status_written("u-rule", 1);
+    sim.host.stale.lock().unwrap().push(true);
+    assert!(
+        matches!(sim.cleanup().await, Cleanup::Wait { message, .. } if message.contains("latest version")),
+        "positive control: a copy older than our last write waits for the latest version"
+    );
+    assert!(
+        sim.host.stale.lock().unwrap().is_empty(),
+        "the read happened"
+    );
+    assert_eq!(sim.api.rules().len(), 1);
+
+    // It last wrote exactly what the copy shows: no read, the rule is deleted.
+    sim.ctx
+        .status_written("u-rule", crate::controllers::report::status_hash(&written));
+    sim.host.stale.lock().unwrap().push(true);
+    assert_eq!(sim.cleanup().await, Cleanup::Done);
+    assert_eq!(sim.host.stale.lock().unwrap().len(), 1, "no read");
+    assert!(sim.api.rules().is_empty());
+}
+
+/// Reliability churn (seed 97688785): a rule whose replacement Meshes refused as a duplicate
+/// deletes its rule in service first; when the create then fails too, nothing is bound and the
+/// next pass starts afresh while the workspace snapshot still lists the deleted rule. That
+/// stale entry must not stall the rule as a conflict (the stall waits for a spec change):
+/// a twin is confirmed by a GET before it is called one.
+#[tokio::test]
+async fn a_twin_known_only_from_a_stale_snapshot_is_not_a_conflict() {
+    let creds = resolved().creds;
+    let want = decide::desired(&rule(signup()).spec, "w1", "c1");
+
+    // Positive control: a twin that exists upstream is a conflict, never taken over.
+    let mut sim = rule_sim(Dedup::None, signup());
+    let twin = sim.api.create_rule(&creds, &want, None).await.unwrap();
+    sim.ctx
+        .snapshots
+        .refresh(sim.api.as_ref(), &creds, "w1")
+        .await
+        .unwrap();
+    match sim.pass().await.outcome {
+        Outcome::Stalled { reason, message } => {
+            assert_eq!(reason, reasons::NAME_CONFLICT);
+            assert!(message.contains(&twin.id), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.api.count("POST rule"), 1, "only the twin itself");
+
+    // The same twin deleted after the snapshot was taken: the rule is created.
+    let mut sim = rule_sim(Dedup::None, signup());
+    let gone = sim.api.create_rule(&creds, &want, None).await.unwrap();
+    sim.ctx
+        .snapshots
+        .refresh(sim.api.as_ref(), &creds, "w1")
+        .await
+        .unwrap();
+    sim.api.remove_rule(&gone.id);
+    assert!(ready(&sim.pass().await), "{:?}", sim.api.log());
+    assert_eq!(sim.api.rules().len(), 1);
+    assert_ne!(rule_id(&sim).as_deref(), Some(gone.id.as_str()));
+}
