@@ -1,7 +1,7 @@
 //! The credentials janitor: removes the in-use finalizer from credentials Secrets no object uses
 //! any more. It reacts to Secret events and to custom resources going away, changing their spec
 //! or finishing their cleanup (batched per tick), and sweeps Secrets being deleted as a safety
-//! net; the decision itself is always made from live lists (`users.rs`).
+//! net; a release is always decided from live lists (`users.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -148,6 +148,28 @@ fn janitor_targets(
     out
 }
 
+/// Of a tick's `targets`, the Secrets to read live. Between sweeps a Secret the cache shows in
+/// use is not read (during a namespace deletion every tick finds its namespace dirty, and a
+/// read with three lists per Secret spent the client's rate limit that the finalizer patches
+/// need); the cache may lag the change that made it dirty, so it is `deferred` to the next
+/// sweep, which reads it live whatever the cache says.
+fn to_read_live(
+    targets: &mut BTreeSet<SecretRef>,
+    deferred: &mut BTreeSet<SecretRef>,
+    sweep: bool,
+    cached_in_use: impl Fn(&SecretRef) -> bool,
+) -> BTreeSet<SecretRef> {
+    if sweep {
+        targets.append(deferred);
+        return std::mem::take(targets);
+    }
+    let (cached, live): (BTreeSet<_>, BTreeSet<_>) = std::mem::take(targets)
+        .into_iter()
+        .partition(|s| cached_in_use(s));
+    deferred.extend(cached);
+    live
+}
+
 /// A watch of custom resources of kind `K`, as janitor signals (only their metadata is used).
 /// Each object decodes on its own ([`Decoded`]), so one the operator cannot read still
 /// signals and never stops the watch (a `PartialObjectMeta` watch would: it lists the full
@@ -185,9 +207,10 @@ where
 ///   Secret) or finishes its own cleanup: objects deleted together (a namespace deletion) see
 ///   each other as users during their cleanups, so the last one to go must not be the last
 ///   chance to release the Secret;
-/// - every few seconds while the Secret is being deleted (a safety net).
+/// - every few seconds while the Secret is being deleted (a safety net);
+/// - at the next sweep after a look the cache answered (it may lag the change).
 ///
-/// The decision itself always reads live lists (`users`), never a cache.
+/// A release is always decided from live lists (`users`); the cache only answers "still in use".
 pub(super) async fn janitor(ctx: Arc<Context>, client: kube::Client, scope: Scope) {
     let secret_signals = scope
         .events::<PartialObjectMeta<Secret>>(
@@ -210,6 +233,8 @@ pub(super) async fn janitor(ctx: Arc<Context>, client: kube::Client, scope: Scop
     // candidates: every decision re-reads the Secret and lists its users live.
     let mut held: HashMap<SecretRef, bool> = HashMap::new();
     let mut dirty: BTreeSet<String> = BTreeSet::new();
+    // Secrets a tick left to the next sweep because the cache showed them in use.
+    let mut deferred: BTreeSet<SecretRef> = BTreeSet::new();
     loop {
         tokio::select! {
             signal = signals.next() => match signal {
@@ -226,9 +251,12 @@ pub(super) async fn janitor(ctx: Arc<Context>, client: kube::Client, scope: Scop
             _ = tick.tick() => {
                 ticks = ticks.wrapping_add(1);
                 let sweep = ticks.is_multiple_of(JANITOR_SWEEP_TICKS);
-                let targets = janitor_targets(ctx.config.default_credentials.as_ref(), &held, &dirty, sweep);
+                let mut targets = janitor_targets(ctx.config.default_credentials.as_ref(), &held, &dirty, sweep);
                 dirty.clear();
-                for secret in targets {
+                let live = to_read_live(&mut targets, &mut deferred, sweep, |s| {
+                    users::in_use_per_cache(&ctx, s, "")
+                });
+                for secret in live {
                     match users::recheck(&ctx, &secret).await {
                         Ok(None) => {
                             held.remove(&secret);
@@ -380,5 +408,31 @@ mod tests {
             ["a/creds", "ops/meshes"]
         );
         assert!(janitor_targets(Some(&default), &held, &BTreeSet::new(), false).is_empty());
+    }
+
+    /// Between sweeps a Secret the cache shows in use is not read but deferred; the next sweep
+    /// reads it live even though the cache still shows it in use (the cache may lag).
+    #[test]
+    fn a_secret_the_cache_shows_in_use_is_read_live_at_the_next_sweep() {
+        let sr = |name: &str| SecretRef {
+            namespace: "a".into(),
+            name: name.into(),
+        };
+        let mut deferred = BTreeSet::new();
+        let used = |s: &SecretRef| s.name == "used";
+        let mut targets: BTreeSet<SecretRef> = [sr("used"), sr("free")].into();
+        assert_eq!(
+            to_read_live(&mut targets, &mut deferred, false, used),
+            [sr("free")].into()
+        );
+        assert_eq!(deferred, [sr("used")].into());
+        let mut targets = BTreeSet::new();
+        assert!(to_read_live(&mut targets, &mut deferred, false, used).is_empty());
+        assert_eq!(
+            to_read_live(&mut targets, &mut deferred, true, used),
+            [sr("used")].into(),
+            "the sweep reads it whatever the cache says"
+        );
+        assert!(deferred.is_empty());
     }
 }
