@@ -88,43 +88,36 @@ where
     // namespace was re-created since.
     let terminating = obj.meta().deletion_timestamp.is_some()
         && ctx.terminating.contains(&ns, std::time::Instant::now());
-    if terminating && !warning {
-        tracing::debug!(
-            reason,
-            "Event not published: the namespace is being deleted"
-        );
+    if terminating {
+        if warning {
+            warn_on_namespace(ctx, obj, ev).await;
+        } else {
+            tracing::debug!(
+                reason,
+                "Event not published: the namespace is being deleted"
+            );
+        }
         return;
     }
-    let result = if terminating {
-        Err(None)
-    } else {
-        ctx.recorder
-            .publish(&ev, &obj.object_ref(&()))
-            .await
-            .map_err(Some)
-    };
-    match result {
+    match ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         Ok(()) => {}
-        Err(refusal) if warning => {
-            if let Some(e) = &refusal
-                && !terminating::refused_as_terminating(e)
-            {
-                tracing::warn!(error = %e, reason, note = %ev.note.as_deref().unwrap_or_default(),
-                    "publishing a Warning Event failed; logged instead");
-                return;
-            }
+        Err(e) if terminating::refused_as_terminating(&e) => {
             ctx.terminating.learnt(&ns, std::time::Instant::now());
-            warn_on_namespace(ctx, obj, ev).await;
-        }
-        Err(refusal) => {
-            if let Some(e) = &refusal
-                && terminating::refused_as_terminating(e)
-            {
-                ctx.terminating.learnt(&ns, std::time::Instant::now());
+            if warning {
+                warn_on_namespace(ctx, obj, ev).await;
+            } else {
+                tracing::debug!(
+                    reason,
+                    "Event not published: the namespace is being deleted"
+                );
             }
-            tracing::debug!(error = ?refusal.map(|e| e.to_string()), reason,
-                "publishing an Event failed");
         }
+        Err(e) if warning => {
+            // A Warning must reach someone (an object left in Meshes would leave no trace).
+            tracing::warn!(error = %e, reason, note = %ev.note.as_deref().unwrap_or_default(),
+                "publishing a Warning Event failed; logged instead");
+        }
+        Err(e) => tracing::debug!(error = %e, reason, "publishing an Event failed"),
     }
 }
 
