@@ -86,38 +86,34 @@ where
     let ns = obj.meta().namespace.clone().unwrap_or_default();
     // Only an object being deleted can be in a terminating namespace; a live one means the
     // namespace was re-created since.
-    let terminating = obj.meta().deletion_timestamp.is_some()
+    let known_terminating = obj.meta().deletion_timestamp.is_some()
         && ctx.terminating.contains(&ns, std::time::Instant::now());
-    if terminating {
-        if warning {
-            warn_on_namespace(ctx, obj, ev).await;
-        } else {
-            tracing::debug!(
-                reason,
-                "Event not published: the namespace is being deleted"
-            );
-        }
-        return;
-    }
-    match ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
-        Ok(()) => {}
-        Err(e) if terminating::refused_as_terminating(&e) => {
-            ctx.terminating.learnt(&ns, std::time::Instant::now());
-            if warning {
-                warn_on_namespace(ctx, obj, ev).await;
-            } else {
-                tracing::debug!(
-                    reason,
-                    "Event not published: the namespace is being deleted"
-                );
+    if !known_terminating {
+        match ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+            Ok(()) => return,
+            Err(e) if terminating::refused_as_terminating(&e) => {
+                ctx.terminating.learnt(&ns, std::time::Instant::now());
+            }
+            Err(e) if warning => {
+                // A Warning must reach someone (an object left in Meshes would leave no trace).
+                tracing::warn!(error = %e, reason, note = %ev.note.as_deref().unwrap_or_default(),
+                    "publishing a Warning Event failed; logged instead");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, reason, "publishing an Event failed");
+                return;
             }
         }
-        Err(e) if warning => {
-            // A Warning must reach someone (an object left in Meshes would leave no trace).
-            tracing::warn!(error = %e, reason, note = %ev.note.as_deref().unwrap_or_default(),
-                "publishing a Warning Event failed; logged instead");
-        }
-        Err(e) => tracing::debug!(error = %e, reason, "publishing an Event failed"),
+    }
+    // The namespace is being deleted.
+    if warning {
+        warn_on_namespace(ctx, obj, ev).await;
+    } else {
+        tracing::debug!(
+            reason,
+            "Event not published: the namespace is being deleted"
+        );
     }
 }
 

@@ -473,6 +473,20 @@ async fn cleanup_reads_the_latest_version_unless_it_holds_its_own_last_write() {
     assert!(sim.api.rules().is_empty());
 }
 
+/// A rule identical to the sim's spec made upstream by someone else, and a workspace snapshot
+/// that lists it.
+async fn twin_in_snapshot(sim: &Sim<MeshesRule>) -> crate::api::types::Rule {
+    let creds = resolved().creds;
+    let want = decide::desired(&sim.obj.spec, "w1", "c1");
+    let twin = sim.api.create_rule(&creds, &want, None).await.unwrap();
+    sim.ctx
+        .snapshots
+        .refresh(sim.api.as_ref(), &creds, "w1")
+        .await
+        .unwrap();
+    twin
+}
+
 /// Reliability churn (seed 97688785): a rule whose replacement Meshes refused as a duplicate
 /// deletes its rule in service first; when the create then fails too, nothing is bound and the
 /// next pass starts afresh while the workspace snapshot still lists the deleted rule. That
@@ -480,17 +494,9 @@ async fn cleanup_reads_the_latest_version_unless_it_holds_its_own_last_write() {
 /// a twin is confirmed by a GET before it is called one.
 #[tokio::test]
 async fn a_twin_known_only_from_a_stale_snapshot_is_not_a_conflict() {
-    let creds = resolved().creds;
-    let want = decide::desired(&rule(signup()).spec, "w1", "c1");
-
     // Positive control: a twin that exists upstream is a conflict, never taken over.
     let mut sim = rule_sim(Dedup::None, signup());
-    let twin = sim.api.create_rule(&creds, &want, None).await.unwrap();
-    sim.ctx
-        .snapshots
-        .refresh(sim.api.as_ref(), &creds, "w1")
-        .await
-        .unwrap();
+    let twin = twin_in_snapshot(&sim).await;
     match sim.pass().await.outcome {
         Outcome::Stalled { reason, message } => {
             assert_eq!(reason, reasons::NAME_CONFLICT);
@@ -502,12 +508,7 @@ async fn a_twin_known_only_from_a_stale_snapshot_is_not_a_conflict() {
 
     // The same twin deleted after the snapshot was taken: the rule is created.
     let mut sim = rule_sim(Dedup::None, signup());
-    let gone = sim.api.create_rule(&creds, &want, None).await.unwrap();
-    sim.ctx
-        .snapshots
-        .refresh(sim.api.as_ref(), &creds, "w1")
-        .await
-        .unwrap();
+    let gone = twin_in_snapshot(&sim).await;
     sim.api.remove_rule(&gone.id);
     assert!(ready(&sim.pass().await), "{:?}", sim.api.log());
     assert_eq!(sim.api.rules().len(), 1);
