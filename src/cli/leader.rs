@@ -54,12 +54,15 @@ pub struct LeaderArgs {
     #[arg(long, env = "MESHES_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = parse_flag, help_heading = "Replicas, leader election and the Kubernetes client")]
     pub shutdown_timeout: Duration,
     /// Sustained requests per second of the controllers' Kubernetes client (a token bucket:
-    /// requests wait, they never fail). The Lease has a client of its own, never paced behind
-    /// these.
-    #[arg(long, env = "MESHES_KUBE_QPS", default_value_t = 50.0, value_parser = super::positive_rate, help_heading = "Replicas, leader election and the Kubernetes client")]
+    /// requests wait, they never fail). A guard against a runaway loop, set well above what
+    /// the controllers need: the apiserver's API Priority and Fairness paces clients, and a
+    /// client-side limit at the old 50 was the bottleneck of every convergence and namespace
+    /// deletion measured (docs/performance.md). The Lease has a client of its own, never
+    /// paced behind these.
+    #[arg(long, env = "MESHES_KUBE_QPS", default_value_t = 500.0, value_parser = super::positive_rate, help_heading = "Replicas, leader election and the Kubernetes client")]
     pub kube_qps: f64,
     /// Requests above the sustained rate the Kubernetes client may send at once.
-    #[arg(long, env = "MESHES_KUBE_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000), help_heading = "Replicas, leader election and the Kubernetes client")]
+    #[arg(long, env = "MESHES_KUBE_BURST", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10000), help_heading = "Replicas, leader election and the Kubernetes client")]
     pub kube_burst: u32,
 }
 
