@@ -9,6 +9,23 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use crate::resources::{MeshesConnection, MeshesRule};
 
 /// The objects in `store` in namespace `ns` for which `refers(object, name)` holds.
+pub fn referring<C>(
+    store: &Store<C>,
+    ns: Option<String>,
+    name: &str,
+    refers: impl Fn(&C, &str) -> bool,
+) -> Vec<std::sync::Arc<C>>
+where
+    C: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|c| c.namespace() == ns && refers(c, name))
+        .collect()
+}
+
+/// [`referring`], as references.
 pub fn referrers<C>(
     store: &Store<C>,
     ns: Option<String>,
@@ -18,10 +35,8 @@ pub fn referrers<C>(
 where
     C: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
-    store
-        .state()
+    referring(store, ns, name, refers)
         .iter()
-        .filter(|c| c.namespace() == ns && refers(c, name))
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()
 }

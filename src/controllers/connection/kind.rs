@@ -438,17 +438,12 @@ impl MeshesConnection {
         let Some(store) = ctx.stores.rules.as_ref() else {
             return Vec::new();
         };
-        let (ns, name) = (self.namespace(), self.name_any());
-        store
-            .state()
-            .iter()
-            .filter(|r| {
-                r.namespace() == ns
-                    && r.meta().deletion_timestamp.is_some()
-                    && references::names_connection(r, &name)
-            })
-            .filter_map(|r| r.uid())
-            .collect()
+        references::referring(store, self.namespace(), &self.name_any(), |r, name| {
+            r.meta().deletion_timestamp.is_some() && references::names_connection(r, name)
+        })
+        .iter()
+        .filter_map(|r| r.uid())
+        .collect()
     }
 }
 

@@ -376,12 +376,10 @@ impl Kind for MeshesWorkspace {
         let Some(store) = ctx.stores.connections.as_ref() else {
             return false;
         };
-        let (ns, name) = (self.namespace(), self.name_any());
-        store.state().iter().any(|c| {
-            c.namespace() == ns
-                && references::inherits_from_workspace(c, &name)
-                && c.uid().is_some_and(|uid| ctx.in_backoff(&uid))
-        })
+        let inherit = references::inherits_from_workspace;
+        references::referring(store, self.namespace(), &self.name_any(), inherit)
+            .iter()
+            .any(|c| c.uid().is_some_and(|uid| ctx.in_backoff(&uid)))
     }
 
     async fn after_delete(&self, ctx: &Context) -> Result<(), kube::Error> {
