@@ -160,28 +160,6 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
-/// Adds or replaces annotation `key` on `obj` (merge patch on metadata only).
-pub async fn annotate<K>(ctx: &Context, obj: &K, key: &str, value: &str) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    if obj.annotations().get(key).is_some_and(|v| v == value) {
-        return Ok(());
-    }
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let patch = json!({"metadata": {"annotations": {key: value}}});
-    api.patch(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::truncate;

@@ -8,8 +8,10 @@ pub const PAUSED: &str = "meshes.io/paused";
 pub const RECONCILE_REQUESTED_AT: &str = "meshes.io/reconcile-requested-at";
 /// Overrides the resync period for this object (a duration such as `5m`).
 pub const RESYNC_INTERVAL: &str = "meshes.io/resync-interval";
-/// Written by the operator with the Meshes ID, so a restored or re-applied object binds again
-/// to the same upstream object after verifying it exists.
+/// The Meshes ID a restored or re-applied object (Velero, export/apply) binds again after a GET
+/// proves it exists; honoured only on the object's own credentials. Set by the user or the
+/// export, from `status`: the operator records the ID in status only, because one more write
+/// per create was a fifth of its Kubernetes writes while converging (`docs/performance.md`).
 pub const EXTERNAL_ID: &str = "meshes.io/external-id";
 /// `"true"`: when the object's identity (workspace name, connection name in its workspace, rule
 /// tuple) already exists upstream and no other CR has bound it, bind it instead of stalling with

@@ -125,10 +125,11 @@ async fn convergence_makes_no_refused_write_and_few_writes_per_cr() {
     );
     assert!(a.refused.is_empty(), "refused writes: {:#?}", a.refused);
     // The output Secret and the credentials in-use finalizer are writes too (2), on top of
-    // the custom resources' own.
+    // the custom resources' own: the finalizer patch, the pending create and the Ready status
+    // (5.00 before the `Created` Event and the external-id annotation were dropped).
     let per_cr = (a.writes.len() as f64 - 2.0) / CRS.len() as f64;
     assert!(
-        per_cr <= 5.0,
+        per_cr <= 3.0,
         "{per_cr:.2} writes per custom resource: {:#?}",
         a.writes
     );

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use meshes_operator::resources::{annotations, finalizers};
+use meshes_operator::resources::finalizers;
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWriteExt;
 
@@ -16,8 +16,9 @@ pub const ARGOCD_HEALTH_KEYS: [&str; 3] = [
     "resource.customizations.health.meshes.io_MeshesWorkspace",
 ];
 
-/// Annotations the operator writes on the custom resources users apply.
-pub const OPERATOR_ANNOTATIONS: [&str; 1] = [annotations::EXTERNAL_ID];
+/// Annotations the operator writes on the custom resources users apply: none since issue 16
+/// (the Meshes ID is recorded in status only; `meshes.io/external-id` is the user's to set).
+pub const OPERATOR_ANNOTATIONS: [&str; 0] = [];
 /// Finalizers the operator adds to the custom resources.
 pub const OPERATOR_FINALIZERS: [&str; 1] = [finalizers::FINALIZER];
 /// Finalizers the operator adds to credential Secrets.

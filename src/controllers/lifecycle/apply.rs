@@ -416,9 +416,6 @@ impl<K: Kind> Pass<'_, K> {
             .outputs(self.ctx, self.inputs, status, Some(&mut current), None)
             .await?;
         let outcome = self.obj.conclude(status, &id, Some(&current));
-        if let Err(e) = self.host.annotate(self.obj, EXTERNAL_ID, &id).await {
-            return Err(kube_transient(self.ctx, &self.uid, e));
-        }
         let requeue = self.obj.settled(self.ctx, self.inputs, &id, ticked).await;
         self.remember(&current, written, requeue);
         Ok(Step {

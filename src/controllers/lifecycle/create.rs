@@ -186,16 +186,12 @@ impl<K: Kind> Pass<'_, K> {
                 super::mark_applied::<K>(self.inputs, status);
                 let core = K::core(status);
                 *core.pending = None;
+                // No `Created` Event: the Ready status that follows records the ID, and an
+                // Event per create was a fifth of the operator's Kubernetes writes while it
+                // converges (docs/performance.md). Only claims, adoptions and other
+                // transitions status cannot tell get one.
                 if replacing.is_none() {
                     *core.id = Some(K::up_id(&up).to_string());
-                    self.host
-                        .event(
-                            self.obj,
-                            false,
-                            reasons::CREATED,
-                            format!("Created Meshes {} {}", K::NOUN, K::up_id(&up)),
-                        )
-                        .await;
                 }
                 Ok(up)
             }

@@ -25,8 +25,6 @@ pub trait Host<K: Kind>: Send + Sync {
     async fn is_stale(&self, obj: &K) -> Result<bool, kube::Error>;
     /// Publishes an Event (best effort).
     async fn event(&self, obj: &K, warning: bool, reason: &str, note: String);
-    /// Sets the `meshes.io/external-id` annotation (no write when it already has the value).
-    async fn annotate(&self, obj: &K, key: &str, value: &str) -> Result<(), kube::Error>;
 }
 
 /// The real host: the API server through the context's client.
@@ -105,12 +103,5 @@ impl<K: Kind> Host<K> for KubeHost<'_> {
 
     async fn event(&self, obj: &K, warning: bool, reason: &str, note: String) {
         report::event(self.ctx, obj, warning, reason, note).await;
-    }
-
-    async fn annotate(&self, obj: &K, key: &str, value: &str) -> Result<(), kube::Error> {
-        if obj.annotations().get(key).map(String::as_str) == Some(value) {
-            return Ok(());
-        }
-        report::annotate(self.ctx, obj, key, value).await
     }
 }

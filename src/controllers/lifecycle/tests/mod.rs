@@ -86,10 +86,6 @@ impl<K: Kind> Host<K> for Recorder<K> {
             .unwrap()
             .push((warning, reason.to_string(), note));
     }
-
-    async fn annotate(&self, _obj: &K, _key: &str, _value: &str) -> Result<(), kube::Error> {
-        Ok(())
-    }
 }
 
 fn context(api: Arc<MemApi>) -> Context {

@@ -71,6 +71,28 @@ async fn a_create_records_the_rule_once() {
     assert_eq!(sim.api.log().len(), calls);
 }
 
+/// Issue 16 (writes per custom resource): a plain create writes the pending create and the
+/// Ready status and publishes no Event; the ID lives in status, not in an annotation. A create
+/// claimed after its response was lost still says so in a `Created` Event (the positive control:
+/// the recorder does record Events).
+#[tokio::test]
+async fn a_plain_create_publishes_no_event_but_a_claimed_one_does() {
+    let mut plain = rule_sim(Dedup::Tuple, signup());
+    assert!(ready(&plain.pass().await));
+    assert!(rule_id(&plain).is_some());
+    assert!(
+        plain.host.reasons().is_empty(),
+        "{:?}",
+        plain.host.reasons()
+    );
+
+    let mut lost = rule_sim(Dedup::None, signup());
+    lost.api.script(Op::CreateRule, Fault::CommitThenDrop);
+    assert!(!ready(&lost.pass().await));
+    assert!(ready(&lost.pass().await));
+    assert_eq!(lost.host.reasons(), vec![reasons::CREATED.to_string()]);
+}
+
 /// Item e: a 2xx whose body cannot be decoded is an unknown outcome, claimed, never repeated.
 #[tokio::test]
 async fn an_undecodable_2xx_is_claimed_not_created_again() {
