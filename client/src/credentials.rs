@@ -41,13 +41,15 @@ impl fmt::Debug for SecretKey {
 ///
 /// An optional *share* label ([`Credentials::with_share`]) splits the request budget of the
 /// key fairly between the callers that use it (see the budget rules on [`crate::BudgetRegistry`]);
-/// it is never sent to Meshes. Equality compares the share too.
+/// it is never sent to Meshes. So is the *priority* ([`Credentials::with_priority`]): which of
+/// the key's waiting callers goes first. Equality compares both too.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     access_key: String,
     secret_key: SecretKey,
     org_id: String,
     share: Option<String>,
+    priority: u8,
 }
 
 impl Credentials {
@@ -68,6 +70,7 @@ impl Credentials {
             secret_key: SecretKey(secret_key),
             org_id,
             share: None,
+            priority: 0,
         })
     }
 
@@ -79,6 +82,19 @@ impl Credentials {
         let label = label.into();
         self.share = (!label.is_empty()).then_some(label);
         self
+    }
+
+    /// The same credentials, admitted by the key's budget before every waiting caller with a
+    /// higher `priority` number (0, the default, is the most urgent); among callers of equal
+    /// priority the shares and FIFO order apply (see [`crate::BudgetRegistry`]).
+    pub fn with_priority(mut self, priority: u8) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The budget priority ([`Credentials::with_priority`]; lower is admitted first).
+    pub fn priority(&self) -> u8 {
+        self.priority
     }
 
     /// The share label, when set ([`Credentials::with_share`]).
@@ -120,6 +136,7 @@ impl fmt::Debug for Credentials {
             .field("secret_key", &self.secret_key)
             .field("org_id", &self.org_id)
             .field("share", &self.share)
+            .field("priority", &self.priority)
             .finish()
     }
 }

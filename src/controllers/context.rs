@@ -171,7 +171,7 @@ pub struct Context {
     waiting_since: Mutex<HashMap<String, Instant>>,
     stalls: Mutex<HashMap<String, StallKey>>,
     connection_facts: Mutex<HashMap<String, (String, String)>>,
-    finalizer_added: Mutex<std::collections::HashSet<String>>,
+    finalizer_added: Mutex<HashMap<String, Option<String>>>,
     /// A hash of the status this process last wrote to each object (`report::status_hash`).
     written_status: Mutex<HashMap<String, u64>>,
 }
@@ -289,12 +289,24 @@ impl Context {
         }
     }
 
-    /// Records that this process added its finalizer to object `uid` and has not yet been
-    /// handed a version showing it.
-    pub fn finalizer_added(&self, uid: &str) {
+    /// Records that this process added its finalizer to object `uid`, making resourceVersion
+    /// `version`, and has not yet been handed a version showing it.
+    pub fn finalizer_added(&self, uid: &str, version: Option<String>) {
         if let Ok(mut s) = self.finalizer_added.lock() {
-            s.insert(uid.to_string());
+            s.insert(uid.to_string(), version);
         }
+    }
+
+    /// The resourceVersion this process's finalizer patch made of object `uid`, while no later
+    /// pass has been handed a copy: the pass that patched goes on with the patch's answer, the
+    /// latest version as of that write (no freshness read needed before its create).
+    pub fn patched_version(&self, uid: &str) -> Option<String> {
+        self.finalizer_added
+            .lock()
+            .ok()?
+            .get(uid)
+            .cloned()
+            .flatten()
     }
 
     /// Whether the finalizer of object `uid` was added by this process and not seen yet; seeing
@@ -307,7 +319,7 @@ impl Context {
             s.remove(uid);
             false
         } else {
-            s.contains(uid)
+            s.contains_key(uid)
         }
     }
 

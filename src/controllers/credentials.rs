@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
@@ -14,6 +15,7 @@ use super::config::{OperatorConfig, SecretRef};
 use super::context::Context;
 use super::outcome::Outcome;
 use crate::api::Credentials;
+use crate::resources::conditions::{self, Condition};
 use crate::resources::finalizers::CREDENTIALS_IN_USE;
 use crate::resources::{LocalObjectReference, reasons};
 
@@ -159,19 +161,38 @@ pub async fn load(ctx: &Context, uid: &str, secret: &SecretRef) -> Result<Resolv
     })
 }
 
-/// [`load`] for object `obj`: its UID keys the grace timer, its namespace the fair share.
+/// [`load`] for object `obj`: its UID keys the grace timer, its namespace the fair share, and
+/// `priority` ([`priority`]) its place among the key's waiting calls.
 pub async fn load_for<K: kube::Resource>(
     ctx: &Context,
     obj: &K,
     secret: &SecretRef,
+    priority: u8,
 ) -> Result<Resolved, Unavailable> {
     let meta = obj.meta();
-    let resolved = load(ctx, meta.uid.as_deref().unwrap_or_default(), secret).await?;
+    let mut resolved = load(ctx, meta.uid.as_deref().unwrap_or_default(), secret).await?;
+    resolved.creds = resolved.creds.with_priority(priority);
     Ok(for_namespace(
         ctx,
         resolved,
         meta.namespace.as_deref().unwrap_or_default(),
     ))
+}
+
+/// The budget priority of a pass over an object at `depth` (0 workspace, 1 connection, 2 rule)
+/// with `meta` and status `conditions` (lower goes first among the calls waiting for a key):
+/// - work a user asked for — an object new, changed (Ready not True for its generation) or
+///   being deleted — before routine checks of objects already in sync (a restart's
+///   verification, a resync), so a change made during a restart does not queue behind it;
+/// - within each, parents before children: a parent's calls never wait behind its children's,
+///   so a mass creation finishes its workspaces first and ends when its last call does, not a
+///   chain of parent → connection → rules after it (`docs/performance.md`).
+pub fn priority(depth: u8, meta: &ObjectMeta, conditions: Option<&[Condition]>) -> u8 {
+    let settled = meta.deletion_timestamp.is_none()
+        && conditions
+            .and_then(|c| conditions::find(c, conditions::READY))
+            .is_some_and(|c| c.is_true() && c.observed_generation == meta.generation);
+    if settled { 3 + depth } else { depth }
 }
 
 /// `resolved` as used by an object in `namespace`: on the operator's default credentials (one
@@ -348,6 +369,41 @@ mod share_tests {
                 name: name.into(),
             },
         }
+    }
+
+    /// A pass over work a user asked for (new, changed, deleting) outranks a routine check of an
+    /// object in sync, and a parent outranks its children within each.
+    #[test]
+    fn user_work_and_parents_go_first() {
+        use crate::resources::conditions::{ConditionStatus, READY};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let meta = |generation: i64, deleting: bool| ObjectMeta {
+            generation: Some(generation),
+            deletion_timestamp: deleting.then(|| Time(k8s_openapi::jiff::Timestamp::now())),
+            ..ObjectMeta::default()
+        };
+        let ready = |generation: i64, status: ConditionStatus| {
+            vec![Condition::new(
+                READY,
+                status,
+                "ReconcileSuccess",
+                "",
+                Some(generation),
+                Time(k8s_openapi::jiff::Timestamp::now()),
+            )]
+        };
+        let in_sync = ready(2, ConditionStatus::True);
+        // Routine: in sync for the current generation.
+        assert_eq!(priority(0, &meta(2, false), Some(&in_sync)), 3);
+        assert_eq!(priority(2, &meta(2, false), Some(&in_sync)), 5);
+        // Asked for: new, changed since, not Ready, or being deleted.
+        assert_eq!(priority(0, &meta(1, false), None), 0);
+        assert_eq!(priority(1, &meta(3, false), Some(&in_sync)), 1);
+        assert_eq!(
+            priority(2, &meta(2, false), Some(&ready(2, ConditionStatus::False))),
+            2
+        );
+        assert_eq!(priority(1, &meta(2, true), Some(&in_sync)), 1);
     }
 
     /// Tenants on the shared default credentials draw from their namespace's share of the key's

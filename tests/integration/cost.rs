@@ -171,3 +171,39 @@ async fn steady_state_reads_no_secret_and_writes_nothing() {
         a.writes
     );
 }
+
+/// A new object is created upstream in the pass that adds the operator's finalizer, not in a
+/// second pass after that patch's watch event (which cost every object of a mass apply another
+/// trip through the controller's queue). With a 3 s debounce, each pass starts 3 s after the
+/// event that schedules it: the workspace is Ready after one debounce, not two.
+#[tokio::test]
+async fn a_new_object_is_created_in_the_pass_that_adds_its_finalizer() {
+    let mut w = World::new("cost-first-pass").await;
+    let debounce = Duration::from_secs(3);
+    w.start_operator(meshes_operator::controllers::config::OperatorConfig {
+        debounce,
+        ..World::fast_config()
+    })
+    .await;
+    let posts = w.emu.admin().request_count("POST", "/api/v1/workspaces");
+    let started = std::time::Instant::now();
+    w.create_workspace(
+        "first-pass",
+        json!({"credentialsRef": {"name": "meshes-credentials"}}),
+    )
+    .await;
+    crate::support::wait_ready(&w, "first-pass").await;
+    let took = started.elapsed();
+    assert_eq!(
+        w.emu.admin().request_count("POST", "/api/v1/workspaces"),
+        posts + 1
+    );
+    assert!(
+        took >= debounce,
+        "positive control: the debounce delays the first pass: {took:?}"
+    );
+    assert!(
+        took < debounce * 2 - Duration::from_millis(500),
+        "Ready after {took:?}: the create waited for a second pass"
+    );
+}

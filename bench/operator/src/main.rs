@@ -150,7 +150,11 @@ async fn main() -> anyhow::Result<()> {
         )?;
     }
     report::print("meshes-bench summary", &out.rows);
-    let _ = std::fs::remove_dir_all(&work);
+    if std::env::var_os("MESHES_BENCH_OPERATOR_LOG").is_some() {
+        eprintln!("operator logs kept in {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     // Not waiting for the runtime to wind down watches of a control plane that is gone.
     std::process::exit(0)
 }

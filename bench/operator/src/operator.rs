@@ -64,7 +64,12 @@ impl Operator {
         }
         let child = cmd
             .env("KUBECONFIG", &s.kubeconfig)
-            .env("MESHES_LOG", "warn")
+            // `MESHES_BENCH_OPERATOR_LOG` (e.g. `meshes_operator=debug`) to see where a run's
+            // time goes; debug logging costs CPU, so the figures are taken at `warn`.
+            .env(
+                "MESHES_LOG",
+                std::env::var("MESHES_BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .arg("run")
             .args(["--api-url", &s.api_url])
             .args(["--api-rate", &s.api_rate.to_string()])

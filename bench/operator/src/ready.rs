@@ -18,6 +18,8 @@ struct State {
     ready: HashMap<String, bool>,
     count: usize,
     timeline: Vec<(f64, usize)>,
+    /// When each kind's objects became Ready since the last reset (seconds, in order).
+    by_kind: HashMap<&'static str, Vec<f64>>,
 }
 
 /// A running Readiness watch; stops when dropped.
@@ -76,6 +78,7 @@ impl Readiness {
                             if was != now {
                                 if now {
                                     s.count += 1;
+                                    s.by_kind.entry(kind).or_default().push(t);
                                 } else {
                                     s.count -= 1;
                                 }
@@ -101,6 +104,7 @@ impl Readiness {
         }
         if let Ok(mut s) = self.state.lock() {
             s.timeline.clear();
+            s.by_kind.clear();
         }
     }
 
@@ -115,6 +119,25 @@ impl Readiness {
             .lock()
             .map(|s| s.timeline.clone())
             .unwrap_or_default()
+    }
+
+    /// Per kind, when half, 90 % and all of the objects that became Ready since the last reset
+    /// did (seconds): which kind a slow convergence waited for.
+    pub fn by_kind(&self) -> Vec<(&'static str, [f64; 3])> {
+        let Ok(s) = self.state.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = s
+            .by_kind
+            .iter()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(k, t)| {
+                let at = |q: f64| t[((t.len() as f64 * q).ceil() as usize).clamp(1, t.len()) - 1];
+                (*k, [at(0.5), at(0.9), at(1.0)])
+            })
+            .collect();
+        out.sort_by_key(|(k, _)| *k);
+        out
     }
 
     /// Waits until at least `n` are Ready; the time since the last reset, or `None` on timeout.

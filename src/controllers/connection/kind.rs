@@ -86,7 +86,9 @@ impl Kind for MeshesConnection {
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<ConnectionInputs, Step> {
         let uid = self.uid().unwrap_or_default();
         let parent = parents::of_connection(ctx, self, deleting).await?;
-        let resolved = credentials::load_for(ctx, self, &parent.credentials)
+        let conditions = self.status.as_ref().map(|s| s.conditions.as_slice());
+        let priority = credentials::priority(1, &self.metadata, conditions);
+        let resolved = credentials::load_for(ctx, self, &parent.credentials, priority)
             .await
             .map_err(Step::from)?;
         let name = decide::desired_name(&self.spec, &self.name_any()).unwrap_or_default();

@@ -89,6 +89,14 @@ impl<K: Kind> Host<K> for KubeHost<'_> {
     }
 
     async fn is_stale(&self, obj: &K) -> Result<bool, kube::Error> {
+        let version = obj.meta().resource_version.clone();
+        let uid = obj.meta().uid.as_deref().unwrap_or_default();
+        if version.is_some() && self.ctx.patched_version(uid) == version {
+            // This pass holds the answer of its own finalizer patch: the latest version as of
+            // that write. A writer since then fails the next write's precondition.
+            self.remember(version);
+            return Ok(false);
+        }
         let api: Api<K> = Api::namespaced(
             self.ctx.client.clone(),
             &obj.namespace().unwrap_or_default(),

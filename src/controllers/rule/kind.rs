@@ -85,7 +85,9 @@ impl Kind for MeshesRule {
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<RuleInputs, Step> {
         let uid = self.uid().unwrap_or_default();
         let mut parent = parents::of_rule(ctx, self, deleting).await?;
-        let resolved = credentials::load_for(ctx, self, &parent.credentials)
+        let conditions = self.status.as_ref().map(|s| s.conditions.as_slice());
+        let priority = credentials::priority(2, &self.metadata, conditions);
+        let resolved = credentials::load_for(ctx, self, &parent.credentials, priority)
             .await
             .map_err(Step::from)?;
         parents::complete_raw_connection(ctx, &uid, &mut parent, &resolved.creds).await?;

@@ -115,9 +115,15 @@ impl Kind for MeshesWorkspace {
         let ns = self.namespace().unwrap_or_default();
         let secret = credentials::source(&ctx.config, &ns, self.spec.credentials_ref.as_ref())
             .map_err(Step::from)?;
-        credentials::load_for(ctx, self, &secret)
-            .await
-            .map_err(Step::from)
+        let conditions = self.status.as_ref().map(|s| s.conditions.as_slice());
+        credentials::load_for(
+            ctx,
+            self,
+            &secret,
+            credentials::priority(0, &self.metadata, conditions),
+        )
+        .await
+        .map_err(Step::from)
     }
 
     fn resolved(i: &Resolved) -> &Resolved {

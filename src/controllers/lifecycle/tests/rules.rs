@@ -536,3 +536,22 @@ async fn a_twin_known_only_from_a_stale_snapshot_is_not_a_conflict() {
     assert_eq!(sim.api.rules().len(), 1);
     assert_ne!(rule_id(&sim).as_deref(), Some(gone.id.as_str()));
 }
+
+/// Issue 16: the pass that added the finalizer holds the patch's answer, the latest version as
+/// of that write, and creates without a freshness read; any other version is read first (the
+/// client points at a dead port, so a read fails: the positive control).
+#[tokio::test]
+async fn the_finalizer_patch_answer_needs_no_freshness_read() {
+    use super::super::host::KubeHost;
+    let sim = rule_sim(Dedup::Tuple, signup());
+    let host = KubeHost::new(&sim.ctx);
+    sim.ctx.finalizer_added("u-rule", Some("1".into()));
+    assert!(!Host::<MeshesRule>::is_stale(&host, &sim.obj).await.unwrap());
+
+    let mut later = sim.obj.clone();
+    later.metadata.resource_version = Some("2".into());
+    assert!(Host::<MeshesRule>::is_stale(&host, &later).await.is_err());
+    // Once a later pass is handed a copy with the finalizer, the record ends.
+    assert!(!sim.ctx.finalizer_pending("u-rule", true));
+    assert!(Host::<MeshesRule>::is_stale(&host, &sim.obj).await.is_err());
+}
