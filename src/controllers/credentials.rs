@@ -230,14 +230,24 @@ fn fingerprint(creds: &Credentials) -> u64 {
     h.finish()
 }
 
-/// Adds the in-use finalizer to `secret`; whether it is there now.
+/// Adds the in-use finalizer to `secret` (a copy that lacks it); whether it is there now.
 async fn ensure_in_use(api: &Api<Secret>, secret: &Secret) -> bool {
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    // The copy may be the cache's, older than this process's own earlier patch: a patch guarded
+    // by its resourceVersion would be refused (409). Read the current version first (once per
+    // Secret and process: `should_add_finalizer`).
+    let secret = match api.get(&name).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(secret = %name, error = %e, "reading the Secret for its in-use finalizer failed; retried next reconcile");
+            return false;
+        }
+    };
     let mut finalizers = secret.metadata.finalizers.clone().unwrap_or_default();
     if finalizers.iter().any(|f| f == CREDENTIALS_IN_USE) {
         return true;
     }
     finalizers.push(CREDENTIALS_IN_USE.to_string());
-    let name = secret.metadata.name.clone().unwrap_or_default();
     // resourceVersion makes this a compare-and-swap: a concurrent finalizer change is not lost.
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": secret.metadata.resource_version}});
     match api
