@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
+
+use super::cache::Cache;
 
 use super::config::OperatorConfig;
 use crate::api::MeshesApi;
@@ -17,11 +19,11 @@ use crate::resources::{MeshesConnection, MeshesRule, MeshesWorkspace};
 #[derive(Clone, Default)]
 pub struct Stores {
     /// Every watched `MeshesWorkspace`.
-    pub workspaces: Option<Store<MeshesWorkspace>>,
+    pub workspaces: Option<Cache<MeshesWorkspace>>,
     /// Every watched `MeshesConnection`.
-    pub connections: Option<Store<MeshesConnection>>,
+    pub connections: Option<Cache<MeshesConnection>>,
     /// Every watched `MeshesRule`.
-    pub rules: Option<Store<MeshesRule>>,
+    pub rules: Option<Cache<MeshesRule>>,
 }
 
 impl Stores {

@@ -14,16 +14,18 @@
 //! - [`snapshot`], [`catalog`]: shared upstream lists (bulk drift, integrations catalog).
 //! - [`references`]: the one index of which objects reference which (mappers, triggers).
 //! - [`metrics`]: the controllers' view of the registry in [`crate::ops::metrics`].
-//! - [`report`]: status, Events (rate-limited by [`event_limit`]), annotations.
+//! - [`report`]: status and Events (rate-limited by [`event_limit`]).
 //! - [`frame`]: the frame of every pass (paused, stall memo, one status write).
 //! - [`lifecycle`]: the one lifecycle of all kinds (bind, crash-safe create, observe, update or
 //!   replace, delete); a kind implements [`lifecycle::Kind`].
 //! - [`step`]: a pass's conclusion and the error mappings all controllers share.
 //! - [`workspace`], [`connection`], [`rule`]: per kind only what differs (watches, mappers,
 //!   decisions, the [`lifecycle::Kind`] implementation).
-//! - [`scope`]: which objects an instance handles and its decoding watches of them.
+//! - [`scope`]: which objects an instance handles and its decoding watches of them; [`cache`]:
+//!   the one cache of each kind those watches fill.
 //! - [`run`]: starting everything; [`wake`]: which changes of an object wake its controller.
 
+pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod connection;

@@ -4,13 +4,15 @@
 //! namespace.
 
 use kube::ResourceExt;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
+
+use crate::controllers::cache::Cache;
 
 use crate::resources::{MeshesConnection, MeshesRule};
 
 /// The objects in `store` in namespace `ns` for which `refers(object, name)` holds.
 pub fn referring<C>(
-    store: &Store<C>,
+    store: &Cache<C>,
     ns: Option<String>,
     name: &str,
     refers: impl Fn(&C, &str) -> bool,
@@ -27,7 +29,7 @@ where
 
 /// [`referring`], as references.
 pub fn referrers<C>(
-    store: &Store<C>,
+    store: &Cache<C>,
     ns: Option<String>,
     name: &str,
     refers: impl Fn(&C, &str) -> bool,
@@ -44,7 +46,7 @@ where
 /// A watch mapper: when a `P` changes, the `C`s of its namespace for which `refers(c, name)`
 /// holds, `name` being the `P`'s name.
 pub fn of<P, C>(
-    store: Store<C>,
+    store: Cache<C>,
     refers: fn(&C, &str) -> bool,
 ) -> impl Fn(P) -> Vec<ObjectRef<C>> + Send + Sync + 'static
 where

@@ -10,10 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::cache::Cache;
 use futures::StreamExt;
 use futures::channel::mpsc;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::Instrument;
@@ -234,14 +234,14 @@ pub async fn run_until(
 /// complete first list. Until then (for example while RBAC refuses the list) the process is
 /// not ready.
 async fn caches_synced(
-    workspaces: Store<MeshesWorkspace>,
-    connections: Store<MeshesConnection>,
-    rules: Store<MeshesRule>,
+    workspaces: Cache<MeshesWorkspace>,
+    connections: Cache<MeshesConnection>,
+    rules: Cache<MeshesRule>,
     health: Arc<Health>,
 ) {
-    let synced = workspaces.wait_until_ready().await.is_ok()
-        && connections.wait_until_ready().await.is_ok()
-        && rules.wait_until_ready().await.is_ok();
+    let synced = workspaces.wait_until_ready().await
+        && connections.wait_until_ready().await
+        && rules.wait_until_ready().await;
     // Not synced: a watch ended before its first list, so the controllers are stopping.
     if synced {
         health.set_caches_synced(true);
@@ -294,9 +294,7 @@ async fn reconcile<K: Kind>(obj: Arc<Decoded<K>>, ctx: Arc<Context>) -> Result<A
     ctx.metrics.pass_started(&kind, &namespace, &name);
     let result = async {
         let result = match &obj.0 {
-            Ok(decoded) => {
-                super::lifecycle::reconcile::<K>(Arc::new(decoded.clone()), ctx.clone()).await
-            }
+            Ok(decoded) => super::lifecycle::reconcile::<K>(decoded.clone(), ctx.clone()).await,
             Err(bad) => frame::undecodable(obj.as_ref(), bad, &ctx).await,
         };
         tracing::debug!(

@@ -1,7 +1,8 @@
 //! Which objects an instance handles ([`Scope`]: namespaces and a label selector) and its watches
 //! of them, each object decoded on its own ([`Decoded`]): an object the Rust types cannot read is
 //! reported on itself and never breaks the list or watch of its kind. The controllers run over
-//! [`Decoded`] objects; the stores shared through the context hold only the objects that decode.
+//! [`Decoded`] objects; the [`Cache`] of each kind, shared through the context, reads the same
+//! store as the objects that decode.
 
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -9,10 +10,11 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
+use super::cache::Cache;
 use super::watches;
 use crate::resources::Decoded;
 
@@ -112,26 +114,23 @@ impl Scope {
         &self,
         client: kube::Client,
         wc: watcher::Config,
-    ) -> (Controller<Decoded<K>>, Store<K>)
+    ) -> (Controller<Decoded<K>>, Cache<K>)
     where
         K: Watched,
     {
         let (reader, mut writer) = reflector::store::<Decoded<K>>();
-        let (decoded, mut decoded_writer) = reflector::store::<K>();
-        let known = decoded.clone();
+        let (cache, synced) = Cache::new(reader.clone());
         let events = self
             .events::<Decoded<K>>(client, wc)
             .map_ok(move |ev| {
                 writer.apply_watcher_event(&ev);
-                if let Some(ev) = decoded_event(&ev, &known) {
-                    decoded_writer.apply_watcher_event(&ev);
-                }
+                synced.observe(&ev);
                 ev
             })
             .applied_objects()
             // Not woken by its own status writes (see `wake`): retries follow the backoff.
             .predicate_filter(super::wake::changed_by_others, Default::default());
-        (Controller::for_stream(events, reader), decoded)
+        (Controller::for_stream(events, reader), cache)
     }
 
     /// Changes of this scope's objects of kind `P` (any object, decodable or not), for mappers
@@ -156,35 +155,6 @@ impl Scope {
     }
 }
 
-/// The watch event of the decoded objects' store for `ev`: objects that do not decode are left
-/// out, and one that stops decoding leaves the store (as `known` had it).
-pub(super) fn decoded_event<K>(
-    ev: &watcher::Event<Decoded<K>>,
-    known: &Store<K>,
-) -> Option<watcher::Event<K>>
-where
-    K: Resource<DynamicType = ()> + Clone,
-{
-    let gone = |obj: &Decoded<K>| {
-        known
-            .get(&same_object(ObjectRef::from_obj(obj)))
-            .map(|k| watcher::Event::Delete(k.as_ref().clone()))
-    };
-    match ev {
-        watcher::Event::Init => Some(watcher::Event::Init),
-        watcher::Event::InitDone => Some(watcher::Event::InitDone),
-        watcher::Event::InitApply(obj) => obj.ok().cloned().map(watcher::Event::InitApply),
-        watcher::Event::Apply(obj) => match obj.ok() {
-            Some(k) => Some(watcher::Event::Apply(k.clone())),
-            None => gone(obj),
-        },
-        watcher::Event::Delete(obj) => match obj.ok() {
-            Some(k) => Some(watcher::Event::Delete(k.clone())),
-            None => gone(obj),
-        },
-    }
-}
-
 /// The same object's reference as one of type `B` (`K` and [`Decoded`] `K`).
 pub(super) fn same_object<A, B>(r: ObjectRef<A>) -> ObjectRef<B>
 where
@@ -197,7 +167,9 @@ where
 }
 
 /// The reference of a [`Decoded`] object.
-pub(super) fn decoded_ref<K: Resource<DynamicType = ()>>(r: ObjectRef<K>) -> ObjectRef<Decoded<K>> {
+pub(super) fn decoded_ref<K: Resource<DynamicType = ()> + Clone>(
+    r: ObjectRef<K>,
+) -> ObjectRef<Decoded<K>> {
     same_object(r)
 }
 
@@ -206,7 +178,7 @@ pub(super) fn to_decoded<P, K, I>(
     mapper: impl Fn(P) -> I + Send + Sync + 'static,
 ) -> impl Fn(P) -> Vec<ObjectRef<Decoded<K>>> + Send + Sync + 'static
 where
-    K: Resource<DynamicType = ()>,
+    K: Resource<DynamicType = ()> + Clone,
     I: IntoIterator<Item = ObjectRef<K>>,
 {
     move |p| mapper(p).into_iter().map(decoded_ref).collect()
@@ -227,21 +199,20 @@ mod tests {
         Decoded::from_json(&obj.to_string()).unwrap()
     }
 
-    fn names(store: &Store<MeshesConnection>) -> Vec<String> {
-        let mut names: Vec<String> = store.state().iter().map(|c| c.name_any()).collect();
+    fn names(cache: &Cache<MeshesConnection>) -> Vec<String> {
+        let mut names: Vec<String> = cache.state().iter().map(|c| c.name_any()).collect();
         names.sort();
         names
     }
 
-    /// The decoded objects' store follows the watch, leaving out objects that do not decode
-    /// and dropping one that stops decoding.
+    /// The cache reads the watch's one store as the objects that decode: one that stops
+    /// decoding is left out, one that decodes again is back, and each is the store's own copy.
     #[test]
-    fn the_store_of_decoded_objects_leaves_out_the_others() {
-        let (store, mut writer) = reflector::store::<MeshesConnection>();
+    fn the_cache_leaves_out_objects_that_do_not_decode() {
+        let (store, mut writer) = reflector::store::<Decoded<MeshesConnection>>();
+        let (cache, _synced) = Cache::new(store.clone());
         let mut apply = |ev: watcher::Event<Decoded<MeshesConnection>>| {
-            if let Some(ev) = decoded_event(&ev, &store) {
-                writer.apply_watcher_event(&ev);
-            }
+            writer.apply_watcher_event(&ev);
         };
         let (good, bad) = (decoded("good", "webhook"), decoded("bad", "carrier-pigeon"));
         assert!(good.ok().is_some() && bad.ok().is_none());
@@ -249,16 +220,25 @@ mod tests {
         apply(watcher::Event::InitApply(good.clone()));
         apply(watcher::Event::InitApply(bad.clone()));
         apply(watcher::Event::InitDone);
-        assert_eq!(names(&store), ["good"]);
-        // An object that stops decoding leaves the store; one that decodes again comes back.
+        assert_eq!(names(&cache), ["good"]);
+        assert_eq!(cache.len(), 2);
+        // One copy: the cache hands out the store's own object.
+        let held = store
+            .get(&decoded_ref(ObjectRef::new("good").within("acme")))
+            .and_then(|d| d.shared())
+            .unwrap();
+        let read = cache.get(&ObjectRef::new("good").within("acme")).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&held, &read));
+        // An object that stops decoding leaves the cache; one that decodes again comes back.
         apply(watcher::Event::Apply(decoded("good", "carrier-pigeon")));
-        assert!(names(&store).is_empty());
+        assert!(names(&cache).is_empty());
+        assert!(cache.get(&ObjectRef::new("good").within("acme")).is_none());
         apply(watcher::Event::Apply(good.clone()));
         apply(watcher::Event::Apply(decoded("bad", "webhook")));
-        assert_eq!(names(&store), ["bad", "good"]);
+        assert_eq!(names(&cache), ["bad", "good"]);
         apply(watcher::Event::Delete(good));
         apply(watcher::Event::Delete(bad));
-        assert!(names(&store).is_empty());
+        assert!(names(&cache).is_empty());
     }
 
     #[test]

@@ -94,7 +94,8 @@ where
     for api in apis {
         for obj in api.list(&ListParams::default()).await?.items {
             match obj.0 {
-                Ok(k) => decoded.push(k),
+                // Fresh from the list: the only holder, so this takes it without a copy.
+                Ok(k) => decoded.push(std::sync::Arc::unwrap_or_clone(k)),
                 Err(_) => {
                     unreadable_user |=
                         obj.uid().as_deref() != Some(exclude_uid) && still_needs_credentials(&obj);
@@ -454,10 +455,7 @@ mod tests {
     }
 
     fn context(workspaces: Vec<MeshesWorkspace>) -> Context {
-        let (store, mut writer) = kube::runtime::reflector::store::<MeshesWorkspace>();
-        for w in workspaces {
-            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(w));
-        }
+        let store = crate::controllers::cache::Feed::of(workspaces);
         // Nothing listens there: any request to the API server fails.
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
         Context::new(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kube::runtime::reflector;
+use crate::controllers::cache::Feed;
 use kube::runtime::watcher;
 use serde_json::json;
 
@@ -155,8 +155,8 @@ fn passes_requests_waits_and_events_are_exported_with_their_values() {
 #[test]
 fn objects_by_condition_and_requeues_come_from_the_caches_and_health() {
     let m = Metrics::new();
-    let (rules, mut writer) = reflector::store::<MeshesRule>();
-    let (workspaces, mut ws_writer) = reflector::store::<MeshesWorkspace>();
+    let (rules, mut writer) = Feed::<MeshesRule>::new();
+    let (workspaces, mut ws_writer) = Feed::<MeshesWorkspace>::new();
     for ev in [
         watcher::Event::Init,
         watcher::Event::InitApply(rule("ready", Some(("True", "Available")))),
@@ -165,10 +165,10 @@ fn objects_by_condition_and_requeues_come_from_the_caches_and_health() {
         watcher::Event::InitApply(rule("new", None)),
         watcher::Event::InitDone,
     ] {
-        writer.apply_watcher_event(&ev);
+        writer.apply(ev);
     }
-    ws_writer.apply_watcher_event(&watcher::Event::Init);
-    ws_writer.apply_watcher_event(&watcher::Event::InitDone);
+    ws_writer.apply(watcher::Event::Init);
+    ws_writer.apply(watcher::Event::InitDone);
     m.watch_stores(Stores {
         workspaces: Some(workspaces),
         connections: None,

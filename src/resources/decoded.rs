@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::Resource;
@@ -19,9 +20,16 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-/// An object of kind `K` as stored: `Ok` when it decodes, else what is known about it.
-#[derive(Debug, Clone)]
-pub struct Decoded<K>(pub Result<K, Undecodable>);
+/// An object of kind `K` as stored: `Ok` when it decodes (shared, so the store and every
+/// reader hold one copy), else what is known about it.
+#[derive(Debug)]
+pub struct Decoded<K>(pub Result<Arc<K>, Undecodable>);
+
+impl<K> Clone for Decoded<K> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
 
 /// A stored object the Rust type cannot read.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +49,7 @@ impl<K: DeserializeOwned> Decoded<K> {
     /// read (never the case for an object the apiserver serves).
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         let error = match serde_json::from_str::<K>(text) {
-            Ok(obj) => return Ok(Self(Ok(obj))),
+            Ok(obj) => return Ok(Self(Ok(Arc::new(obj)))),
             Err(e) => without_position(&e),
         };
         let outline: Outline = serde_json::from_str(text)?;
@@ -68,7 +76,12 @@ fn without_position(e: &serde_json::Error) -> String {
 impl<K> Decoded<K> {
     /// The decoded object, if it decoded.
     pub fn ok(&self) -> Option<&K> {
-        self.0.as_ref().ok()
+        self.0.as_deref().ok()
+    }
+
+    /// The decoded object, shared, if it decoded.
+    pub fn shared(&self) -> Option<Arc<K>> {
+        self.0.as_ref().ok().cloned()
     }
 }
 
@@ -80,7 +93,7 @@ impl<'de, K: DeserializeOwned> Deserialize<'de> for Decoded<K> {
     }
 }
 
-impl<K: Resource> Resource for Decoded<K> {
+impl<K: Resource + Clone> Resource for Decoded<K> {
     type DynamicType = K::DynamicType;
     type Scope = K::Scope;
 
@@ -109,7 +122,8 @@ impl<K: Resource> Resource for Decoded<K> {
 
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         match &mut self.0 {
-            Ok(obj) => obj.meta_mut(),
+            // Copies the object only while another holder shares it.
+            Ok(obj) => Arc::make_mut(obj).meta_mut(),
             Err(bad) => &mut bad.metadata,
         }
     }

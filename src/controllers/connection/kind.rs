@@ -453,7 +453,6 @@ impl MeshesConnection {
 mod tests {
     use std::sync::Arc;
 
-    use kube::runtime::{reflector, watcher};
     use serde_json::json;
 
     use super::*;
@@ -476,10 +475,7 @@ mod tests {
     }
 
     fn context(rules: Vec<MeshesRule>) -> Context {
-        let (store, mut writer) = reflector::store::<MeshesRule>();
-        for r in rules {
-            writer.apply_watcher_event(&watcher::Event::Apply(r));
-        }
+        let store = crate::controllers::cache::Feed::of(rules);
         let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
         let client = kube::Client::try_from(config).expect("client");
         let api = Arc::new(crate::api::MeshesClient::new(Default::default()).expect("api"));

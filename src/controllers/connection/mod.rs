@@ -7,7 +7,9 @@ pub mod kind;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
+
+use crate::controllers::cache::Cache;
 
 use super::references::{connection_reads, referrers};
 
@@ -16,8 +18,8 @@ use crate::resources::{MeshesConnection, MeshesWorkspace};
 /// Connections to reconcile when Secret `secret` changes: those reading secret settings from
 /// it, naming it in `credentialsRef`, or inheriting it from their workspace.
 pub fn secret_mapper(
-    store: Store<MeshesConnection>,
-    workspaces: Store<MeshesWorkspace>,
+    store: Cache<MeshesConnection>,
+    workspaces: Cache<MeshesWorkspace>,
 ) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<MeshesConnection>> + Send + Sync + 'static
 {
     move |secret| {

@@ -402,8 +402,6 @@ impl Kind for MeshesWorkspace {
 mod tests {
     use std::sync::Arc;
 
-    use kube::runtime::reflector;
-    use kube::runtime::watcher;
     use serde_json::json;
 
     use super::*;
@@ -427,13 +425,10 @@ mod tests {
     /// the deletion timeout only while one of them is retrying against Meshes (an outage).
     #[tokio::test]
     async fn the_wait_for_connections_outlasts_the_timeout_only_while_they_retry() {
-        let (store, mut writer) = reflector::store::<MeshesConnection>();
-        for c in [
+        let store = crate::controllers::cache::Feed::of([
             connection("inherits", "u1", false),
             connection("own-key", "u2", true),
-        ] {
-            writer.apply_watcher_event(&watcher::Event::Apply(c));
-        }
+        ]);
         let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
         let client = kube::Client::try_from(config).expect("client");
         let api = Arc::new(crate::api::MeshesClient::new(Default::default()).expect("api"));

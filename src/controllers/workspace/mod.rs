@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
+
+use crate::controllers::cache::Cache;
 
 use super::config::{OperatorConfig, SecretRef};
 use super::credentials;
@@ -47,7 +49,7 @@ impl OutputSecretEvents {
 /// Secret blocking the output was created or deleted); the last two are recorded in
 /// `outputs`.
 pub fn secret_mapper(
-    store: Store<MeshesWorkspace>,
+    store: Cache<MeshesWorkspace>,
     config: OperatorConfig,
     outputs: OutputSecretEvents,
 ) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<MeshesWorkspace>> + Send + Sync + 'static {
