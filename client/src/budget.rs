@@ -413,6 +413,18 @@ impl BudgetRegistry {
         state.consecutive_429 = 0;
     }
 
+    /// Whether callers are waiting for `creds`' key (of any priority) or it is paused by a 429:
+    /// a call made now would queue. Lets work that can wait stay out of the queue (and free
+    /// whatever it holds meanwhile) instead of adding to it.
+    pub fn congested(&self, creds: &Credentials) -> bool {
+        let id = self.budget_key(creds);
+        let budget = {
+            let keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+            keys.budgets.get(&id).cloned()
+        };
+        budget.is_some_and(|b| b.paused_until().is_some() || b.queue().head().is_some())
+    }
+
     /// Budgets currently tracked (one per access key and secret; idle ones are evicted).
     pub fn tracked_keys(&self) -> usize {
         self.keys

@@ -54,6 +54,12 @@ pub trait MeshesApi: Send + Sync {
         DEFAULT_MAX_LIST_PAGES
     }
 
+    /// Whether a call with `creds` made now would wait behind others (see
+    /// [`crate::BudgetRegistry::congested`]); `false` where nothing is budgeted.
+    fn congested(&self, _creds: &Credentials) -> bool {
+        false
+    }
+
     /// `GET /workspaces`, one page.
     async fn list_workspaces_page(
         &self,
@@ -330,6 +336,10 @@ fn with_cursor(call: &mut Call<'_>, cursor: Option<&str>) {
 impl MeshesApi for MeshesClient {
     fn max_list_pages(&self) -> usize {
         self.config().max_list_pages
+    }
+
+    fn congested(&self, creds: &Credentials) -> bool {
+        self.budgets().congested(creds)
     }
 
     async fn list_workspaces_page(

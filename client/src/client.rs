@@ -125,6 +125,11 @@ impl MeshesClient {
         &self.inner.base
     }
 
+    /// The per-key budgets this client draws from.
+    pub fn budgets(&self) -> &BudgetRegistry {
+        &self.inner.budgets
+    }
+
     /// The configuration the client was built with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config

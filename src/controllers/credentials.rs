@@ -192,8 +192,11 @@ pub fn priority(depth: u8, meta: &ObjectMeta, conditions: Option<&[Condition]>) 
         && conditions
             .and_then(|c| conditions::find(c, conditions::READY))
             .is_some_and(|c| c.is_true() && c.observed_generation == meta.generation);
-    if settled { 3 + depth } else { depth }
+    if settled { ROUTINE + depth } else { depth }
 }
+
+/// The first [`priority`] of routine work: checks of objects already in sync.
+pub const ROUTINE: u8 = 3;
 
 /// `resolved` as used by an object in `namespace`: on the operator's default credentials (one
 /// key shared by every allowed namespace) calls draw from the namespace's fair share of the

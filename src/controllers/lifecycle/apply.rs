@@ -16,7 +16,11 @@ use crate::controllers::error::Error;
 use crate::controllers::outcome::{Drift, Outcome};
 use crate::controllers::ownership;
 use crate::controllers::step::{Step, api_error, kube_transient};
-use crate::controllers::{durations, frame};
+use crate::controllers::{credentials, durations, frame};
+
+/// How long a routine check waits, at least, when the key is busy (up to twice as long, at
+/// random, so the deferred checks spread).
+const ROUTINE_RETRY: Duration = Duration::from_secs(1);
 use crate::resources::annotations::{EXTERNAL_ID, RECONCILE_REQUESTED_AT};
 use crate::resources::reasons;
 
@@ -303,6 +307,17 @@ impl<K: Kind> Pass<'_, K> {
                 }
                 Recheck::Due => {}
             }
+        }
+        let creds = &K::resolved(self.inputs).creds;
+        if creds.priority() >= credentials::ROUTINE && self.ctx.api.congested(creds) {
+            // A routine check (a restart's first look, a resync) of an object in sync waits
+            // for a lull instead of queueing for the key: it would hold one of the
+            // controller's passes meanwhile, and a change a user makes would wait for a free
+            // pass behind all of them (issue 16, reaction during a restart).
+            return Err(Step::quiet(Some(durations::scale(
+                ROUTINE_RETRY,
+                1.0 + rand::random::<f64>(),
+            ))));
         }
         let observed = self
             .obj

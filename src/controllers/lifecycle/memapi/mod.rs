@@ -36,6 +36,8 @@ pub struct MemApi {
     state: Mutex<State>,
     catalog_gate: Mutex<Option<(String, std::sync::Arc<tokio::sync::Notify>)>>,
     catalog: Mutex<Vec<Integration>>,
+    /// What [`MeshesApi::congested`] answers.
+    congested: std::sync::atomic::AtomicBool,
 }
 
 impl MemApi {
@@ -53,7 +55,14 @@ impl MemApi {
             }),
             catalog_gate: Mutex::new(None),
             catalog: Mutex::new(Vec::new()),
+            congested: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Makes every key look busy (`true`) or idle to [`MeshesApi::congested`].
+    pub fn set_congested(&self, busy: bool) {
+        self.congested
+            .store(busy, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets the integrations catalog.
@@ -180,6 +189,10 @@ fn unsupported(route: &'static str) -> ApiError {
 
 #[async_trait]
 impl MeshesApi for MemApi {
+    fn congested(&self, _: &Credentials) -> bool {
+        self.congested.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn list_workspaces_page(
         &self,
         _: &Credentials,

@@ -555,3 +555,45 @@ async fn the_finalizer_patch_answer_needs_no_freshness_read() {
     assert!(!sim.ctx.finalizer_pending("u-rule", true));
     assert!(Host::<MeshesRule>::is_stale(&host, &sim.obj).await.is_err());
 }
+
+/// Issue 16 (reaction during a restart): a routine check of a rule in sync (no memo, as after a
+/// restart) waits while the key is busy, without a call, so it holds no pass; once the key is
+/// idle it runs. Work a user asked for (a changed rule) goes ahead even when the key is busy.
+#[tokio::test]
+async fn a_routine_check_waits_for_an_idle_key_but_a_change_does_not() {
+    fn routine(r: &MeshesRule) -> RuleInputs {
+        let mut i = rule_inputs(r);
+        i.resolved.creds = i
+            .resolved
+            .creds
+            .with_priority(crate::controllers::credentials::ROUTINE + 2);
+        i
+    }
+    let mut sim = rule_sim(Dedup::Tuple, signup());
+    assert!(ready(&sim.pass().await));
+    sim.inputs = routine;
+    // As after a restart: nothing remembered, the status says in sync.
+    sim.ctx.forget_memo("u-rule");
+    sim.api.set_congested(true);
+    let calls = sim.api.log().len();
+    let step = sim.pass().await;
+    assert!(step.quiet, "{step:?}");
+    let wait = step.requeue.expect("retried later");
+    let (min, max) = (
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(2),
+    );
+    assert!(wait >= min && wait <= max, "{wait:?}");
+    assert_eq!(sim.api.log().len(), calls, "{:?}", sim.api.log());
+    // Positive control: with the key idle the same check reads upstream.
+    sim.api.set_congested(false);
+    assert!(ready(&sim.pass().await));
+    assert!(sim.api.log().len() > calls, "{:?}", sim.api.log());
+
+    // A change is not routine: it goes ahead on a busy key.
+    sim.inputs = rule_inputs;
+    sim.ctx.forget_memo("u-rule");
+    sim.api.set_congested(true);
+    let step = sim.pass().await;
+    assert!(!step.quiet && ready(&step), "{step:?}");
+}
