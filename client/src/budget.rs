@@ -610,15 +610,29 @@ mod tests {
         reg: &Arc<BudgetRegistry>,
         groups: &[(&'static str, usize, Duration)],
     ) -> Vec<&'static str> {
+        let groups: Vec<_> = groups
+            .iter()
+            .map(|(share, n, after)| (*share, key("mk_shared").with_share(*share), *n, *after))
+            .collect();
+        admission_order_of(reg, &groups).await
+    }
+
+    /// Admission order of `n` concurrent acquires per labelled group of credentials, each group
+    /// queued `after` the previous one.
+    async fn admission_order_of(
+        reg: &Arc<BudgetRegistry>,
+        groups: &[(&'static str, Credentials, usize, Duration)],
+    ) -> Vec<&'static str> {
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
-        for (share, n, after) in groups {
+        for (label, creds, n, after) in groups {
             tokio::time::sleep(*after).await;
             for _ in 0..*n {
-                let (reg, order, share) = (reg.clone(), order.clone(), *share);
+                let (reg, order, label, creds) =
+                    (reg.clone(), order.clone(), *label, creds.clone());
                 tasks.push(tokio::spawn(async move {
-                    let permit = reg.acquire(&key("mk_shared").with_share(share)).await;
-                    order.lock().unwrap().push(share);
+                    let permit = reg.acquire(&creds).await;
+                    order.lock().unwrap().push(label);
                     drop(permit);
                 }));
                 tokio::task::yield_now().await;
@@ -661,27 +675,24 @@ mod tests {
     #[tokio::test]
     async fn an_urgent_caller_goes_before_a_routine_backlog() {
         let reg = registry(50.0, 1, 1000);
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for (label, priority, n, after) in [
-            ("routine", 3u8, 30, Duration::ZERO),
-            ("urgent", 0u8, 3, Duration::from_millis(100)),
-        ] {
-            tokio::time::sleep(after).await;
-            for _ in 0..n {
-                let (reg, order) = (reg.clone(), order.clone());
-                tasks.push(tokio::spawn(async move {
-                    let permit = reg.acquire(&key("mk_shared").with_priority(priority)).await;
-                    order.lock().unwrap().push(label);
-                    drop(permit);
-                }));
-                tokio::task::yield_now().await;
-            }
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let order = order.lock().unwrap().clone();
+        let order = admission_order_of(
+            &reg,
+            &[
+                (
+                    "routine",
+                    key("mk_shared").with_priority(3),
+                    30,
+                    Duration::ZERO,
+                ),
+                (
+                    "urgent",
+                    key("mk_shared").with_priority(0),
+                    3,
+                    Duration::from_millis(100),
+                ),
+            ],
+        )
+        .await;
         let first_urgent = order.iter().position(|s| *s == "urgent").unwrap();
         let last_urgent = order.iter().rposition(|s| *s == "urgent").unwrap();
         // Positive control: routine calls were admitted before the urgent ones arrived (about
