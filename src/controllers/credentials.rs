@@ -246,17 +246,16 @@ async fn ensure_in_use(api: &Api<Secret>, secret: &Secret) -> bool {
             return false;
         }
     };
-    let mut finalizers = secret.metadata.finalizers.clone().unwrap_or_default();
-    if finalizers.iter().any(|f| f == CREDENTIALS_IN_USE) {
+    if secret
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == CREDENTIALS_IN_USE)
+    {
         return true;
     }
-    finalizers.push(CREDENTIALS_IN_USE.to_string());
-    // resourceVersion makes this a compare-and-swap: a concurrent finalizer change is not lost.
-    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": secret.metadata.resource_version}});
-    match api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
+    match super::frame::add_finalizer(api, &secret, CREDENTIALS_IN_USE).await {
         Ok(_) => true,
         Err(e) => {
             tracing::debug!(secret = %name, error = %e, "adding the in-use finalizer failed; retried next reconcile");

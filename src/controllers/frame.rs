@@ -87,7 +87,7 @@ where
         // The pass goes on with the patched copy. kube's `finalizer` helper ends the pass here
         // and waits for the patch's watch event: a second trip through the controller's queue
         // for every new object, which delayed the first create of a mass apply by seconds.
-        let patched = match add_finalizer(&api, &obj).await {
+        let patched = match add_finalizer(&api, &obj, FINALIZER).await {
             Ok(patched) => patched,
             // Changed since the cache's copy: the watch brings the new one.
             Err(kube::Error::Api(e)) if e.code == 409 => {
@@ -108,14 +108,15 @@ where
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-/// Adds the operator's finalizer to `obj` (a merge patch guarded by its resourceVersion: a 409
-/// when the object changed since) and returns the patched object.
-async fn add_finalizer<K>(api: &Api<K>, obj: &K) -> Result<K, kube::Error>
+/// Adds finalizer `name` to `obj` (a merge patch guarded by its resourceVersion, a
+/// compare-and-swap: a 409 when the object changed since, so a concurrent finalizer change is
+/// never lost) and returns the patched object.
+pub async fn add_finalizer<K>(api: &Api<K>, obj: &K, name: &str) -> Result<K, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
     let mut finalizers = obj.finalizers().to_vec();
-    finalizers.push(FINALIZER.to_string());
+    finalizers.push(name.to_string());
     let patch = serde_json::json!({
         "metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}
     });
