@@ -91,6 +91,11 @@ where
         self.store.is_empty()
     }
 
+    /// Whether the watch's first list is complete.
+    pub fn is_ready(&self) -> bool {
+        *self.synced.borrow()
+    }
+
     /// Waits until the watch's first list is complete; `false` when the watch ended first.
     pub async fn wait_until_ready(&self) -> bool {
         self.synced.clone().wait_for(|s| *s).await.is_ok()

@@ -2,7 +2,7 @@
 //! reflector stores of all three kinds (for ownership and reference look-ups) and small
 //! in-memory memos that let a reconcile skip Meshes calls when nothing can have changed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,11 @@ pub struct Stores {
     pub connections: Option<Cache<MeshesConnection>>,
     /// Every watched `MeshesRule`.
     pub rules: Option<Cache<MeshesRule>>,
+    /// Whether the caches hold every object a child can name as its parent, and a parent's
+    /// change wakes its children only once its cache has it (`fanout`): then a parent missing
+    /// or not Ready in the cache is so, and reading it again from the API server is waste. Not
+    /// with a label selector: a parent in another shard is in no cache here.
+    pub complete: bool,
 }
 
 impl Stores {
@@ -55,6 +60,7 @@ impl std::fmt::Debug for Stores {
             .field("workspaces", &self.workspaces.as_ref().map(|s| s.len()))
             .field("connections", &self.connections.as_ref().map(|s| s.len()))
             .field("rules", &self.rules.as_ref().map(|s| s.len()))
+            .field("complete", &self.complete)
             .finish()
     }
 }
@@ -173,9 +179,27 @@ pub struct Context {
     waiting_since: Mutex<HashMap<String, Instant>>,
     stalls: Mutex<HashMap<String, StallKey>>,
     connection_facts: Mutex<HashMap<String, (String, String)>>,
-    finalizer_added: Mutex<HashMap<String, Option<String>>>,
+    finalizer_added: Mutex<HashSet<String>>,
     /// A hash of the status this process last wrote to each object (`report::status_hash`).
     written_status: Mutex<HashMap<String, u64>>,
+    /// The resourceVersions this process's last writes to each object made, oldest first,
+    /// until a pass is handed the last of them ([`Context::own_version`]).
+    written_versions: Mutex<HashMap<String, VecDeque<String>>>,
+}
+
+/// How many of an object's own writes [`Context::own_version`] remembers: a pass makes at most
+/// three (finalizer, pending create, result).
+const OWN_VERSIONS: usize = 4;
+
+/// How a copy of an object compares with this process's recent writes to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnVersion {
+    /// The copy is this process's last write: nothing newer of ours is missing from it.
+    Latest,
+    /// The copy is an earlier write of ours: a later one has not reached it yet.
+    Older,
+    /// Not a version this process made (or remembers).
+    Unknown,
 }
 
 /// The inputs a stall was concluded from. While they are unchanged, reconciling again (for
@@ -234,6 +258,7 @@ impl Context {
             connection_facts: Mutex::default(),
             finalizer_added: Mutex::default(),
             written_status: Mutex::default(),
+            written_versions: Mutex::default(),
         }
     }
 
@@ -294,21 +319,46 @@ impl Context {
     /// Records that this process added its finalizer to object `uid`, making resourceVersion
     /// `version`, and has not yet been handed a version showing it.
     pub fn finalizer_added(&self, uid: &str, version: Option<String>) {
+        self.wrote(uid, version);
         if let Ok(mut s) = self.finalizer_added.lock() {
-            s.insert(uid.to_string(), version);
+            s.insert(uid.to_string());
         }
     }
 
-    /// The resourceVersion this process's finalizer patch made of object `uid`, while no later
-    /// pass has been handed a copy: the pass that patched goes on with the patch's answer, the
-    /// latest version as of that write (no freshness read needed before its create).
-    pub fn patched_version(&self, uid: &str) -> Option<String> {
-        self.finalizer_added
-            .lock()
-            .ok()?
-            .get(uid)
-            .cloned()
-            .flatten()
+    /// Records that a write of this process to object `uid` made resourceVersion `version`.
+    pub fn wrote(&self, uid: &str, version: Option<String>) {
+        let (Some(version), Ok(mut m)) = (version, self.written_versions.lock()) else {
+            return;
+        };
+        let own = m.entry(uid.to_string()).or_default();
+        own.push_back(version);
+        while own.len() > OWN_VERSIONS {
+            own.pop_front();
+        }
+    }
+
+    /// How a copy of object `uid` at resourceVersion `version` compares with this process's
+    /// recent writes to it. resourceVersions are compared for equality only (they are opaque);
+    /// the order is the order of our own writes.
+    pub fn own_version(&self, uid: &str, version: Option<&str>) -> OwnVersion {
+        let (Some(version), Ok(m)) = (version, self.written_versions.lock()) else {
+            return OwnVersion::Unknown;
+        };
+        match m.get(uid) {
+            Some(own) if own.back().is_some_and(|v| v == version) => OwnVersion::Latest,
+            Some(own) if own.iter().any(|v| v == version) => OwnVersion::Older,
+            _ => OwnVersion::Unknown,
+        }
+    }
+
+    /// A pass was handed object `uid` at `version`: once that is this process's last write, the
+    /// cache has caught up and the record goes (it is kept only while writes are in flight).
+    pub fn handed(&self, uid: &str, version: Option<&str>) {
+        if self.own_version(uid, version) == OwnVersion::Latest
+            && let Ok(mut m) = self.written_versions.lock()
+        {
+            m.remove(uid);
+        }
     }
 
     /// Whether the finalizer of object `uid` was added by this process and not seen yet; seeing
@@ -321,7 +371,7 @@ impl Context {
             s.remove(uid);
             false
         } else {
-            s.contains_key(uid)
+            s.contains(uid)
         }
     }
 
@@ -345,6 +395,9 @@ impl Context {
         }
         if let Ok(mut s) = self.finalizer_added.lock() {
             s.remove(uid);
+        }
+        if let Ok(mut m) = self.written_versions.lock() {
+            m.remove(uid);
         }
         if let Ok(mut m) = self.memos.lock() {
             m.remove(uid);

@@ -59,21 +59,25 @@ reconciled!(MeshesRule, MeshesRuleStatus);
 
 /// The controller runtime's entry for every kind: counts the pass, then runs `apply` or, for
 /// an object being deleted, `cleanup` under the operator's finalizer (which `cleanup` keeps by
-/// returning [`Error::Waiting`]).
-pub async fn reconcile<K, A, C>(
+/// returning [`Error::Waiting`]). A new object that `early_wait` says waits quietly for its
+/// parent is looked at again then, with nothing written.
+pub async fn reconcile<K, W, A, C>(
     obj: Arc<K>,
     ctx: Arc<Context>,
+    early_wait: W,
     apply: A,
     cleanup: C,
 ) -> Result<Action, Error>
 where
     K: Reconciled + Serialize + Send + Sync + 'static,
+    W: FnOnce(&K, &Context) -> Option<std::time::Duration>,
     A: AsyncFnOnce(&K, &Context) -> Result<Action, Error>,
     C: AsyncFnOnce(&K, &Context) -> Result<Action, Error>,
 {
     let ns = obj.namespace().unwrap_or_default();
     ctx.metrics.reconciled(&K::kind(&()), &ns, &obj.name_any());
     let uid = obj.uid().unwrap_or_default();
+    ctx.handed(&uid, obj.resource_version().as_deref());
     let adding =
         obj.meta().deletion_timestamp.is_none() && !obj.finalizers().iter().any(|f| f == FINALIZER);
     if ctx.finalizer_pending(&uid, !adding) && adding {
@@ -84,6 +88,9 @@ where
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     if adding {
+        if let Some(after) = early_wait(&obj, &ctx) {
+            return Ok(Action::requeue(after));
+        }
         // The pass goes on with the patched copy. kube's `finalizer` helper ends the pass here
         // and waits for the patch's watch event: a second trip through the controller's queue
         // for every new object, which delayed the first create of a mass apply by seconds.
@@ -265,7 +272,8 @@ pub async fn write_status_if_changed<K: Reconciled>(
     ) {
         return Ok(false);
     }
-    report::apply_status(ctx, obj, status).await?;
+    let version = report::apply_status(ctx, obj, status).await?;
+    ctx.wrote(uid, version);
     ctx.status_written(uid, hash);
     Ok(true)
 }

@@ -15,6 +15,7 @@ use kube::{Resource, ResourceExt};
 
 use super::config::SecretRef;
 use super::context::Context;
+use super::fanout::Fanout;
 use super::run::{Scope, Watched};
 use super::{credentials, users};
 use crate::resources::finalizers::CREDENTIALS_IN_USE;
@@ -170,34 +171,71 @@ fn to_read_live(
     live
 }
 
-/// A watch of custom resources of kind `K`, as janitor signals (only their metadata is used).
-/// Each object decodes on its own ([`Decoded`]), so one the operator cannot read still
-/// signals and never stops the watch (a `PartialObjectMeta` watch would: it lists the full
-/// objects and reads their `managedFields`, as deep as their spec).
+/// The custom resources of kind `K`, as janitor signals (only their metadata is used). Each
+/// object decodes on its own ([`Decoded`]), so one the operator cannot read still signals and
+/// never stops the watch (a `PartialObjectMeta` watch would: it lists the full objects and
+/// reads their `managedFields`, as deep as their spec).
 fn user_signals<K>(
-    client: kube::Client,
-    scope: &Scope,
+    events: impl futures::Stream<Item = watcher::Event<Decoded<K>>> + Send + 'static,
     kind: &'static str,
 ) -> futures::stream::BoxStream<'static, Signal>
 where
     K: Watched,
 {
-    scope
-        .events::<Decoded<K>>(client, watcher::Config::default().any_semantic())
-        .filter_map(move |res| {
-            let signal = res.ok().map(|ev| {
-                let ev = match ev {
-                    watcher::Event::Apply(o) => watcher::Event::Apply(UserMeta::of(&o)),
-                    watcher::Event::Delete(o) => watcher::Event::Delete(UserMeta::of(&o)),
-                    watcher::Event::InitApply(o) => watcher::Event::InitApply(UserMeta::of(&o)),
-                    watcher::Event::Init => watcher::Event::Init,
-                    watcher::Event::InitDone => watcher::Event::InitDone,
-                };
-                Signal::User(kind, ev)
-            });
-            futures::future::ready(signal)
+    events
+        .map(move |ev| {
+            let ev = match ev {
+                watcher::Event::Apply(o) => watcher::Event::Apply(UserMeta::of(&o)),
+                watcher::Event::Delete(o) => watcher::Event::Delete(UserMeta::of(&o)),
+                watcher::Event::InitApply(o) => watcher::Event::InitApply(UserMeta::of(&o)),
+                watcher::Event::Init => watcher::Event::Init,
+                watcher::Event::InitDone => watcher::Event::InitDone,
+            };
+            Signal::User(kind, ev)
         })
         .boxed()
+}
+
+/// The janitor's view of the three custom resource kinds: every object in the scope's
+/// namespaces, whatever its labels (a Secret is in use by any object that names it, in this
+/// shard or another).
+pub(super) struct UserEvents {
+    workspaces: futures::stream::BoxStream<'static, watcher::Event<Decoded<MeshesWorkspace>>>,
+    connections: futures::stream::BoxStream<'static, watcher::Event<Decoded<MeshesConnection>>>,
+    rules: futures::stream::BoxStream<'static, watcher::Event<Decoded<MeshesRule>>>,
+}
+
+impl UserEvents {
+    /// The controllers' own watches, when they see every object (no label selector).
+    pub(super) fn shared(
+        workspaces: &Fanout<Decoded<MeshesWorkspace>>,
+        connections: &Fanout<Decoded<MeshesConnection>>,
+        rules: &Fanout<Decoded<MeshesRule>>,
+    ) -> Self {
+        Self {
+            workspaces: workspaces.subscribe().boxed(),
+            connections: connections.subscribe().boxed(),
+            rules: rules.subscribe().boxed(),
+        }
+    }
+
+    /// Watches of their own, without the label selector (a sharded instance).
+    pub(super) fn watched(client: &kube::Client, scope: &Scope) -> Self {
+        fn watch<K: Watched>(
+            client: &kube::Client,
+            scope: &Scope,
+        ) -> futures::stream::BoxStream<'static, watcher::Event<Decoded<K>>> {
+            scope
+                .events::<Decoded<K>>(client.clone(), watcher::Config::default().any_semantic())
+                .filter_map(|res| futures::future::ready(res.ok()))
+                .boxed()
+        }
+        Self {
+            workspaces: watch(client, scope),
+            connections: watch(client, scope),
+            rules: watch(client, scope),
+        }
+    }
 }
 
 /// Removes the in-use finalizer from credentials Secrets no object uses any more. It looks
@@ -211,7 +249,12 @@ where
 /// - at the next sweep after a look the cache answered (it may lag the change).
 ///
 /// A release is always decided from live lists (`users`); the cache only answers "still in use".
-pub(super) async fn janitor(ctx: Arc<Context>, client: kube::Client, scope: Scope) {
+pub(super) async fn janitor(
+    ctx: Arc<Context>,
+    client: kube::Client,
+    scope: Scope,
+    users: UserEvents,
+) {
     let secret_signals = scope
         .events::<PartialObjectMeta<Secret>>(
             client.clone(),
@@ -221,9 +264,9 @@ pub(super) async fn janitor(ctx: Arc<Context>, client: kube::Client, scope: Scop
         .boxed();
     let mut signals = futures::stream::select_all([
         secret_signals,
-        user_signals::<MeshesWorkspace>(client.clone(), &scope, "MeshesWorkspace"),
-        user_signals::<MeshesConnection>(client.clone(), &scope, "MeshesConnection"),
-        user_signals::<MeshesRule>(client, &scope, "MeshesRule"),
+        user_signals(users.workspaces, "MeshesWorkspace"),
+        user_signals(users.connections, "MeshesConnection"),
+        user_signals(users.rules, "MeshesRule"),
     ]);
     let mut tick = tokio::time::interval(JANITOR_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

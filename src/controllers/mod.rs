@@ -34,6 +34,7 @@ pub mod credentials;
 pub mod durations;
 pub mod error;
 pub mod event_limit;
+pub mod fanout;
 pub mod frame;
 pub mod janitor;
 pub mod lifecycle;

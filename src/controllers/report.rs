@@ -14,8 +14,13 @@ use super::context::Context;
 use super::terminating;
 
 /// Applies `status` to `obj`'s status subresource as the operator's field manager. Fields the
-/// operator set before and omits now are removed (server-side apply semantics).
-pub async fn apply_status<K, S>(ctx: &Context, obj: &K, status: &S) -> Result<(), kube::Error>
+/// operator set before and omits now are removed (server-side apply semantics). Returns the
+/// resourceVersion it made.
+pub async fn apply_status<K, S>(
+    ctx: &Context,
+    obj: &K,
+    status: &S,
+) -> Result<Option<String>, kube::Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -29,13 +34,14 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(&ctx.config.manager_name).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    let written = api
+        .patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(&ctx.config.manager_name).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(written.resource_version())
 }
 
 /// A hash of `status` as written (its JSON), to recognise the status this process wrote last

@@ -21,6 +21,8 @@ use tracing::Instrument;
 use super::config::OperatorConfig;
 use super::context::{Context, Stores, Triggers};
 use super::error::Error;
+use super::fanout;
+use super::janitor::UserEvents;
 use super::lifecycle::Kind;
 use super::metrics::{Metrics, PassResult};
 use super::{connection, frame, references, workspace};
@@ -111,13 +113,27 @@ pub async fn run_until(
     health.set_caches_synced(false);
     wait_for_crds(&client).await;
     let wc = scope.watcher_config();
-    let (workspaces, ws_store) = scope.watch::<MeshesWorkspace>(client.clone(), wc.clone());
-    let (connections, conn_store) = scope.watch::<MeshesConnection>(client.clone(), wc.clone());
-    let (rules, rule_store) = scope.watch::<MeshesRule>(client.clone(), wc.clone());
+    // One watch per kind (`fanout`): the parent triggers and the janitor read the controllers'
+    // watches, each event after the cache has it.
+    let (workspaces, ws_store, ws_events) =
+        scope.watch::<MeshesWorkspace>(client.clone(), wc.clone());
+    let (connections, conn_store, conn_events) =
+        scope.watch::<MeshesConnection>(client.clone(), wc.clone());
+    let (rules, rule_store, rule_events) = scope.watch::<MeshesRule>(client.clone(), wc);
+    let ws_changes = fanout::touched(ws_events.subscribe());
+    let conn_changes = fanout::touched(conn_events.subscribe());
+    // The janitor counts every object naming a Secret, whatever its labels: a sharded instance
+    // (label selector) cannot use its own watches for that.
+    let users = match scope.label_selector {
+        None => UserEvents::shared(&ws_events, &conn_events, &rule_events),
+        Some(_) => UserEvents::watched(&client, &scope),
+    };
+    drop((ws_events, conn_events, rule_events));
     let stores = Stores {
         workspaces: Some(ws_store.clone()),
         connections: Some(conn_store.clone()),
         rules: Some(rule_store.clone()),
+        complete: scope.label_selector.is_none(),
     };
     metrics.watch_stores(stores.clone());
     let _synced = AbortOnDrop(tokio::spawn(caches_synced(
@@ -186,7 +202,7 @@ pub async fn run_until(
     let conns = connections
         .with_config(runtime.clone())
         .watches_stream(
-            scope.changes::<MeshesWorkspace>(client.clone(), wc.clone()),
+            ws_changes,
             to_decoded(references::of(
                 conn_store.clone(),
                 references::names_workspace,
@@ -203,7 +219,7 @@ pub async fn run_until(
     let rules = rules
         .with_config(runtime)
         .watches_stream(
-            scope.changes::<MeshesConnection>(client.clone(), wc),
+            conn_changes,
             to_decoded(references::of(
                 rule_store.clone(),
                 references::names_connection,
@@ -222,6 +238,7 @@ pub async fn run_until(
         ctx.clone(),
         client.clone(),
         scope.clone(),
+        users,
     )));
     let _outages = AbortOnDrop(tokio::spawn(wake_after_outages(ctx.clone())));
     tracing::info!("controllers started");

@@ -15,6 +15,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
 use super::cache::Cache;
+use super::fanout::Fanout;
 use super::watches;
 use crate::resources::Decoded;
 
@@ -108,42 +109,33 @@ impl Scope {
     }
 
     /// The watch of this scope's objects of kind `K`, each decoded on its own: a controller
-    /// over all of them (those that do not decode included, to be reported) and a store of the
-    /// ones that decode.
+    /// over all of them (those that do not decode included, to be reported), a store of the
+    /// ones that decode, and the watch's events for other readers, each sent once the store
+    /// has applied it ([`Fanout`]). The events flow while the controller runs.
     pub(super) fn watch<K>(
         &self,
         client: kube::Client,
         wc: watcher::Config,
-    ) -> (Controller<Decoded<K>>, Cache<K>)
+    ) -> (Controller<Decoded<K>>, Cache<K>, Fanout<Decoded<K>>)
     where
         K: Watched,
     {
         let (reader, mut writer) = reflector::store::<Decoded<K>>();
         let (cache, synced) = Cache::new(reader.clone());
+        let fanout = Fanout::default();
+        let subscribers = fanout.clone();
         let events = self
             .events::<Decoded<K>>(client, wc)
             .map_ok(move |ev| {
                 writer.apply_watcher_event(&ev);
                 synced.observe(&ev);
+                subscribers.send(&ev);
                 ev
             })
             .applied_objects()
             // Not woken by its own status writes (see `wake`): retries follow the backoff.
             .predicate_filter(super::wake::changed_by_others, Default::default());
-        (Controller::for_stream(events, reader), cache)
-    }
-
-    /// Changes of this scope's objects of kind `P` (any object, decodable or not), for mappers
-    /// that need only the object's name and namespace.
-    pub(super) fn changes<P>(
-        &self,
-        client: kube::Client,
-        wc: watcher::Config,
-    ) -> impl futures::Stream<Item = Result<Decoded<P>, watcher::Error>> + Send + 'static
-    where
-        P: Watched,
-    {
-        self.events::<Decoded<P>>(client, wc).touched_objects()
+        (Controller::for_stream(events, reader), cache, fanout)
     }
 
     pub(super) fn watcher_config(&self) -> watcher::Config {

@@ -173,6 +173,7 @@ fn objects_by_condition_and_requeues_come_from_the_caches_and_health() {
         workspaces: Some(workspaces),
         connections: None,
         rules: Some(rules),
+        complete: false,
     });
     // A requeue of an object that is cached, and of one that is gone.
     for name in ["stalled", "deleted"] {

@@ -11,6 +11,8 @@ use kube::api::{Api, PostParams};
 use meshes_testenv::TestEnv;
 use serde_json::{Value, json};
 
+use meshes_emulator::{FaultAction, FaultSpec, Trigger};
+
 use crate::support::{World, quickstart};
 
 /// The quickstart's custom resources.
@@ -24,7 +26,10 @@ const CRS: [(&str, &str); 4] = [
 /// The operator's requests in the audit log, from byte `from` on.
 #[derive(Debug, Default)]
 struct Audited {
+    /// `verb resource/subresource name code`, in the log's order.
     writes: Vec<String>,
+    /// GETs of one object: `resource name`.
+    gets: Vec<String>,
     refused: Vec<String>,
     secret_gets: usize,
     requests: usize,
@@ -49,6 +54,12 @@ fn audited(user: &str, from: u64) -> Audited {
         let resource = e["objectRef"]["resource"].as_str().unwrap_or_default();
         if verb == "get" && resource == "secrets" {
             out.secret_gets += 1;
+        }
+        if verb == "get" {
+            out.gets.push(format!(
+                "{resource} {}",
+                e["objectRef"]["name"].as_str().unwrap_or("")
+            ));
         }
         if matches!(verb, "create" | "update" | "patch" | "delete") && resource != "leases" {
             let what = format!(
@@ -206,4 +217,67 @@ async fn a_new_object_is_created_in_the_pass_that_adds_its_finalizer() {
         took < debounce * 2 - Duration::from_millis(500),
         "Ready after {took:?}: the create waited for a second pass"
     );
+}
+
+/// Children applied with a parent that is still creating its Meshes object (a mass apply, a
+/// GitOps sync) wait for it without a Kubernetes request of their own: no finalizer patch while
+/// the parent is on its way, no read of the parent from the API server (the parent's change
+/// wakes them once the cache has it), and no freshness read before their create (the finalizer
+/// goes on in the pass that creates, whose answer is the latest version).
+#[tokio::test]
+async fn children_wait_for_a_creating_parent_without_requests() {
+    let mut w = World::new("cost-child-wait").await;
+    let slow = w.emu.admin().add_fault(FaultSpec {
+        method: Some("POST".into()),
+        route: "/api/v1/workspaces".into(),
+        action: FaultAction::Latency {
+            delay: Duration::from_secs(3),
+            after_commit: false,
+        },
+        trigger: Trigger::Next(1),
+    });
+    let from = audit_mark();
+    let user = start_as_own_user(&mut w, Duration::from_secs(3600)).await;
+    w.tenant("shop", "https://hooks.example.test/meshes", &["order.paid"])
+        .await;
+    for (kind, name) in [
+        ("MeshesWorkspace", "shop"),
+        ("MeshesConnection", "shop-hook"),
+        ("MeshesRule", "shop-order-paid"),
+    ] {
+        w.wait_ready_kind(kind, name).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        w.emu.admin().fault_hits(slow),
+        1,
+        "positive control: the workspace's create was the slow one"
+    );
+    let a = audited(&user, from);
+    let at = |what: &str| a.writes.iter().position(|x| x.starts_with(what));
+    let ws_ready = a
+        .writes
+        .iter()
+        .rposition(|x| x.starts_with("patch meshesworkspaces/status shop "))
+        .unwrap_or_else(|| panic!("positive control: the workspace's status writes: {a:#?}"));
+    let conn_finalizer = at("patch meshesconnections/ shop-hook ")
+        .unwrap_or_else(|| panic!("the connection's finalizer patch: {a:#?}"));
+    let conn_ready = a
+        .writes
+        .iter()
+        .rposition(|x| x.starts_with("patch meshesconnections/status shop-hook "))
+        .unwrap_or_else(|| panic!("the connection's status writes: {a:#?}"));
+    let rule_finalizer = at("patch meshesrules/ shop-order-paid ")
+        .unwrap_or_else(|| panic!("the rule's finalizer patch: {a:#?}"));
+    assert!(
+        conn_finalizer > ws_ready && rule_finalizer > conn_ready,
+        "the children's finalizers went on before their parents were Ready: {:#?}",
+        a.writes
+    );
+    let children_reads: Vec<_> = a.gets.iter().filter(|g| g.starts_with("meshes")).collect();
+    assert!(
+        children_reads.is_empty(),
+        "reads of the custom resources: {children_reads:#?}"
+    );
+    assert!(a.refused.is_empty(), "refused writes: {:#?}", a.refused);
 }

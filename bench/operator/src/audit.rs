@@ -25,6 +25,9 @@ pub struct AuditCounts {
     pub lease_writes: u64,
     /// Every request of the user (reads, lists and watches included).
     pub requests: u64,
+    /// Requests other than writes (get, list, watch) by `resource[/subresource] verb`: where
+    /// the Kubernetes side's load comes from besides the writes.
+    pub reads: BTreeMap<String, u64>,
 }
 
 /// The current length of the audit log: the start of a window.
@@ -54,17 +57,18 @@ pub fn count(path: &Path, from: u64, user: &str) -> anyhow::Result<AuditCounts> 
         if verb == "get" && resource == "secrets" {
             out.secret_gets += 1;
         }
+        let key = match sub {
+            Some(s) => format!("{resource}/{s} {verb}"),
+            None => format!("{resource} {verb}"),
+        };
         if !matches!(verb, "create" | "update" | "patch" | "delete") {
+            *out.reads.entry(key).or_default() += 1;
             continue;
         }
         if resource == "leases" {
             out.lease_writes += 1;
             continue;
         }
-        let key = match sub {
-            Some(s) => format!("{resource}/{s} {verb}"),
-            None => format!("{resource} {verb}"),
-        };
         *out.writes.entry(key.clone()).or_default() += 1;
         out.write_total += 1;
         if (400..500).contains(&code) {

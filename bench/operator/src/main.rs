@@ -69,7 +69,7 @@ struct Args {
     /// Unrelated ConfigMaps of the memory scenario.
     #[arg(long, default_value_t = 2_000)]
     unrelated_configmaps: usize,
-    /// The operator's Kubernetes client rate, requests/s (default: the operator's, 50).
+    /// The operator's Kubernetes client rate, requests/s (default: the operator's, 500).
     #[arg(long)]
     kube_qps: Option<f64>,
     /// The operator binary (default: `meshes-operator` next to this binary).

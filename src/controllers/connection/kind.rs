@@ -83,6 +83,17 @@ impl Kind for MeshesConnection {
         crate::lifecycle_core!(s, connection_id, None, Some(&mut s.applied_hash))
     }
 
+    fn early_wait(&self, ctx: &Context) -> Option<std::time::Duration> {
+        let parent = self.spec.workspace_ref.as_ref()?;
+        parents::early_wait(
+            ctx,
+            self,
+            ctx.stores.workspaces.as_ref(),
+            &parent.name,
+            |w| w.status.as_ref().map(|s| &s.conditions),
+        )
+    }
+
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<ConnectionInputs, Step> {
         let uid = self.uid().unwrap_or_default();
         let parent = parents::of_connection(ctx, self, deleting).await?;

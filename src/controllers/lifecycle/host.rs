@@ -10,7 +10,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::Kind;
-use crate::controllers::context::Context;
+use crate::controllers::context::{Context, OwnVersion};
 use crate::controllers::report;
 
 /// What a lifecycle pass needs from Kubernetes.
@@ -80,22 +80,28 @@ impl<K: Kind> Host<K> for KubeHost<'_> {
                 &Patch::Apply(&patch),
             )
             .await?;
+        let uid = obj.meta().uid.as_deref().unwrap_or_default();
         self.remember(written.meta().resource_version.clone());
-        self.ctx.status_written(
-            obj.meta().uid.as_deref().unwrap_or_default(),
-            report::status_hash(status),
-        );
+        self.ctx.wrote(uid, written.meta().resource_version.clone());
+        self.ctx.status_written(uid, report::status_hash(status));
         Ok(())
     }
 
     async fn is_stale(&self, obj: &K) -> Result<bool, kube::Error> {
         let version = obj.meta().resource_version.clone();
         let uid = obj.meta().uid.as_deref().unwrap_or_default();
-        if version.is_some() && self.ctx.patched_version(uid) == version {
-            // This pass holds the answer of its own finalizer patch: the latest version as of
-            // that write. A writer since then fails the next write's precondition.
-            self.remember(version);
-            return Ok(false);
+        match self.ctx.own_version(uid, version.as_deref()) {
+            // This process's last write (the answer of this pass's finalizer patch, or a write
+            // the cache has caught up with): nothing of ours is missing, and a writer since then
+            // fails the next write's precondition.
+            OwnVersion::Latest => {
+                self.remember(version);
+                return Ok(false);
+            }
+            // An earlier write of ours: a later one is on its way to the cache (the pass after
+            // a create, woken by that create's finalizer patch). No read needed to know.
+            OwnVersion::Older => return Ok(true),
+            OwnVersion::Unknown => {}
         }
         let api: Api<K> = Api::namespaced(
             self.ctx.client.clone(),

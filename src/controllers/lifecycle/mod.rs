@@ -159,6 +159,12 @@ pub trait Kind: Reconciled + Binds + Serialize + Send + Sync + 'static {
         *core.deletion_policy = Some(policy);
     }
 
+    /// A new object's quiet wait for its parent, from the caches alone (`parents::early_wait`):
+    /// when to look again, before its finalizer is added. `None` (the default): run the pass.
+    fn early_wait(&self, _ctx: &Context) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Resolves parents, credentials and the desired object. `deleting`: only what a delete
     /// needs (settings Secrets may already be gone).
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<Self::In, Step>;
@@ -383,7 +389,14 @@ pub async fn reconcile<K: Kind>(
     obj: std::sync::Arc<K>,
     ctx: std::sync::Arc<Context>,
 ) -> Result<kube::runtime::controller::Action, super::error::Error> {
-    super::frame::reconcile(obj, ctx, apply::entry::<K>, delete::entry::<K>).await
+    super::frame::reconcile(
+        obj,
+        ctx,
+        |o: &K, c: &Context| o.early_wait(c),
+        apply::entry::<K>,
+        delete::entry::<K>,
+    )
+    .await
 }
 
 fn find<K: Kind>(snap: &Snapshot, id: &str) -> Option<K::Up> {

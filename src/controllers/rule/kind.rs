@@ -82,6 +82,17 @@ impl Kind for MeshesRule {
         Some(&i.hash)
     }
 
+    fn early_wait(&self, ctx: &Context) -> Option<std::time::Duration> {
+        let parent = self.spec.connection_ref.as_ref()?;
+        parents::early_wait(
+            ctx,
+            self,
+            ctx.stores.connections.as_ref(),
+            &parent.name,
+            |c| c.status.as_ref().map(|s| &s.conditions),
+        )
+    }
+
     async fn resolve(&self, ctx: &Context, deleting: bool) -> Result<RuleInputs, Step> {
         let uid = self.uid().unwrap_or_default();
         let mut parent = parents::of_rule(ctx, self, deleting).await?;

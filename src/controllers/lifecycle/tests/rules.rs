@@ -537,23 +537,37 @@ async fn a_twin_known_only_from_a_stale_snapshot_is_not_a_conflict() {
     assert_ne!(rule_id(&sim).as_deref(), Some(gone.id.as_str()));
 }
 
-/// Issue 16: the pass that added the finalizer holds the patch's answer, the latest version as
-/// of that write, and creates without a freshness read; any other version is read first (the
-/// client points at a dead port, so a read fails: the positive control).
+/// Issue 16: a copy that is this process's own last write needs no freshness read (the pass
+/// that added the finalizer holds the patch's answer), and one that is an earlier write of ours
+/// is stale without a read (the pass after a create, woken by its finalizer patch, while the
+/// create's status writes are on their way to the cache). Any other version is read first: the
+/// client points at a dead port, so a read fails (the positive control).
 #[tokio::test]
-async fn the_finalizer_patch_answer_needs_no_freshness_read() {
+async fn own_writes_tell_fresh_from_stale_without_a_read() {
     use super::super::host::KubeHost;
     let sim = rule_sim(Dedup::Tuple, signup());
     let host = KubeHost::new(&sim.ctx);
+    let at = |v: &str| {
+        let mut copy = sim.obj.clone();
+        copy.metadata.resource_version = Some(v.into());
+        copy
+    };
     sim.ctx.finalizer_added("u-rule", Some("1".into()));
-    assert!(!Host::<MeshesRule>::is_stale(&host, &sim.obj).await.unwrap());
+    assert!(!Host::<MeshesRule>::is_stale(&host, &at("1")).await.unwrap());
+    assert!(Host::<MeshesRule>::is_stale(&host, &at("2")).await.is_err());
 
-    let mut later = sim.obj.clone();
-    later.metadata.resource_version = Some("2".into());
-    assert!(Host::<MeshesRule>::is_stale(&host, &later).await.is_err());
-    // Once a later pass is handed a copy with the finalizer, the record ends.
-    assert!(!sim.ctx.finalizer_pending("u-rule", true));
-    assert!(Host::<MeshesRule>::is_stale(&host, &sim.obj).await.is_err());
+    // The create's status writes: the finalizer's version is now an older write of ours.
+    sim.ctx.wrote("u-rule", Some("3".into()));
+    sim.ctx.wrote("u-rule", Some("4".into()));
+    assert!(Host::<MeshesRule>::is_stale(&host, &at("1")).await.unwrap());
+    assert!(Host::<MeshesRule>::is_stale(&host, &at("3")).await.unwrap());
+    assert!(!Host::<MeshesRule>::is_stale(&host, &at("4")).await.unwrap());
+    // Handed an earlier write, the record stays; handed the last, the cache has caught up and
+    // the record ends: that version is read again.
+    sim.ctx.handed("u-rule", Some("3"));
+    assert!(Host::<MeshesRule>::is_stale(&host, &at("3")).await.unwrap());
+    sim.ctx.handed("u-rule", Some("4"));
+    assert!(Host::<MeshesRule>::is_stale(&host, &at("4")).await.is_err());
 }
 
 /// Issue 16 (reaction during a restart): a routine check of a rule in sync (no memo, as after a
