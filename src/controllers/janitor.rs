@@ -251,17 +251,10 @@ impl UserEvents {
 /// A release is always decided from live lists (`users`); the cache only answers "still in use".
 pub(super) async fn janitor(
     ctx: Arc<Context>,
-    client: kube::Client,
-    scope: Scope,
     users: UserEvents,
+    secrets: futures::channel::mpsc::UnboundedReceiver<watcher::Event<PartialObjectMeta<Secret>>>,
 ) {
-    let secret_signals = scope
-        .events::<PartialObjectMeta<Secret>>(
-            client.clone(),
-            watcher::Config::default().any_semantic(),
-        )
-        .filter_map(|res| futures::future::ready(res.ok().map(|ev| Signal::Secret(Box::new(ev)))))
-        .boxed();
+    let secret_signals = secrets.map(|ev| Signal::Secret(Box::new(ev))).boxed();
     let mut signals = futures::stream::select_all([
         secret_signals,
         user_signals(users.workspaces, "MeshesWorkspace"),

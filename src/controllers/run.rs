@@ -160,8 +160,10 @@ pub async fn run_until(
     ));
 
     // One Secret watch: the cache first, then each controller's mapper.
+    let secret_events = fanout::Fanout::default();
+    let janitor_secrets = secret_events.subscribe();
     let (feed, [ws_secrets, conn_secrets, rule_secrets]) =
-        super::secret_feed::secret_feed(&scope, client.clone(), ctx.secrets.clone());
+        super::secret_feed::secret_feed(&scope, client.clone(), ctx.secrets.clone(), secret_events);
     let _feed = AbortOnDrop(tokio::spawn(feed));
     let changes = |rx: super::secret_feed::SecretChanges| rx.map(Ok::<_, watcher::Error>);
     // Secret events on a workspace's output Secret name clear its stall memory before its next
@@ -236,9 +238,8 @@ pub async fn run_until(
     // Aborted when this future ends or is dropped, so it never outlives the controllers.
     let _janitor = AbortOnDrop(tokio::spawn(super::janitor::janitor(
         ctx.clone(),
-        client.clone(),
-        scope.clone(),
         users,
+        janitor_secrets,
     )));
     let _outages = AbortOnDrop(tokio::spawn(wake_after_outages(ctx.clone())));
     tracing::info!("controllers started");

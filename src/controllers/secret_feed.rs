@@ -1,6 +1,6 @@
-//! One watch of the scope's Secrets (metadata only) for the controllers: each event updates the
+//! One watch of the scope's Secrets (metadata only) for the operator: each event updates the
 //! Secret cache first, then goes to every subscriber (the mappers that wake the objects using
-//! the Secret).
+//! the Secret, and the janitor, which reads the events themselves).
 //!
 //! One stream, read by a task of its own: a controller whose slots are all taken stops reading
 //! its trigger streams, which delays its own wake-ups but never the cache. When each controller
@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher;
 
+use super::fanout::Fanout;
 use super::scope::Scope;
 use super::secret_cache::SecretCache;
 
@@ -23,11 +24,13 @@ use super::secret_cache::SecretCache;
 pub type SecretChanges = mpsc::UnboundedReceiver<PartialObjectMeta<Secret>>;
 
 /// Starts the feed: the future to run (for as long as the controllers run) and one stream of
-/// changed Secrets for each of `N` subscribers.
+/// changed Secrets for each of `N` subscribers; the watch events themselves go to `events`'
+/// subscribers (subscribe before the future runs).
 pub fn secret_feed<const N: usize>(
     scope: &Scope,
     client: kube::Client,
     cache: SecretCache,
+    events_out: Fanout<PartialObjectMeta<Secret>>,
 ) -> (
     impl Future<Output = ()> + Send + 'static,
     [SecretChanges; N],
@@ -41,13 +44,14 @@ pub fn secret_feed<const N: usize>(
     });
     let events = scope
         .events::<PartialObjectMeta<Secret>>(client, watcher::Config::default().any_semantic());
-    (feed(events, cache, senders), receivers)
+    (feed(events, cache, senders, events_out), receivers)
 }
 
 async fn feed(
     events: impl Stream<Item = Result<watcher::Event<PartialObjectMeta<Secret>>, watcher::Error>>,
     cache: SecretCache,
     senders: Vec<mpsc::UnboundedSender<PartialObjectMeta<Secret>>>,
+    events_out: Fanout<PartialObjectMeta<Secret>>,
 ) {
     let mut events = std::pin::pin!(events);
     while let Some(event) = events.next().await {
@@ -61,6 +65,7 @@ async fn feed(
             }
         };
         cache.observe(&event);
+        events_out.send(&event);
         let changed = match event {
             watcher::Event::Apply(m) | watcher::Event::InitApply(m) | watcher::Event::Delete(m) => {
                 m
@@ -109,7 +114,11 @@ mod tests {
             Ok(watcher::Event::Apply(meta("other", "7"))),
             Ok(watcher::Event::Apply(meta("creds", "2"))),
         ]);
-        feed(events, cache.clone(), senders).await;
+        let out = Fanout::default();
+        let mut raw = out.subscribe();
+        feed(events, cache.clone(), senders, out).await;
+        let raw: Vec<_> = raw.by_ref().collect().await;
+        assert_eq!(raw.len(), 3, "the janitor's copy of the events");
         for rx in &mut receivers {
             let got: Vec<String> = rx
                 .by_ref()

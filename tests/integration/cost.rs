@@ -144,6 +144,20 @@ async fn convergence_makes_no_refused_write_and_few_writes_per_cr() {
         "{per_cr:.2} writes per custom resource: {:#?}",
         a.writes
     );
+    // The output Secret is created with one request: not read first (a 404), and its next
+    // passes read the copy the create returned from the cache.
+    let output = a
+        .writes
+        .iter()
+        .find_map(|w| w.strip_prefix("create secrets/ "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("the output Secret's create: {:#?}", a.writes));
+    let reads = a
+        .gets
+        .iter()
+        .filter(|g| **g == format!("secrets {output}"))
+        .count();
+    assert_eq!(reads, 0, "reads of the output Secret: {:#?}", a.gets);
     eprintln!("[cost] {per_cr:.2} writes per CR: {:#?}", a.writes);
 }
 

@@ -66,7 +66,9 @@ impl MeshesWorkspace {
         {
             return Err(kube_transient(ctx, &uid, e));
         }
-        match output::ensure(ctx, self, &name, &self.output_values(ctx, id, key)).await {
+        let first = status.publishable_key_secret_name.as_deref() != Some(name.as_str());
+        let values = self.output_values(ctx, id, key);
+        match output::ensure(ctx, self, &name, &values, first).await {
             Ok(Written::NotOurs) => Err(Step::stalled(
                 reasons::OWNERSHIP_CONFLICT,
                 format!(

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -46,20 +47,56 @@ fn owned_by(secret: &Secret, uid: &str) -> bool {
     secret.owner_references().iter().any(|o| o.uid == uid)
 }
 
-/// Writes the output Secret when it differs from `values`.
+/// Writes the output Secret when it differs from `values`. `first`: this workspace has not
+/// recorded writing it under this name (its status), so it most likely does not exist: it is
+/// created, which a Secret already there refuses (then read and compared as usual), one request
+/// where a read (a 404) and a write were two.
 pub async fn ensure(
     ctx: &Context,
     ws: &MeshesWorkspace,
     name: &str,
     values: &BTreeMap<String, String>,
+    first: bool,
 ) -> Result<Written, kube::Error> {
     let uid = ws.uid().unwrap_or_default();
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    let namespace = ws.namespace().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let data: BTreeMap<String, ByteString> = values
         .iter()
         .map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec())))
         .collect();
-    let namespace = ws.namespace().unwrap_or_default();
+    let wanted = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(BTreeMap::from([
+                (
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "meshes-operator".to_string(),
+                ),
+                (WORKSPACE_LABEL.to_string(), ws.name_any()),
+            ])),
+            owner_references: ws.controller_owner_ref(&()).map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(data.clone()),
+        ..Secret::default()
+    };
+    // Registered before each write, so a change the watch reports meanwhile is not lost and
+    // the copy written is kept for the next pass.
+    if first {
+        ctx.secrets.register(&namespace, name);
+        let params = PostParams {
+            field_manager: Some(ctx.config.manager_name.clone()),
+            ..PostParams::default()
+        };
+        match api.create(&params, &wanted).await {
+            Ok(created) => return Ok(keep(ctx, &namespace, name, created)),
+            // Already there: read it and decide below (ours, or someone else's).
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
     if let Some(existing) = ctx.secrets.get(&ctx.client, &namespace, name).await? {
         if !owned_by(&existing, &uid) {
             return Ok(Written::NotOurs);
@@ -69,32 +106,27 @@ pub async fn ensure(
             return Ok(Written::Unchanged);
         }
     }
-    let owner = ws.controller_owner_ref(&());
-    let secret = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": name,
-            "labels": {
-                "app.kubernetes.io/managed-by": "meshes-operator",
-                WORKSPACE_LABEL: ws.name_any(),
-            },
-            "ownerReferences": owner.into_iter().collect::<Vec<_>>(),
-        },
-        "type": "Opaque",
-        "data": data,
-    });
-    let mut written = api
+    ctx.secrets.register(&namespace, name);
+    let mut patch = serde_json::to_value(&wanted).map_err(kube::Error::SerdeError)?;
+    patch["apiVersion"] = json!("v1");
+    patch["kind"] = json!("Secret");
+    let written = api
         .patch(
             name,
             &PatchParams::apply(&ctx.config.manager_name).force(),
-            &Patch::Apply(&secret),
+            &Patch::Apply(&patch),
         )
         .await?;
+    Ok(keep(ctx, &namespace, name, written))
+}
+
+/// Keeps the Secret this process just wrote in the Secret cache (the next pass reads it from
+/// there) and reports the write.
+fn keep(ctx: &Context, namespace: &str, name: &str, mut written: Secret) -> Written {
     written.metadata.managed_fields = None;
     ctx.secrets
-        .insert(&namespace, name, std::sync::Arc::new(written));
-    Ok(Written::Changed)
+        .insert(namespace, name, std::sync::Arc::new(written));
+    Written::Changed
 }
 
 /// Deletes Secret `name` if this workspace owns it.
