@@ -531,6 +531,23 @@ pub fn jittered(base: Duration, fraction: f64, unit: f64) -> Duration {
     super::durations::scale(base, 1.0 - f + 2.0 * f * unit.clamp(0.0, 1.0))
 }
 
+/// A context for unit tests: `stores`, the default configuration, and a Kubernetes client for
+/// `url` (a dead port when nothing should be asked).
+#[cfg(test)]
+pub fn test_context(url: &str, stores: Stores) -> Context {
+    let config = kube::Config::new(url.parse().expect("url"));
+    let client = kube::Client::try_from(config).expect("client");
+    let api = Arc::new(crate::api::MeshesClient::new(Default::default()).expect("api"));
+    Context::new(
+        client,
+        api,
+        OperatorConfig::default(),
+        stores,
+        Default::default(),
+        Triggers::default(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -473,8 +473,7 @@ mod tests {
 
     use super::*;
     use crate::controllers::cache::Feed;
-    use crate::controllers::config::OperatorConfig;
-    use crate::controllers::context::{Stores, Triggers};
+    use crate::controllers::context::Stores;
 
     fn workspace(ready: &str) -> serde_json::Value {
         json!({"apiVersion": "meshes.io/v1alpha1", "kind": "MeshesWorkspace",
@@ -509,21 +508,12 @@ mod tests {
     }
 
     fn ctx(url: &str, cache: Cache<MeshesWorkspace>, complete: bool) -> Context {
-        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
-        let api = Arc::new(crate::api::MeshesClient::new(Default::default()).unwrap());
         let stores = Stores {
             workspaces: Some(cache),
             complete,
             ..Stores::default()
         };
-        Context::new(
-            client,
-            api,
-            OperatorConfig::default(),
-            stores,
-            Default::default(),
-            Triggers::default(),
-        )
+        crate::controllers::context::test_context(url, stores)
     }
 
     fn ready(w: &Option<Arc<MeshesWorkspace>>) -> Option<bool> {

@@ -268,21 +268,26 @@ async fn children_wait_for_a_creating_parent_without_requests() {
         "positive control: the workspace's create was the slow one"
     );
     let a = audited(&user, from);
-    let at = |what: &str| a.writes.iter().position(|x| x.starts_with(what));
-    let ws_ready = a
-        .writes
-        .iter()
-        .rposition(|x| x.starts_with("patch meshesworkspaces/status shop "))
-        .unwrap_or_else(|| panic!("positive control: the workspace's status writes: {a:#?}"));
-    let conn_finalizer = at("patch meshesconnections/ shop-hook ")
-        .unwrap_or_else(|| panic!("the connection's finalizer patch: {a:#?}"));
-    let conn_ready = a
-        .writes
-        .iter()
-        .rposition(|x| x.starts_with("patch meshesconnections/status shop-hook "))
-        .unwrap_or_else(|| panic!("the connection's status writes: {a:#?}"));
-    let rule_finalizer = at("patch meshesrules/ shop-order-paid ")
-        .unwrap_or_else(|| panic!("the rule's finalizer patch: {a:#?}"));
+    // Where in the log the first (or the last) write starting with `what` is.
+    let at = |what: &str, last: bool| {
+        let mut matching = a
+            .writes
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.starts_with(what));
+        let found = if last {
+            matching.next_back()
+        } else {
+            matching.next()
+        };
+        found
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| panic!("no write {what:?}: {a:#?}"))
+    };
+    let ws_ready = at("patch meshesworkspaces/status shop ", true);
+    let conn_finalizer = at("patch meshesconnections/ shop-hook ", false);
+    let conn_ready = at("patch meshesconnections/status shop-hook ", true);
+    let rule_finalizer = at("patch meshesrules/ shop-order-paid ", false);
     assert!(
         conn_finalizer > ws_ready && rule_finalizer > conn_ready,
         "the children's finalizers went on before their parents were Ready: {:#?}",

@@ -402,13 +402,11 @@ impl Kind for MeshesWorkspace {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use serde_json::json;
 
     use super::*;
-    use crate::controllers::config::OperatorConfig;
-    use crate::controllers::context::{Stores, Triggers};
+    use crate::controllers::context::Stores;
     use crate::resources::MeshesConnection;
 
     fn connection(name: &str, uid: &str, own_credentials: bool) -> MeshesConnection {
@@ -431,21 +429,11 @@ mod tests {
             connection("inherits", "u1", false),
             connection("own-key", "u2", true),
         ]);
-        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
-        let client = kube::Client::try_from(config).expect("client");
-        let api = Arc::new(crate::api::MeshesClient::new(Default::default()).expect("api"));
         let stores = Stores {
             connections: Some(store),
             ..Stores::default()
         };
-        let ctx = Context::new(
-            client,
-            api,
-            OperatorConfig::default(),
-            stores,
-            Default::default(),
-            Triggers::default(),
-        );
+        let ctx = crate::controllers::context::test_context("http://127.0.0.1:9", stores);
         let ws: MeshesWorkspace =
             serde_json::from_value(json!({"apiVersion": "meshes.io/v1alpha1",
             "kind": "MeshesWorkspace", "metadata": {"name": "ws", "namespace": "a"},
