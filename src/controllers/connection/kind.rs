@@ -462,13 +462,11 @@ impl MeshesConnection {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use serde_json::json;
 
     use super::*;
-    use crate::controllers::config::OperatorConfig;
-    use crate::controllers::context::{Stores, Triggers};
+    use crate::controllers::context::Stores;
     use crate::resources::MeshesRule;
 
     fn rule(name: &str, uid: &str, connection: &str, deleting: bool) -> MeshesRule {
@@ -486,21 +484,11 @@ mod tests {
     }
 
     fn context(rules: Vec<MeshesRule>) -> Context {
-        let store = crate::controllers::cache::Feed::of(rules);
-        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
-        let client = kube::Client::try_from(config).expect("client");
-        let api = Arc::new(crate::api::MeshesClient::new(Default::default()).expect("api"));
-        Context::new(
-            client,
-            api,
-            OperatorConfig::default(),
-            Stores {
-                rules: Some(store),
-                ..Stores::default()
-            },
-            Default::default(),
-            Triggers::default(),
-        )
+        let stores = Stores {
+            rules: Some(crate::controllers::cache::Feed::of(rules)),
+            ..Stores::default()
+        };
+        crate::controllers::context::test_context("http://127.0.0.1:9", stores)
     }
 
     fn connection(force: bool) -> MeshesConnection {
