@@ -406,6 +406,13 @@ impl BudgetRegistry {
         delay
     }
 
+    /// How much longer `creds`' key stays paused by a 429 (zero when it is not paused).
+    pub fn pause_left(&self, creds: &Credentials) -> Duration {
+        self.key(creds).paused_until().map_or(Duration::ZERO, |u| {
+            u.saturating_duration_since(Instant::now())
+        })
+    }
+
     /// Records a successful response: the 429 backoff starts from the beginning again.
     pub fn note_success(&self, creds: &Credentials) {
         let budget = self.key(creds);

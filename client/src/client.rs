@@ -1,5 +1,5 @@
 //! The transport: one call = budget permit → fresh JWT → send → classify, with retries for
-//! idempotent reads only. Also builds the `reqwest::Client` (timeouts, proxy, extra CA,
+//! idempotent reads after a transient failure and for any call refused by a short 429 pause. Also builds the `reqwest::Client` (timeouts, proxy, extra CA,
 //! User-Agent, no redirects).
 
 use std::sync::Arc;
@@ -198,6 +198,17 @@ impl MeshesClient {
                         let delay = backoff(attempt, retry.initial_backoff, retry.max_backoff);
                         tracing::info!(%cause, attempt, delay_ms = delay.as_millis() as u64, "retrying idempotent read");
                         tokio::time::sleep(delay).await;
+                    }
+                    // A 429 is a refusal (nothing was applied), so any method may be sent
+                    // again; the next attempt's permit waits out the key's pause. Only a short
+                    // pause is waited here: a caller's pass that failed on every 429 grew its
+                    // own backoff and, at a low call rate, outlived the faults by minutes;
+                    // a long pause (a real storm) still ends the call and frees the caller.
+                    Err(ApiError::RateLimited { .. })
+                        if attempt < retry.max_attempts
+                            && self.inner.budgets.pause_left(creds) <= retry.max_backoff =>
+                    {
+                        tracing::info!(attempt, "retrying after the rate limit's pause");
                     }
                     Err(err) => {
                         tracing::debug!(error = %err, "Meshes API call failed");

@@ -103,10 +103,12 @@ impl Default for BudgetConfig {
     }
 }
 
-/// Retry settings for idempotent reads (GET). Writes are never retried.
+/// Retry settings. A GET is retried after a transient failure (5xx, timeout, network); a
+/// write never is, since it may have been applied. Any call refused with a 429 (nothing was
+/// applied) is sent again after the key's pause when that pause is at most `max_backoff`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryConfig {
-    /// Total attempts for one GET, the first included (1 disables retries).
+    /// Total attempts for one call, the first included (1 disables retries).
     pub max_attempts: u32,
     /// Backoff before the first retry; doubled for each further retry.
     pub initial_backoff: Duration,

@@ -30,7 +30,7 @@ use serde::Deserialize;
 /// HTTP methods the client uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
-    /// Idempotent read; the only method that is retried.
+    /// Idempotent read; the only method retried after a transient failure.
     Get,
     /// Create.
     Post,

@@ -9,7 +9,8 @@
 //!   its key ([`BudgetRegistry`]: access key + secret fingerprint; token bucket + concurrency
 //!   cap, round robin between shares, paused after a 429), then mints a fresh 30 s JWT,
 //!   sends, reads at most `max_response_bytes` of the answer, and classifies the outcome into
-//!   an [`ApiError`]. Only GETs are retried. A server-sent `Retry-After` is clamped to
+//!   an [`ApiError`]. GETs are retried after transient failures; any call refused with a 429
+//!   is sent again once the key's pause is over, when that pause is short. A server-sent `Retry-After` is clamped to
 //!   [`MAX_RETRY_AFTER`].
 //! - [`ApiError::class`] / [`ErrorClass`]: what a failure means for the caller (retry, give up,
 //!   or find out first), and [`ApiError::outcome_unknown`]: whether a write may have been

@@ -194,6 +194,65 @@ async fn a_429_pauses_the_key_for_retry_after_and_spares_other_keys() {
     assert!(same_key >= Duration::from_secs(1), "{same_key:?}");
 }
 
+/// A 429 refused the call (nothing was applied), so any method, a POST included, is sent
+/// again once the key's pause is over, when that pause is short; a long pause ends the call at
+/// once (the caller frees its slot and comes back later), and the attempts stay bounded.
+#[tokio::test]
+async fn a_429_with_a_short_pause_is_sent_again_for_any_method() {
+    let server = TestServer::start().await;
+    let c = client(&server, |cfg| {
+        cfg.retry.max_backoff = Duration::from_secs(2)
+    });
+    let limited = |after: &str| Reply {
+        headers: vec![("retry-after".into(), after.into())],
+        ..Reply::json(429, r#"{"message":"Too Many Requests"}"#)
+    };
+    let body = CreateWorkspace {
+        name: "acme".into(),
+        description: None,
+    };
+    let key = creds("mk_a");
+
+    server.push(limited("1"));
+    server.push(Reply::json(201, &format!(r#"{{"workspace":{WS}}}"#)));
+    let started = Instant::now();
+    let created = c.create_workspace(&key, &body, None).await.unwrap();
+    assert_eq!(created.id, "w1");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2, "the refused POST was sent again");
+    assert!(seen.iter().all(|s| s.method == "POST"));
+    assert_eq!(
+        seen[0].headers["idempotency-key"], seen[1].headers["idempotency-key"],
+        "the same create, not a second one"
+    );
+
+    // A pause longer than `max_backoff` ends the call with the 429 (no wait, no resend).
+    server.push(limited("30"));
+    let started = Instant::now();
+    let err = c.create_workspace(&key, &body, None).await.unwrap_err();
+    assert!(matches!(err, ApiError::RateLimited { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.seen().len(), 3);
+
+    // Bounded: four 429s with no pause exhaust the call's four attempts.
+    let other = creds("mk_b");
+    for _ in 0..5 {
+        server.push(limited("0"));
+    }
+    let err = c.list_workspaces_page(&other, None).await.unwrap_err();
+    assert!(matches!(err, ApiError::RateLimited { .. }), "{err:?}");
+    assert_eq!(server.seen().len(), 7, "four attempts, not five");
+}
+
 #[tokio::test]
 async fn the_request_timeout_yields_a_transient_timeout() {
     let server = TestServer::start().await;
@@ -627,7 +686,7 @@ impl super::CallObserver for Recorder {
     }
 }
 
-/// The observer hears of every request sent (each GET retry included) by route template and
+/// The observer hears of every request sent (each retry included) by route template and
 /// status class, of budget waits and 429s by the short hash of the access key, and never of a
 /// request admitted at once as a wait.
 #[tokio::test]
@@ -653,6 +712,7 @@ async fn the_observer_hears_each_request_wait_and_429_by_template_and_key_hash()
         headers: vec![("retry-after".into(), "0".into())],
         ..Reply::json(429, r#"{"message":"Too Many Requests"}"#)
     });
+    server.push(Reply::json(200, &page(WS)));
     // (The 200 body is not a workspace detail: the call fails to decode, but was answered.)
     let _ = c.get_workspace(&key, "w-1").await;
     assert!(
@@ -660,7 +720,8 @@ async fn the_observer_hears_each_request_wait_and_429_by_template_and_key_hash()
         "the two requests of a burst of 2 waited"
     );
     let _ = c.get_workspace(&key, "w-2").await.unwrap_err();
-    let _ = c.list_workspaces_page(&key, None).await.unwrap_err();
+    // The 429's pause is zero: the list is sent again at once.
+    c.list_workspaces_page(&key, None).await.unwrap();
 
     let requests = observer.requests.lock().unwrap().clone();
     let labels: Vec<(&str, &str)> = requests.iter().map(|(o, s, _)| (o.as_str(), *s)).collect();
@@ -671,6 +732,7 @@ async fn the_observer_hears_each_request_wait_and_429_by_template_and_key_hash()
             ("GET /api/v1/workspaces/{workspace_id}", "2xx"),
             ("GET /api/v1/workspaces/{workspace_id}", "4xx"),
             ("GET /api/v1/workspaces", "4xx"),
+            ("GET /api/v1/workspaces", "2xx"),
         ]
     );
     assert_eq!(

@@ -164,7 +164,8 @@ pub struct RunArgs {
     )]
     pub api_concurrency: usize,
     /// Timeout of each Meshes call (the connect timeout is a fixed 5 s). GETs are retried
-    /// (4 attempts); writes never are.
+    /// after a 5xx or timeout (4 attempts); writes never are. Any call refused with a 429 is
+    /// sent again after the access key's pause when that pause is at most 5 s.
     #[arg(long, env = "MESHES_API_TIMEOUT", default_value = "20s", value_parser = crate::controllers::durations::parse_flag, help_heading = "Meshes API")]
     pub api_timeout: Duration,
     /// HTTPS proxy URL for Meshes calls.
