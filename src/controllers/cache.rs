@@ -13,15 +13,18 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use tokio::sync::watch;
 
+use super::index::{Index, Key};
 use super::scope::decoded_ref;
 use crate::resources::Decoded;
 
 /// The watched objects of kind `K` that decode (see the module documentation). Cheap to clone.
 pub struct Cache<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<Decoded<K>>,
-    /// Whether the watch's first list is complete ([`Synced`]). Not the store's own readiness:
+    /// Whether the watch's first list is complete ([`Upkeep`]). Not the store's own readiness:
     /// it wakes only its last waiter, and the controller running on the store waits on it too.
     synced: watch::Receiver<bool>,
+    /// Which objects name what ([`Index`]), kept in step with the store.
+    index: Index<K>,
 }
 
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Cache<K> {
@@ -29,19 +32,25 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Cache<K> {
         Self {
             store: self.store.clone(),
             synced: self.synced.clone(),
+            index: self.index.clone(),
         }
     }
 }
 
-/// Tells a [`Cache`] that the watch feeding its store has completed its first list.
+/// Keeps a [`Cache`]'s readiness and index in step with the watch feeding its store.
 #[derive(Debug)]
-pub struct Synced(watch::Sender<bool>);
+pub struct Upkeep<K: Resource<DynamicType = ()> + Clone + 'static> {
+    synced: watch::Sender<bool>,
+    index: Index<K>,
+    store: Store<Decoded<K>>,
+}
 
-impl Synced {
-    /// Notes watch event `event` (the store applies it too).
-    pub fn observe<T>(&self, event: &watcher::Event<T>) {
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Upkeep<K> {
+    /// Notes watch event `event`, which the store has just applied.
+    pub fn observe(&self, event: &watcher::Event<Decoded<K>>) {
+        self.index.observe(event, &self.store);
         if matches!(event, watcher::Event::InitDone) {
-            self.0.send_replace(true);
+            self.synced.send_replace(true);
         }
     }
 }
@@ -58,11 +67,39 @@ impl<K> Cache<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    /// The cache reading `store`, and what tells it that the watch feeding the store has
-    /// listed.
-    pub fn new(store: Store<Decoded<K>>) -> (Self, Synced) {
+    /// The cache reading `store`, filing each object under `keys(object)`, and what keeps it in
+    /// step with the watch feeding the store.
+    pub fn new(store: Store<Decoded<K>>, keys: fn(&K) -> Vec<Key>) -> (Self, Upkeep<K>) {
         let (tx, synced) = watch::channel(false);
-        (Self { store, synced }, Synced(tx))
+        let index = Index::new(keys);
+        let upkeep = Upkeep {
+            synced: tx,
+            index: index.clone(),
+            store: store.clone(),
+        };
+        (
+            Self {
+                store,
+                synced,
+                index,
+            },
+            upkeep,
+        )
+    }
+
+    /// The objects filed under `key` that decode ([`super::index`]): what a scan of
+    /// [`Self::state`] for `key` finds, at the cost of the matches.
+    pub fn filed_under(&self, key: &Key) -> Vec<Arc<K>> {
+        self.index
+            .places(key)
+            .into_iter()
+            .filter_map(|(ns, name)| self.get(&ObjectRef::new(&name).within(&ns)))
+            .collect()
+    }
+
+    /// Whether some object is filed under `key`.
+    pub fn has(&self, key: &Key) -> bool {
+        self.index.contains(key)
     }
 
     /// The object `r`, if it is watched and decodes.
@@ -116,18 +153,18 @@ mod testing {
     #[allow(missing_debug_implementations)]
     pub struct Feed<K: Resource<DynamicType = ()> + Clone + 'static> {
         writer: Writer<Decoded<K>>,
-        synced: Synced,
+        upkeep: Upkeep<K>,
     }
 
     impl<K> Feed<K>
     where
-        K: Resource<DynamicType = ()> + Clone + 'static,
+        K: Resource<DynamicType = ()> + Clone + crate::controllers::index::Indexed + 'static,
     {
         /// An empty cache and its feed.
         pub fn new() -> (Cache<K>, Feed<K>) {
             let (store, writer) = reflector::store::<Decoded<K>>();
-            let (cache, synced) = Cache::new(store);
-            (cache, Feed { writer, synced })
+            let (cache, upkeep) = Cache::new(store, K::keys);
+            (cache, Feed { writer, upkeep })
         }
 
         /// A cache holding `objects` (its first list complete).
@@ -151,8 +188,8 @@ mod testing {
                 watcher::Event::Apply(o) => watcher::Event::Apply(wrap(o)),
                 watcher::Event::Delete(o) => watcher::Event::Delete(wrap(o)),
             };
-            self.synced.observe(&event);
             self.writer.apply_watcher_event(&event);
+            self.upkeep.observe(&event);
         }
     }
 }

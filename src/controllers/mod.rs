@@ -36,6 +36,7 @@ pub mod error;
 pub mod event_limit;
 pub mod fanout;
 pub mod frame;
+pub mod index;
 pub mod janitor;
 pub mod lifecycle;
 pub mod metrics;

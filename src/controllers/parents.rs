@@ -14,6 +14,7 @@ use super::cache::Cache;
 use super::config::SecretRef;
 use super::context::Context;
 use super::credentials;
+use super::index::{Key, Tag};
 use super::outcome::Outcome;
 use super::scope::Watched;
 use super::step::Step;
@@ -183,7 +184,7 @@ fn workspace_by_id(ctx: &Context, ns: &str, id: &str) -> Option<Arc<MeshesWorksp
     ctx.stores
         .workspaces
         .as_ref()?
-        .state()
+        .filed_under(&Key::new(Tag::WorkspaceId, ns, id))
         .into_iter()
         .find(|w| {
             w.namespace().as_deref() == Some(ns)

@@ -1,27 +1,31 @@
-//! The one index of which objects reference which: a connection names its workspace, a rule
-//! its connection, an object its credentials Secret; children record their parents' Meshes IDs.
-//! Watch mappers, triggers and deletion waits all ask here. Every reference stays inside a
-//! namespace.
+//! Which objects reference which: a connection names its workspace, a rule its connection, an
+//! object its credentials Secret. Watch mappers, triggers and deletion waits all ask here; the
+//! candidates come from each cache's index ([`crate::controllers::index`]) and are checked with
+//! the predicates below. Every reference stays inside a namespace.
 
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use crate::controllers::cache::Cache;
+use crate::controllers::index::{Key, Tag};
 
 use crate::resources::{MeshesConnection, MeshesRule};
 
-/// The objects in `store` in namespace `ns` for which `refers(object, name)` holds.
+/// The objects in `store` in namespace `ns` for which `refers(object, name)` holds, among those
+/// the cache's index files under `tag` = `name` (`refers` must imply that key).
 pub fn referring<C>(
     store: &Cache<C>,
     ns: Option<String>,
+    tag: Tag,
     name: &str,
     refers: impl Fn(&C, &str) -> bool,
 ) -> Vec<std::sync::Arc<C>>
 where
     C: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
+    let key = Key::new(tag, ns.as_deref().unwrap_or_default(), name);
     store
-        .state()
+        .filed_under(&key)
         .into_iter()
         .filter(|c| c.namespace() == ns && refers(c, name))
         .collect()
@@ -31,29 +35,31 @@ where
 pub fn referrers<C>(
     store: &Cache<C>,
     ns: Option<String>,
+    tag: Tag,
     name: &str,
     refers: impl Fn(&C, &str) -> bool,
 ) -> Vec<ObjectRef<C>>
 where
     C: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
-    referring(store, ns, name, refers)
+    referring(store, ns, tag, name, refers)
         .iter()
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()
 }
 
 /// A watch mapper: when a `P` changes, the `C`s of its namespace for which `refers(c, name)`
-/// holds, `name` being the `P`'s name.
+/// holds, `name` being the `P`'s name (filed under `tag` = `name`).
 pub fn of<P, C>(
     store: Cache<C>,
+    tag: Tag,
     refers: fn(&C, &str) -> bool,
 ) -> impl Fn(P) -> Vec<ObjectRef<C>> + Send + Sync + 'static
 where
     P: kube::Resource,
     C: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    move |parent| referrers(&store, parent.namespace(), &parent.name_any(), refers)
+    move |parent| referrers(&store, parent.namespace(), tag, &parent.name_any(), refers)
 }
 
 /// Whether connection `c` names workspace `name`.

@@ -22,6 +22,7 @@ use super::config::OperatorConfig;
 use super::context::{Context, Stores, Triggers};
 use super::error::Error;
 use super::fanout;
+use super::index::Tag;
 use super::janitor::UserEvents;
 use super::lifecycle::Kind;
 use super::metrics::{Metrics, PassResult};
@@ -207,6 +208,7 @@ pub async fn run_until(
             ws_changes,
             to_decoded(references::of(
                 conn_store.clone(),
+                Tag::Workspace,
                 references::names_workspace,
             )),
         )
@@ -224,12 +226,17 @@ pub async fn run_until(
             conn_changes,
             to_decoded(references::of(
                 rule_store.clone(),
+                Tag::Connection,
                 references::names_connection,
             )),
         )
         .watches_stream(
             changes(rule_secrets),
-            to_decoded(references::of(rule_store, references::names_credentials)),
+            to_decoded(references::of(
+                rule_store,
+                Tag::Secret,
+                references::names_credentials,
+            )),
         )
         .reconcile_on(rule_rx.map(decoded_ref))
         .graceful_shutdown_on(stop.wait())

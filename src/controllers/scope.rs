@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::cache::Cache;
 use super::fanout::Fanout;
+use super::index::Indexed;
 use super::watches;
 use crate::resources::Decoded;
 
@@ -118,17 +119,17 @@ impl Scope {
         wc: watcher::Config,
     ) -> (Controller<Decoded<K>>, Cache<K>, Fanout<Decoded<K>>)
     where
-        K: Watched,
+        K: Watched + Indexed,
     {
         let (reader, mut writer) = reflector::store::<Decoded<K>>();
-        let (cache, synced) = Cache::new(reader.clone());
+        let (cache, upkeep) = Cache::new(reader.clone(), K::keys);
         let fanout = Fanout::default();
         let subscribers = fanout.clone();
         let events = self
             .events::<Decoded<K>>(client, wc)
             .map_ok(move |ev| {
                 writer.apply_watcher_event(&ev);
-                synced.observe(&ev);
+                upkeep.observe(&ev);
                 subscribers.send(&ev);
                 ev
             })
@@ -202,9 +203,10 @@ mod tests {
     #[test]
     fn the_cache_leaves_out_objects_that_do_not_decode() {
         let (store, mut writer) = reflector::store::<Decoded<MeshesConnection>>();
-        let (cache, _synced) = Cache::new(store.clone());
+        let (cache, upkeep) = Cache::new(store.clone(), Indexed::keys);
         let mut apply = |ev: watcher::Event<Decoded<MeshesConnection>>| {
             writer.apply_watcher_event(&ev);
+            upkeep.observe(&ev);
         };
         let (good, bad) = (decoded("good", "webhook"), decoded("bad", "carrier-pigeon"));
         assert!(good.ok().is_some() && bad.ok().is_none());

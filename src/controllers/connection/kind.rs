@@ -15,6 +15,7 @@ use crate::controllers::catalog::secret_keys_of;
 use crate::controllers::config::SecretRef;
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{self, Resolved};
+use crate::controllers::index::Tag;
 use crate::controllers::lifecycle::{Core, Kind, Plan, Pre, Refusal, fingerprint};
 use crate::controllers::outcome::Outcome;
 use crate::controllers::parents::{self, Parent};
@@ -403,6 +404,7 @@ impl Kind for MeshesConnection {
                 references::referrers(
                     s,
                     self.namespace(),
+                    Tag::Connection,
                     &self.name_any(),
                     references::names_connection,
                 )
@@ -451,9 +453,16 @@ impl MeshesConnection {
         let Some(store) = ctx.stores.rules.as_ref() else {
             return Vec::new();
         };
-        references::referring(store, self.namespace(), &self.name_any(), |r, name| {
-            r.meta().deletion_timestamp.is_some() && references::names_connection(r, name)
-        })
+        let name = self.name_any();
+        references::referring(
+            store,
+            self.namespace(),
+            Tag::Connection,
+            &name,
+            |r, name| {
+                r.meta().deletion_timestamp.is_some() && references::names_connection(r, name)
+            },
+        )
         .iter()
         .filter_map(|r| r.uid())
         .collect()

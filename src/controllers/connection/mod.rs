@@ -10,8 +10,9 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
 
 use crate::controllers::cache::Cache;
+use crate::controllers::index::{Key, Tag};
 
-use super::references::{connection_reads, referrers};
+use super::references::{self, connection_reads, referrers};
 
 use crate::resources::{MeshesConnection, MeshesWorkspace};
 
@@ -25,22 +26,28 @@ pub fn secret_mapper(
     move |secret| {
         let ns = secret.namespace();
         let name = secret.name_any();
-        // One look-up per connection (not a scan of every workspace: a Secret event in a
-        // large cluster would otherwise cost connections × workspaces).
-        let inherits = |c: &MeshesConnection| {
-            c.spec.credentials_ref.is_none()
-                && c.spec.workspace_ref.as_ref().is_some_and(|w| {
-                    let key = ObjectRef::new(&w.name).within(ns.as_deref().unwrap_or_default());
-                    workspaces.get(&key).is_some_and(|ws| {
-                        ws.spec
-                            .credentials_ref
-                            .as_ref()
-                            .is_some_and(|r| r.name == name)
-                    })
-                })
-        };
-        referrers(&store, ns.clone(), &name, |c, name| {
-            connection_reads(c, name) || inherits(c)
-        })
+        let mut refs = referrers(&store, ns.clone(), Tag::Secret, &name, connection_reads);
+        // Connections without credentials of their own inherit their workspace's.
+        let key = Key::new(Tag::Secret, ns.as_deref().unwrap_or_default(), &name);
+        for ws in workspaces.filed_under(&key) {
+            let uses = ws
+                .spec
+                .credentials_ref
+                .as_ref()
+                .is_some_and(|r| r.name == name);
+            if uses {
+                let inherit = references::inherits_from_workspace;
+                refs.extend(referrers(
+                    &store,
+                    ns.clone(),
+                    Tag::Workspace,
+                    &ws.name_any(),
+                    inherit,
+                ));
+            }
+        }
+        refs.sort_by(|a, b| a.name.cmp(&b.name));
+        refs.dedup();
+        refs
     }
 }

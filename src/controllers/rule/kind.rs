@@ -2,8 +2,6 @@
 //! against the integrations catalog, the rule tuple as identity, and replacement (Meshes cannot
 //! update a rule). Observation reads the workspace snapshot, never a GET per rule.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use kube::ResourceExt;
 
@@ -14,6 +12,7 @@ use crate::controllers::catalog::actions_of;
 use crate::controllers::config::SecretRef;
 use crate::controllers::context::Context;
 use crate::controllers::credentials::{self, Resolved};
+use crate::controllers::index::{Key, Tag};
 use crate::controllers::lifecycle::{Core, Kind, Plan, Pre, fingerprint};
 use crate::controllers::parents::{self, Parent};
 use crate::controllers::snapshot::Snapshot;
@@ -40,19 +39,10 @@ fn identity_of(want: &CreateRule) -> String {
     format!("rule:{}", serde_json::to_string(want).unwrap_or_default())
 }
 
-fn bound_ids(ctx: &Context) -> HashSet<String> {
-    ctx.stores
-        .all_rules()
-        .iter()
-        .flat_map(|r| {
-            let st = r.status.as_ref();
-            [
-                st.and_then(|s| s.rule_id.clone()),
-                st.and_then(|s| s.previous_rule_id.clone()),
-            ]
-        })
-        .flatten()
-        .collect()
+/// Whether some cached rule records Meshes rule `id` (as its own or the one it replaces).
+fn bound(ctx: &Context, id: &str) -> bool {
+    let key = Key::global(Tag::RuleId, id);
+    ctx.stores.rules.as_ref().is_some_and(|s| s.has(&key))
 }
 
 #[async_trait]
@@ -171,7 +161,7 @@ impl Kind for MeshesRule {
 
     fn known_twin(&self, ctx: &Context, i: &RuleInputs) -> Option<Rule> {
         let snap = ctx.snapshots.get(&i.parent.workspace_id)?;
-        decide::collision(&snap.rules, &i.want, &bound_ids(ctx)).cloned()
+        decide::collision(&snap.rules, &i.want, |id| bound(ctx, id)).cloned()
     }
 
     fn check_bind(&self, i: &RuleInputs, up: &Rule) -> Result<(), Step> {

@@ -18,6 +18,7 @@ use crate::controllers::config::SecretRef;
 use crate::controllers::context::{Context, Memo, MemoFacts, jittered};
 use crate::controllers::credentials::{self, Resolved};
 use crate::controllers::durations;
+use crate::controllers::index::{Key, Tag};
 use crate::controllers::lifecycle::{Core, Kind, Plan, Pre, Recheck};
 use crate::controllers::references;
 use crate::controllers::step::{Step, api_error, kube_transient};
@@ -87,13 +88,16 @@ impl MeshesWorkspace {
     /// Asks every connection and rule of workspace `id` to check the new snapshot.
     fn trigger_children(&self, ctx: &Context, id: &str) {
         let ns = self.namespace();
-        for c in ctx.stores.all_connections() {
+        let key = Key::new(Tag::WorkspaceId, ns.as_deref().unwrap_or_default(), id);
+        let connections = ctx.stores.connections.as_ref();
+        for c in connections.map(|s| s.filed_under(&key)).unwrap_or_default() {
             let in_ws = c.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id);
             if c.namespace() == ns && in_ws {
                 ctx.triggers.connection(ObjectRef::from_obj(c.as_ref()));
             }
         }
-        for r in ctx.stores.all_rules() {
+        let rules = ctx.stores.rules.as_ref();
+        for r in rules.map(|s| s.filed_under(&key)).unwrap_or_default() {
             let in_ws = r.status.as_ref().and_then(|s| s.workspace_id.as_deref()) == Some(id);
             if r.namespace() == ns && in_ws {
                 ctx.triggers.rule(ObjectRef::from_obj(r.as_ref()));
@@ -368,7 +372,14 @@ impl Kind for MeshesWorkspace {
             .as_ref()
             .map(|s| {
                 let inherit = references::inherits_from_workspace;
-                references::referrers(s, self.namespace(), &self.name_any(), inherit).len()
+                references::referrers(
+                    s,
+                    self.namespace(),
+                    Tag::Workspace,
+                    &self.name_any(),
+                    inherit,
+                )
+                .len()
             })
             .unwrap_or(0);
         (waiting > 0).then(|| {
@@ -385,9 +396,15 @@ impl Kind for MeshesWorkspace {
             return false;
         };
         let inherit = references::inherits_from_workspace;
-        references::referring(store, self.namespace(), &self.name_any(), inherit)
-            .iter()
-            .any(|c| c.uid().is_some_and(|uid| ctx.in_backoff(&uid)))
+        references::referring(
+            store,
+            self.namespace(),
+            Tag::Workspace,
+            &self.name_any(),
+            inherit,
+        )
+        .iter()
+        .any(|c| c.uid().is_some_and(|uid| ctx.in_backoff(&uid)))
     }
 
     async fn after_delete(&self, ctx: &Context) -> Result<(), kube::Error> {

@@ -17,6 +17,7 @@ use crate::controllers::cache::Cache;
 
 use super::config::{OperatorConfig, SecretRef};
 use super::credentials;
+use super::index::{Key, Tag};
 use crate::resources::MeshesWorkspace;
 
 /// Workspaces (by UID) whose output Secret name saw a Secret event since their last pass.
@@ -60,8 +61,12 @@ pub fn secret_mapper(
             namespace: ns.clone(),
             name: name.clone(),
         };
+        let mut candidates = store.filed_under(&Key::new(Tag::Secret, &ns, &name));
+        if config.default_credentials.as_ref() == Some(&changed) {
+            candidates.extend(store.filed_under(&Key::global(Tag::DefaultCredentials, "")));
+        }
         let mut refs = Vec::new();
-        for w in store.state() {
+        for w in candidates {
             let wns = w.namespace().unwrap_or_default();
             let uses = credentials::source(&config, &wns, w.spec.credentials_ref.as_ref())
                 .is_ok_and(|s| s == changed);
