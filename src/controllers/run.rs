@@ -160,7 +160,7 @@ pub async fn run_until(
         triggers,
     ));
 
-    // One Secret watch: the cache first, then each controller's mapper.
+    // One Secret watch: the cache first, then each controller's mapper and the janitor.
     let secret_events = fanout::Fanout::default();
     let janitor_secrets = secret_events.subscribe();
     let (feed, [ws_secrets, conn_secrets, rule_secrets]) =
