@@ -8,7 +8,7 @@
 //! store would. Callers still test each candidate with their own predicate: the index only has
 //! to file an object under every key the predicate could accept it for.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use kube::ResourceExt;
@@ -135,40 +135,66 @@ impl Indexed for MeshesRule {
     }
 }
 
-/// An object's place in its store: namespace and name.
-type Place = (String, String);
+/// Separates the parts of a key's or a place's text (never part of a Kubernetes name or a
+/// Meshes ID).
+const SEP: char = '\u{1f}';
 
+impl Key {
+    /// The key as one string: each key is held once, shared by every object filed under it.
+    fn text(&self) -> String {
+        format!(
+            "{}{SEP}{}{SEP}{}",
+            self.tag as u8, self.namespace, self.value
+        )
+    }
+}
+
+/// An object's place in its store (namespace, name) as one string, held once per object.
+fn place_text(namespace: &str, name: &str) -> Arc<str> {
+    Arc::from(format!("{namespace}{SEP}{name}"))
+}
+
+/// The index proper, compact: at 4,000 custom resources a map of sets of (namespace, name)
+/// pairs held about 9 MiB (a B-tree node per key); shared strings and small vectors hold the
+/// same in about a quarter of that.
 #[derive(Debug, Default)]
 struct Entries {
-    by_key: HashMap<Key, BTreeSet<Place>>,
-    keys_of: HashMap<Place, Vec<Key>>,
+    /// Key text → the places of the objects filed under it.
+    by_key: HashMap<Arc<str>, Vec<Arc<str>>>,
+    /// Place → the key texts it is filed under (to unfile it when it changes or goes).
+    keys_of: HashMap<Arc<str>, Vec<Arc<str>>>,
 }
 
 impl Entries {
-    fn remove(&mut self, place: &Place) {
+    fn remove(&mut self, place: &str) {
         for key in self.keys_of.remove(place).unwrap_or_default() {
-            if let Some(set) = self.by_key.get_mut(&key) {
-                set.remove(place);
-                if set.is_empty() {
-                    self.by_key.remove(&key);
+            if let Some(places) = self.by_key.get_mut(&*key) {
+                places.retain(|p| **p != *place);
+                if places.is_empty() {
+                    self.by_key.remove(&*key);
                 }
             }
         }
     }
 
-    fn insert(&mut self, place: Place, mut keys: Vec<Key>) {
-        keys.sort_by(|a, b| {
-            (a.tag as u8, &a.namespace, &a.value).cmp(&(b.tag as u8, &b.namespace, &b.value))
-        });
-        keys.dedup();
-        for key in &keys {
-            self.by_key
-                .entry(key.clone())
-                .or_default()
-                .insert(place.clone());
+    fn insert(&mut self, place: Arc<str>, keys: &[Key]) {
+        let mut texts: Vec<String> = keys.iter().map(Key::text).collect();
+        texts.sort();
+        texts.dedup();
+        let mut held = Vec::with_capacity(texts.len());
+        for text in texts {
+            let key = match self.by_key.get_key_value(text.as_str()) {
+                Some((k, _)) => k.clone(),
+                None => Arc::from(text),
+            };
+            let places = self.by_key.entry(key.clone()).or_default();
+            if !places.contains(&place) {
+                places.push(place.clone());
+            }
+            held.push(key);
         }
-        if !keys.is_empty() {
-            self.keys_of.insert(place, keys);
+        if !held.is_empty() {
+            self.keys_of.insert(place, held);
         }
     }
 }
@@ -213,15 +239,14 @@ where
     /// Applies watch event `event`, which `store` has just applied. A relist is taken whole at
     /// its end, as the store swaps its list in then.
     pub fn observe(&self, event: &watcher::Event<Decoded<K>>, store: &Store<Decoded<K>>) {
-        let place = |d: &Decoded<K>| (d.namespace().unwrap_or_default(), d.name_any());
+        let place = |d: &Decoded<K>| place_text(&d.namespace().unwrap_or_default(), &d.name_any());
         let mut e = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         match event {
             watcher::Event::Apply(d) => {
                 let place = place(d);
                 e.remove(&place);
                 if let Some(obj) = d.shared() {
-                    let keys = (self.keys)(&obj);
-                    e.insert(place, keys);
+                    e.insert(place, &(self.keys)(&obj));
                 }
             }
             watcher::Event::Delete(d) => e.remove(&place(d)),
@@ -229,7 +254,7 @@ where
                 let mut fresh = Entries::default();
                 for d in store.state() {
                     if let Some(obj) = d.shared() {
-                        fresh.insert(place(&d), (self.keys)(&obj));
+                        fresh.insert(place(&d), &(self.keys)(&obj));
                     }
                 }
                 *e = fresh;
@@ -239,18 +264,21 @@ where
     }
 
     /// The places (namespace, name) of the objects filed under `key`.
-    pub fn places(&self, key: &Key) -> Vec<Place> {
+    pub fn places(&self, key: &Key) -> Vec<(String, String)> {
         let e = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        e.by_key
-            .get(key)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+        let places = e.by_key.get(key.text().as_str());
+        places
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.split_once(SEP))
+            .map(|(ns, name)| (ns.to_owned(), name.to_owned()))
+            .collect()
     }
 
     /// Whether some object is filed under `key`.
     pub fn contains(&self, key: &Key) -> bool {
         let e = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        e.by_key.contains_key(key)
+        e.by_key.contains_key(key.text().as_str())
     }
 }
 
