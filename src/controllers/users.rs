@@ -4,6 +4,7 @@
 //! needs; the caches only answer "still in use" (the finalizer stays, the safe side).
 
 use std::borrow::Borrow;
+use std::collections::HashSet;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
@@ -271,16 +272,20 @@ where
     if ws_uses {
         return true;
     }
-    let workspace_exists = |name: &str| {
-        workspaces
-            .iter()
-            .any(|w| other(w.uid()) && same_ns(w.namespace()) && w.name_any() == name)
-    };
-    let connection_exists = |name: &str| {
-        connections
-            .iter()
-            .any(|c| other(c.uid()) && same_ns(c.namespace()) && c.name_any() == name)
-    };
+    // Name sets, built once: a look-up per child made a namespace's deletion (every child's
+    // cleanup asks) cubic in its objects.
+    let workspace_names: HashSet<String> = workspaces
+        .iter()
+        .filter(|w| other(w.uid()) && same_ns(w.namespace()))
+        .map(|w| w.name_any())
+        .collect();
+    let connection_names: HashSet<String> = connections
+        .iter()
+        .filter(|c| other(c.uid()) && same_ns(c.namespace()))
+        .map(|c| c.name_any())
+        .collect();
+    let workspace_exists = |name: &str| workspace_names.contains(name);
+    let connection_exists = |name: &str| connection_names.contains(name);
     let conn_uses = connections
         .iter()
         .filter(|c| other(c.uid()) && same_ns(c.namespace()))
