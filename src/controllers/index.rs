@@ -154,9 +154,9 @@ fn place_text(namespace: &str, name: &str) -> Arc<str> {
     Arc::from(format!("{namespace}{SEP}{name}"))
 }
 
-/// The index proper, compact: at 4,000 custom resources a map of sets of (namespace, name)
-/// pairs held about 9 MiB (a B-tree node per key); shared strings and small vectors hold the
-/// same in about a quarter of that.
+/// The index proper, compact: with a B-tree set of (namespace, name) pairs per key (a node
+/// allocated for each), the bench's peak RSS at 4,000 custom resources was 64.3 MiB; with each
+/// key and place held once as a shared string, in small vectors, 51.6 MiB.
 #[derive(Debug, Default)]
 struct Entries {
     /// Key text → the places of the objects filed under it.
