@@ -152,12 +152,9 @@ pub fn release_timed_out<K: Resource>(obj: &K, ctx: &Context) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::api::{Endpoint, Method, TransientCause};
-    use crate::controllers::config::OperatorConfig;
-    use crate::controllers::context::{Stores, Triggers};
+    use crate::controllers::context::{Stores, test_context};
 
     fn ep() -> Endpoint {
         Endpoint {
@@ -168,17 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_error_class_maps_to_retry_or_stall_as_the_client_classifies_it() {
-        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        let client = kube::Client::try_from(config).unwrap();
-        let api = Arc::new(crate::api::MeshesClient::new(Default::default()).unwrap());
-        let ctx = Context::new(
-            client,
-            api,
-            OperatorConfig::default(),
-            Stores::default(),
-            Default::default(),
-            Triggers::default(),
-        );
+        let ctx = test_context("http://127.0.0.1:9", Stores::default());
         let message = String::from("m");
         let cases = [
             (

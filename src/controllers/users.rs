@@ -462,18 +462,11 @@ mod tests {
     fn context(workspaces: Vec<MeshesWorkspace>) -> Context {
         let store = crate::controllers::cache::Feed::of(workspaces);
         // Nothing listens there: any request to the API server fails.
-        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        Context::new(
-            kube::Client::try_from(config).unwrap(),
-            std::sync::Arc::new(crate::api::MeshesClient::new(Default::default()).unwrap()),
-            OperatorConfig::default(),
-            crate::controllers::context::Stores {
-                workspaces: Some(store),
-                ..Default::default()
-            },
-            Default::default(),
-            Default::default(),
-        )
+        let stores = crate::controllers::context::Stores {
+            workspaces: Some(store),
+            ..Default::default()
+        };
+        crate::controllers::context::test_context("http://127.0.0.1:9", stores)
     }
 
     /// A cleanup keeps the Secret without listing when its cache already shows another user
