@@ -395,6 +395,9 @@ mod tests {
     }
 
     proptest! {
+        // A fixed case count and no persistence files, as the client's property tests.
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
         /// After any sequence of applies (references changed, added, dropped), deletes and
         /// relists (objects gone from the new list included), each look-up through the index
         /// finds exactly what a scan of the cache finds.
