@@ -18,7 +18,7 @@ use kube::runtime::watcher;
 use crate::resources::{Decoded, MeshesConnection, MeshesRule, MeshesWorkspace};
 
 /// What a key points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tag {
     /// `spec.workspaceRef.name`.
     Workspace,
@@ -36,7 +36,8 @@ pub enum Tag {
 }
 
 /// One index key: a tag, the namespace it applies in ("" for namespace-less tags) and a value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Held inside the index as one string.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     tag: Tag,
     namespace: String,

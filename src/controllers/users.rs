@@ -284,14 +284,12 @@ where
         .filter(|c| other(c.uid()) && same_ns(c.namespace()))
         .map(|c| c.name_any())
         .collect();
-    let workspace_exists = |name: &str| workspace_names.contains(name);
-    let connection_exists = |name: &str| connection_names.contains(name);
     let conn_uses = connections
         .iter()
         .filter(|c| other(c.uid()) && same_ns(c.namespace()))
         .any(|c| match (&c.spec.credentials_ref, &c.spec.workspace_ref) {
             (Some(r), _) => r.name == secret.name,
-            (None, Some(parent)) => !workspace_exists(&parent.name),
+            (None, Some(parent)) => !workspace_names.contains(&parent.name),
             (None, None) => false,
         });
     if conn_uses {
@@ -303,7 +301,7 @@ where
         .any(
             |r| match (&r.spec.credentials_ref, &r.spec.connection_ref) {
                 (Some(c), _) => c.name == secret.name,
-                (None, Some(parent)) => !connection_exists(&parent.name),
+                (None, Some(parent)) => !connection_names.contains(&parent.name),
                 (None, None) => false,
             },
         )
